@@ -1,0 +1,54 @@
+#!/bin/bash
+# Idempotent machine set-up for a fresh Debian 12 host, run as root:
+# apt packages that are missing, then a venv (.venv) with seabox and its dev tools.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*"; }
+
+APT_PACKAGES=(
+  # build and venv
+  python3 python3-venv python3-dev gcc make
+  # kernel-facing libraries seabox loads with ctypes
+  libseccomp2 libseccomp-dev
+  # fixtures: registries and independent image tools (the oracle)
+  docker-registry apache2-utils umoci skopeo busybox-static debootstrap zstd curl ca-certificates
+  # networking peers
+  containernetworking-plugins iptables iproute2
+  # comparison anchors and interop peers
+  runc crun containerd docker.io hyperfine
+)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if ((${#missing[@]})); then
+  say "apt: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  # docker.io and containerd must not start services of their own during install
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+  rm -f /usr/sbin/policy-rc.d
+else
+  say "apt: all ${#APT_PACKAGES[@]} packages present"
+fi
+
+PY=/usr/bin/python3
+if [[ ! -x .venv/bin/python ]]; then
+  say "venv: creating .venv with $($PY --version)"
+  $PY -m venv .venv
+fi
+stamp=.venv/.seabox-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [[ ! -f $stamp || "$(cat $stamp)" != "$want" ]]; then
+  say "venv: pip install -e .[dev]"
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]'
+  echo "$want" > $stamp
+else
+  say "venv: up to date"
+fi
