@@ -1,0 +1,1 @@
+"""The only place seabox calls libc or raw syscalls (see ``syscalls.Syscalls``)."""

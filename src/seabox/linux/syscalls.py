@@ -1,0 +1,379 @@
+"""Every libc call the runtime makes that Python's ``os`` does not offer, behind one interface.
+
+Design reason: the container set-up logic (which mounts, in which order, with which flags;
+which ids and capabilities) is the part worth testing, and it needs root and a kernel to run
+for real.  Routing every kernel-changing call through a ``Syscalls`` object lets unit tests
+pass a ``RecordingSyscalls`` that records the sequence instead of performing it, while the
+real ``LinuxSyscalls`` is a thin ctypes layer.  Only x86_64 and aarch64 syscall numbers are
+known; other architectures fail with a clear error.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+from dataclasses import dataclass, field
+from typing import Any
+
+# mount(2) flags
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 0x2
+UMOUNT_NOFOLLOW = 0x8
+
+# namespaces (clone flags)
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_NEWTIME = 0x00000080
+
+# prctl options
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+# mount_setattr
+AT_FDCWD = -100
+AT_RECURSIVE = 0x8000
+AT_SYMLINK_NOFOLLOW = 0x100
+MOUNT_ATTR_RDONLY = 0x1
+
+TIOCSCTTY = 0x540E
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+
+_SYSCALLS = {
+    "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "unshare": 272,
+               "mount_setattr": 442, "close_range": 436},
+    "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "unshare": 97,
+                "mount_setattr": 442, "close_range": 436},
+}
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+
+
+@dataclass(frozen=True)
+class CapSets:
+    """The three per-thread capability sets as 64-bit masks."""
+
+    effective: int
+    permitted: int
+    inheritable: int
+
+
+class Syscalls:
+    """The interface; ``LinuxSyscalls`` performs, ``RecordingSyscalls`` records."""
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        raise NotImplementedError
+
+    def umount2(self, target: str, flags: int) -> None:
+        raise NotImplementedError
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        raise NotImplementedError
+
+    def chroot(self, path: str) -> None:
+        raise NotImplementedError
+
+    def chdir(self, path: str) -> None:
+        raise NotImplementedError
+
+    def unshare(self, flags: int) -> None:
+        raise NotImplementedError
+
+    def setns(self, fd: int, nstype: int) -> None:
+        raise NotImplementedError
+
+    def sethostname(self, name: str) -> None:
+        raise NotImplementedError
+
+    def setdomainname(self, name: str) -> None:
+        raise NotImplementedError
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        raise NotImplementedError
+
+    def capget(self) -> CapSets:
+        raise NotImplementedError
+
+    def capset(self, caps: CapSets) -> None:
+        raise NotImplementedError
+
+    def setgroups(self, gids: list[int]) -> None:
+        raise NotImplementedError
+
+    def setresgid(self, gid: int) -> None:
+        raise NotImplementedError
+
+    def setresuid(self, uid: int) -> None:
+        raise NotImplementedError
+
+    def mount_setattr_rdonly(self, path: str, recursive: bool) -> None:
+        raise NotImplementedError
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        raise NotImplementedError
+
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        raise NotImplementedError
+
+    def umask(self, mask: int) -> None:
+        raise NotImplementedError
+
+    def write_file(self, path: str, data: str) -> None:
+        raise NotImplementedError
+
+
+def _errno_error(name: str, detail: str = "") -> OSError:
+    err = ctypes.get_errno()
+    msg = f"{name}{(' ' + detail) if detail else ''}: {os.strerror(err)}"
+    return OSError(err, msg)
+
+
+class LinuxSyscalls(Syscalls):
+    """The real thing, through libc and raw syscall numbers."""
+
+    def __init__(self) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._libc.syscall.restype = ctypes.c_long
+        self._nr = _SYSCALLS.get(platform.machine(), {})
+
+    def _syscall(self, name: str, *args: Any) -> int:
+        nr = self._nr.get(name)
+        if nr is None:
+            raise OSError(38, f"{name}: syscall number unknown on {platform.machine()}")
+        res = self._libc.syscall(ctypes.c_long(nr), *args)
+        if res < 0:
+            raise _errno_error(name)
+        return int(res)
+
+    @staticmethod
+    def _b(s: str | None) -> bytes | None:
+        return None if s is None else os.fsencode(s)
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        res = self._libc.mount(self._b(source), self._b(target), self._b(fstype), ctypes.c_ulong(flags),
+                               self._b(data))
+        if res != 0:
+            raise _errno_error("mount", f"{source or 'none'} on {target} ({fstype or ''}, flags {flags:#x})")
+
+    def umount2(self, target: str, flags: int) -> None:
+        if self._libc.umount2(self._b(target), ctypes.c_int(flags)) != 0:
+            raise _errno_error("umount2", target)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        self._syscall("pivot_root", self._b(new_root), self._b(put_old))
+
+    def chroot(self, path: str) -> None:
+        os.chroot(path)
+
+    def chdir(self, path: str) -> None:
+        os.chdir(path)
+
+    def unshare(self, flags: int) -> None:
+        self._syscall("unshare", ctypes.c_int(flags))
+
+    def setns(self, fd: int, nstype: int) -> None:
+        self._syscall("setns", ctypes.c_int(fd), ctypes.c_int(nstype))
+
+    def sethostname(self, name: str) -> None:
+        b = name.encode()
+        if self._libc.sethostname(b, ctypes.c_size_t(len(b))) != 0:
+            raise _errno_error("sethostname", name)
+
+    def setdomainname(self, name: str) -> None:
+        b = name.encode()
+        if self._libc.setdomainname(b, ctypes.c_size_t(len(b))) != 0:
+            raise _errno_error("setdomainname", name)
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        res = self._libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
+                               ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+        if res < 0:
+            raise _errno_error("prctl", str(option))
+        return int(res)
+
+    def capget(self) -> CapSets:
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)()
+        self._syscall("capget", ctypes.byref(hdr), data)
+        return CapSets(
+            effective=data[0].effective | (data[1].effective << 32),
+            permitted=data[0].permitted | (data[1].permitted << 32),
+            inheritable=data[0].inheritable | (data[1].inheritable << 32),
+        )
+
+    def capset(self, caps: CapSets) -> None:
+        hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+        data = (_CapData * 2)()
+        m = 0xFFFFFFFF
+        data[0].effective, data[1].effective = caps.effective & m, caps.effective >> 32
+        data[0].permitted, data[1].permitted = caps.permitted & m, caps.permitted >> 32
+        data[0].inheritable, data[1].inheritable = caps.inheritable & m, caps.inheritable >> 32
+        self._syscall("capset", ctypes.byref(hdr), data)
+
+    def setgroups(self, gids: list[int]) -> None:
+        os.setgroups(gids)
+
+    def setresgid(self, gid: int) -> None:
+        os.setresgid(gid, gid, gid)
+
+    def setresuid(self, uid: int) -> None:
+        os.setresuid(uid, uid, uid)
+
+    def mount_setattr_rdonly(self, path: str, recursive: bool) -> None:
+        attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+        flags = AT_SYMLINK_NOFOLLOW | (AT_RECURSIVE if recursive else 0)
+        self._syscall("mount_setattr", ctypes.c_int(AT_FDCWD), self._b(path), ctypes.c_uint(flags),
+                      ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        os.mknod(path, mode, device)
+
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        import resource as _resource
+
+        _resource.setrlimit(resource, (soft, hard))
+
+    def umask(self, mask: int) -> None:
+        os.umask(mask)
+
+    def write_file(self, path: str, data: str) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, data.encode())
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class RecordingSyscalls(Syscalls):
+    """Records each call as ``(name, args...)``; ``fail`` maps a call name to an errno to raise."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)
+    caps: CapSets = field(default_factory=lambda: CapSets((1 << 41) - 1, (1 << 41) - 1, 0))
+
+    def _rec(self, name: str, *args: Any) -> None:
+        self.calls.append((name, *args))
+        if name in self.fail:
+            raise OSError(self.fail[name], f"{name}: {os.strerror(self.fail[name])}")
+
+    def names(self) -> list[str]:
+        return [c[0] for c in self.calls]
+
+    def of(self, name: str) -> list[tuple[Any, ...]]:
+        return [c for c in self.calls if c[0] == name]
+
+    def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+        self._rec("mount", source, target, fstype, flags, data)
+
+    def umount2(self, target: str, flags: int) -> None:
+        self._rec("umount2", target, flags)
+
+    def pivot_root(self, new_root: str, put_old: str) -> None:
+        self._rec("pivot_root", new_root, put_old)
+
+    def chroot(self, path: str) -> None:
+        self._rec("chroot", path)
+
+    def chdir(self, path: str) -> None:
+        self._rec("chdir", path)
+
+    def unshare(self, flags: int) -> None:
+        self._rec("unshare", flags)
+
+    def setns(self, fd: int, nstype: int) -> None:
+        self._rec("setns", fd, nstype)
+
+    def sethostname(self, name: str) -> None:
+        self._rec("sethostname", name)
+
+    def setdomainname(self, name: str) -> None:
+        self._rec("setdomainname", name)
+
+    def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
+        self._rec("prctl", option, arg2, arg3, arg4, arg5)
+        if option == PR_CAPBSET_READ:
+            return 1
+        return 0
+
+    def capget(self) -> CapSets:
+        self._rec("capget")
+        return self.caps
+
+    def capset(self, caps: CapSets) -> None:
+        self._rec("capset", caps)
+        self.caps = caps
+
+    def setgroups(self, gids: list[int]) -> None:
+        self._rec("setgroups", list(gids))
+
+    def setresgid(self, gid: int) -> None:
+        self._rec("setresgid", gid)
+
+    def setresuid(self, uid: int) -> None:
+        self._rec("setresuid", uid)
+
+    def mount_setattr_rdonly(self, path: str, recursive: bool) -> None:
+        self._rec("mount_setattr_rdonly", path, recursive)
+
+    def mknod(self, path: str, mode: int, device: int) -> None:
+        self._rec("mknod", path, mode, device)
+
+    def setrlimit(self, resource: int, soft: int, hard: int) -> None:
+        self._rec("setrlimit", resource, soft, hard)
+
+    def umask(self, mask: int) -> None:
+        self._rec("umask", mask)
+
+    def write_file(self, path: str, data: str) -> None:
+        self._rec("write_file", path, data)
