@@ -67,6 +67,7 @@ V2_FILES: dict[str, str] = {
     "cgroup.events": "populated 0\nfrozen 0\n",
     "memory.max": "max",
     "memory.low": "0",
+    "memory.high": "max",
     "memory.swap.max": "max",
     "memory.current": "4096",
     "memory.peak": "8192",
