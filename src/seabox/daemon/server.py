@@ -1,0 +1,170 @@
+"""The running daemon: open the stores, serve gRPC on a unix socket, stop cleanly.
+
+Start-up is kept short: grpc is imported only here (the CLI's ``--help`` and ``config``
+paths never load it), the generated modules load only for the services registered, and
+the thread pool starts threads on demand. The socket is created under a tight umask, then
+given mode 0660 and the configured owner; a stale socket left by a crashed daemon is
+replaced, a live one is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent import futures
+from pathlib import Path
+from types import FrameType
+
+import seabox
+from seabox.daemon.config import Config
+from seabox.errdefs import FailedPrecondition, InvalidArgument
+from seabox.events.exchange import Exchange
+from seabox.metadata.store import MetadataStore
+
+log = logging.getLogger("seabox.daemon")
+
+SOCKET_MODE = 0o660
+
+
+def source_revision() -> str:
+    """The git commit seabox runs from, read from the checkout's .git without running git;
+    empty when seabox is not run from a checkout."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        git = parent / ".git"
+        if git.is_dir():
+            try:
+                head = (git / "HEAD").read_text().strip()
+                if not head.startswith("ref: "):
+                    return head
+                ref = head[5:]
+                refpath = git / ref
+                if refpath.exists():
+                    return refpath.read_text().strip()
+                packed = git / "packed-refs"
+                if packed.exists():
+                    for line in packed.read_text().splitlines():
+                        if line.endswith(" " + ref):
+                            return line.split()[0]
+            except OSError:
+                return ""
+            return ""
+    return ""
+
+
+def _prepare_socket(path: Path) -> None:
+    if len(str(path).encode()) > 107:
+        raise InvalidArgument(f'address "{path}": unix socket path longer than 107 bytes')
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() or path.is_symlink():
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # stale: nobody listens
+        else:
+            raise FailedPrecondition(f'address "{path}": another daemon is serving on it')
+        finally:
+            probe.close()
+
+
+class Daemon:
+    """seaboxd's pieces, started and stopped as one."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.address = Path(cfg.grpc.address)
+        self.metadata: MetadataStore | None = None
+        self.exchange: Exchange | None = None
+        self.server: object | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> None:
+        t0 = time.monotonic()
+        import grpc
+
+        from seabox.api.containerd import Deps, register
+        from seabox.api.containerd.events import event_fields
+
+        Path(self.cfg.root).mkdir(parents=True, exist_ok=True, mode=0o711)
+        Path(self.cfg.state).mkdir(parents=True, exist_ok=True, mode=0o711)
+        self.metadata = MetadataStore(self.cfg.metadata_path)
+        self.exchange = Exchange(event_fields)
+        deps = Deps(
+            metadata=self.metadata,
+            exchange=self.exchange,
+            version=seabox.__version__,
+            revision=source_revision(),
+            uuid=self.metadata.server_uuid(),
+        )
+        g = self.cfg.grpc
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=g.max_workers, thread_name_prefix="grpc"),
+            options=[
+                ("grpc.max_receive_message_length", g.max_recv_message_size),
+                ("grpc.max_send_message_length", g.max_send_message_size),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        plugins = register(server, deps)
+        _prepare_socket(self.address)
+        old = os.umask(0o177)
+        try:
+            server.add_insecure_port(f"unix:{self.address}")
+            server.start()
+        finally:
+            os.umask(old)
+        os.chmod(self.address, SOCKET_MODE)
+        if (g.uid, g.gid) != (os.getuid(), os.getgid()):
+            os.chown(self.address, g.uid, g.gid)
+        self.server = server
+        log.info(
+            "serving",
+            extra={"fields": {"address": str(self.address), "root": self.cfg.root, "state": self.cfg.state,
+                              "plugins": len(plugins), "startup_ms": round((time.monotonic() - t0) * 1000, 1)}},
+        )
+
+    def stop(self, grace: float = 2.0) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        log.info("stopping")
+        if self.exchange is not None:
+            self.exchange.close()  # ends Subscribe streams so their threads return
+        if self.server is not None:
+            self.server.stop(grace).wait(grace + 1)  # type: ignore[attr-defined]
+        if self.metadata is not None:
+            self.metadata.close()
+        if self.server is not None:  # only a socket we bound is ours to remove
+            try:
+                self.address.unlink()
+            except FileNotFoundError:
+                pass
+        log.info("stopped")
+
+    def wait(self) -> None:
+        self._stopped.wait()
+
+
+def run(cfg: Config) -> int:
+    """Serve until SIGTERM or SIGINT; returns the exit status."""
+    daemon = Daemon(cfg)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal received", extra={"fields": {"signal": signal.Signals(signum).name}})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        daemon.start()
+        while not stop.wait(3600):
+            pass
+    finally:
+        daemon.stop()
+    return 0

@@ -1,0 +1,1 @@
+"""seaboxd's in-process event exchange (publish, forward, subscribe with filters)."""
