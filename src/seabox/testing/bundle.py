@@ -1,0 +1,224 @@
+"""Busybox root filesystems and OCI bundles for the runtime's tests, made in milliseconds.
+
+The runtime's root tests need a rootfs and a config.json many times over; pulling and
+unpacking an image for each would make them slow and would make the runtime's tests depend
+on the image code.  So the rootfs is made straight from the host's static busybox
+(Debian's busybox-static, /bin/busybox) with the same layout as the ``busybox`` fixture image
+that tools/fixtures.py builds with umoci: /bin/busybox, one symlink per applet, /etc/passwd
+and /etc/group with root and nobody (65534), /tmp 1777, and empty /proc /sys /dev mount points.
+It needs no root and writes only under the given directory.
+
+The bundle's config.json follows what ``runc spec`` (runc 1.1) writes: pid, network, ipc, uts
+and mount namespaces; proc, /dev tmpfs, devpts, shm, mqueue, sysfs and cgroup mounts; the
+three default capabilities; runc's masked and read-only paths; RLIMIT_NOFILE 1024.  It differs
+where tests need it to: ``process.terminal`` is false (tests have no tty), ``root.readonly`` is
+false (tests write files), and the hostname is ``seabox``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import os
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from seabox import errdefs
+
+HOST_BUSYBOX = Path("/bin/busybox")
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# directory -> mode, as in the fixture image
+_DIRS: tuple[tuple[str, int], ...] = (
+    ("bin", 0o755),
+    ("dev", 0o755),
+    ("etc", 0o755),
+    ("home", 0o755),
+    ("proc", 0o555),
+    ("root", 0o700),
+    ("run", 0o755),
+    ("sys", 0o555),
+    ("tmp", 0o1777),
+    ("usr", 0o755),
+    ("usr/bin", 0o755),
+    ("var", 0o755),
+    ("var/tmp", 0o1777),
+)
+
+_FILES: dict[str, tuple[str, int]] = {
+    "etc/passwd": (
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+        0o644,
+    ),
+    "etc/group": ("root:x:0:\nnogroup:x:65534:\nnobody:x:65534:\n", 0o644),
+    "etc/shadow": ("root:*:19000:0:99999:7:::\nnobody:*:19000:0:99999:7:::\n", 0o640),
+    "etc/hostname": ("busybox\n", 0o644),
+    "etc/hosts": ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n", 0o644),
+}
+
+_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le"}
+
+DEFAULT_CAPABILITIES: tuple[str, ...] = ("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
+
+MASKED_PATHS: tuple[str, ...] = (
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/sys/firmware",
+    "/proc/scsi",
+)
+
+READONLY_PATHS: tuple[str, ...] = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+
+
+@functools.cache
+def busybox_applets(busybox: Path = HOST_BUSYBOX) -> tuple[str, ...]:
+    """The applet names ``busybox --list`` prints (run once per process)."""
+    if not busybox.is_file():
+        raise errdefs.NotFound(
+            errdefs.subject("busybox", str(busybox), "not found (apt-get install busybox-static)")
+        )
+    out = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout
+    return tuple(sorted({a for a in out.split() if a and "/" not in a and a != "busybox"}))
+
+
+def make_busybox_rootfs(dest: Path, busybox: Path = HOST_BUSYBOX) -> Path:
+    """Fill ``dest`` (created if missing) with a busybox root filesystem; return ``dest``.
+
+    Same layout as the fixture image: /bin/busybox (a copy of ``busybox``), a relative symlink
+    /bin/<applet> -> busybox for every applet, /etc/passwd and /etc/group with root and nobody
+    (uid/gid 65534, group also named nogroup), /etc/seabox-fixture naming the platform, and the
+    usual directories (/tmp and /var/tmp mode 1777, /root 0700, empty /proc /sys /dev).
+    """
+    applets = busybox_applets(busybox)
+    dest.mkdir(parents=True, exist_ok=True)
+    for rel, mode in _DIRS:
+        d = dest / rel
+        d.mkdir(exist_ok=True)
+        os.chmod(d, mode)
+    target = dest / "bin" / "busybox"
+    shutil.copyfile(busybox, target)
+    os.chmod(target, 0o755)
+    bindir = dest / "bin"
+    for applet in applets:
+        link = bindir / applet
+        if not link.is_symlink() and not link.exists():
+            os.symlink("busybox", link)
+    files = dict(_FILES)
+    arch = _GOARCH.get(platform.machine(), platform.machine())
+    files["etc/seabox-fixture"] = (f"busybox linux/{arch}\n", 0o644)
+    for rel, (text, mode) in files.items():
+        path = dest / rel
+        path.write_text(text)
+        os.chmod(path, mode)
+    return dest
+
+
+def default_spec(args: list[str]) -> dict[str, Any]:
+    """A runc-spec-like OCI runtime config (a fresh dict) running ``args``."""
+    caps = list(DEFAULT_CAPABILITIES)
+    return {
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": False,
+            "user": {"uid": 0, "gid": 0},
+            "args": list(args),
+            "env": [DEFAULT_PATH, "TERM=xterm"],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": list(caps),
+                "effective": list(caps),
+                "permitted": list(caps),
+                "ambient": list(caps),
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs", "readonly": False},
+        "hostname": "seabox",
+        "mounts": [
+            {"destination": "/proc", "type": "proc", "source": "proc"},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/dev/mqueue",
+                "type": "mqueue",
+                "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {
+                "destination": "/sys",
+                "type": "sysfs",
+                "source": "sysfs",
+                "options": ["nosuid", "noexec", "nodev", "ro"],
+            },
+            {
+                "destination": "/sys/fs/cgroup",
+                "type": "cgroup",
+                "source": "cgroup",
+                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+            },
+        ],
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+
+
+def make_bundle(dest: Path, args: list[str], **overrides: Any) -> Path:
+    """Write an OCI bundle at ``dest`` running ``args``; return ``dest``.
+
+    ``dest/config.json`` is :func:`default_spec` with ``overrides`` applied as a shallow merge:
+    every key replaces the top-level key of the same name (``hostname="x"``, ``linux={...}``,
+    ``mounts=[...]``), except ``process``, whose keys replace keys of ``process`` one by one
+    (``process={"terminal": True, "user": {"uid": 65534, "gid": 65534}}`` keeps args, env, ...).
+    A key whose value is ``None`` is removed.  The rootfs (``root.path``, relative to ``dest``)
+    is made with :func:`make_busybox_rootfs` unless it already exists.
+    """
+    spec = default_spec(args)
+    for key, value in overrides.items():
+        if key == "process" and isinstance(value, dict):
+            for pkey, pvalue in value.items():
+                if pvalue is None:
+                    spec["process"].pop(pkey, None)
+                else:
+                    spec["process"][pkey] = copy.deepcopy(pvalue)
+        elif value is None:
+            spec.pop(key, None)
+        else:
+            spec[key] = copy.deepcopy(value)
+    dest.mkdir(parents=True, exist_ok=True)
+    root = spec.get("root", {}).get("path", "rootfs")
+    rootfs = Path(root) if os.path.isabs(root) else dest / root
+    if not rootfs.exists():
+        make_busybox_rootfs(rootfs)
+    (dest / "config.json").write_text(json.dumps(spec, indent=2) + "\n")
+    return dest
