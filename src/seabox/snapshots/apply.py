@@ -1,0 +1,466 @@
+"""Apply an uncompressed layer tar to a directory, safely.
+
+The tar is read as a stream (``tarfile`` mode ``r|``), never extracted with
+``extractall`` or the tar binary.  Every path is resolved by us, one component at
+a time from a directory file descriptor of the target, with ``O_NOFOLLOW``, so
+nothing can be created, changed or linked outside the target:
+
+* names are cleaned lexically; a name that climbs above the root with ``..`` is
+  refused.  An absolute name is taken relative to the root, as docker does
+  (``/etc/passwd`` lands in ``<target>/etc/passwd``; ``/../x`` in ``<target>/x``).
+* an entry whose parent path crosses a symlink is refused, whatever the link
+  points to.  Layer diffs record physical paths, so well-formed layers never need
+  this; it shuts out "symlink then a file under it" and symlinked parents
+  pointing outside.  (docker and containerd resolve such parents inside the root
+  instead; refusing is stricter and simpler to audit.)
+* a hardlink target is resolved the same way and must already exist in the
+  target; ``linkat`` without ``AT_SYMLINK_FOLLOW`` never follows a final symlink.
+* a regular file is created with ``O_CREAT|O_EXCL|O_NOFOLLOW`` after removing
+  whatever was at that name, so an existing symlink is replaced, never written
+  through.
+* a declared size (or a sparse file's real size) above ``max_file_size`` is
+  refused before anything is written; sparse files are written as sparse files
+  (holes stay holes), so a map claiming terabytes cannot fill the disk.
+* ``trusted.overlay.*`` xattrs from the tar are dropped: they would let a layer
+  forge overlayfs metadata (opaque dirs, redirects).
+
+Whiteouts (OCI image-spec layer.md): with ``overlay_whiteouts`` the target is an
+overlay upper dir, ``.wh.<name>`` becomes a 0/0 character device and
+``.wh..wh..opq`` the ``trusted.overlay.opaque=y`` xattr on its directory;
+otherwise (native) the target is the full tree, ``.wh.<name>`` deletes the lower
+file and ``.wh..wh..opq`` clears the directory of everything not added by this
+layer.  Directory modes and mtimes are set last, deepest first.  The result
+carries the layer's diff_id (sha256 of the uncompressed stream).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from seabox import errdefs
+from seabox.oci.digest import Digest, Digester
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE = ".wh..wh..opq"
+OVERLAY_OPAQUE_XATTR = "trusted.overlay.opaque"
+DEFAULT_MAX_FILE_SIZE = 64 << 30  # 64 GiB
+MAX_SPARSE_SEGMENTS = 1 << 16
+_CHUNK = 1 << 20
+_IS_ROOT = os.geteuid() == 0
+_O_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafeEntry(errdefs.InvalidArgument):
+    """A layer entry that would escape the target or is otherwise refused."""
+
+
+@dataclass
+class ApplyResult:
+    diff_id: Digest
+    size: int
+    entries: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+def _refuse(name: str, why: str) -> UnsafeEntry:
+    return UnsafeEntry(errdefs.subject("layer entry", name, why))
+
+
+def clean_components(name: str) -> list[str]:
+    """Path components of a tar name relative to the root, or ``UnsafeEntry``."""
+    if "\x00" in name:
+        raise _refuse(name, "NUL in name")
+    rooted = name.startswith("/")
+    parts: list[str] = []
+    for c in name.split("/"):
+        if c in ("", "."):
+            continue
+        if c == "..":
+            if parts:
+                parts.pop()
+            elif rooted:
+                continue  # "/.." is "/", as filepath.Clean has it
+            else:
+                raise _refuse(name, "path escapes the root (..)")
+        else:
+            parts.append(c)
+    return parts
+
+
+class _CountingReader:
+    def __init__(self, r: BinaryIO) -> None:
+        self._r = r
+        self.digester = Digester()
+
+    def read(self, n: int = -1) -> bytes:
+        b = self._r.read(n)
+        if b:
+            self.digester.update(b)
+        return b
+
+
+class _Tree:
+    """Directory fds of the target, opened component by component, never following symlinks."""
+
+    def __init__(self, target: Path, lowers: Sequence[Path]) -> None:
+        self.root = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        self.lowers = [Path(p) for p in lowers]
+        self.cache: dict[tuple[str, ...], int] = {(): self.root}
+
+    def close(self) -> None:
+        for fd in self.cache.values():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.cache = {}
+
+    def forget(self, prefix: tuple[str, ...]) -> None:
+        n = len(prefix)
+        for k in [k for k in self.cache if k[:n] == prefix and k]:
+            os.close(self.cache.pop(k))
+
+    def dir_fd(self, parts: Sequence[str], entry: str, *, create: bool) -> int | None:
+        """fd of the directory ``parts`` (creating missing ones if ``create``), or None if absent."""
+        key = tuple(parts)
+        fd = self.cache.get(key)
+        if fd is not None:
+            return fd
+        if len(self.cache) > 256:
+            root = self.cache.pop(())
+            self.close()
+            self.cache = {(): root}
+        fd = self.root
+        for i, c in enumerate(key):
+            sub = key[: i + 1]
+            cached = self.cache.get(sub)
+            if cached is not None:
+                fd = cached
+                continue
+            try:
+                nfd = os.open(c, _O_DIR, dir_fd=fd)
+            except FileNotFoundError:
+                if not create:
+                    return None
+                os.mkdir(c, 0o755, dir_fd=fd)
+                nfd = os.open(c, _O_DIR, dir_fd=fd)
+                self._copy_lower_dir_meta(sub, nfd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    st = os.stat(c, dir_fd=fd, follow_symlinks=False)
+                    what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+                    raise _refuse(entry, f"parent {'/'.join(sub)!r} is {what}")
+                raise
+            self.cache[sub] = nfd
+            fd = nfd
+        return fd
+
+    def _copy_lower_dir_meta(self, parts: tuple[str, ...], fd: int) -> None:
+        """Give an implied directory the owner and mode it has in the nearest lower layer."""
+        for lower in self.lowers:
+            p = lower
+            ok = True
+            for c in parts:
+                p = p / c
+                try:
+                    st = os.lstat(p)
+                except OSError:
+                    ok = False
+                    break
+                if not stat.S_ISDIR(st.st_mode):
+                    ok = False
+                    break
+            if ok:
+                if _IS_ROOT:
+                    os.fchown(fd, st.st_uid, st.st_gid)
+                os.fchmod(fd, stat.S_IMODE(st.st_mode))
+                os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
+                return
+
+
+def _lstat_at(dfd: int, name: str) -> os.stat_result | None:
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _rmtree_at(dfd: int, name: str) -> None:
+    st = _lstat_at(dfd, name)
+    if st is None:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(name, dir_fd=dfd)
+        return
+    sub = os.open(name, _O_DIR, dir_fd=dfd)
+    try:
+        for child in os.listdir(sub):
+            _rmtree_at(sub, child)
+    finally:
+        os.close(sub)
+    os.rmdir(name, dir_fd=dfd)
+
+
+def _xattrs(member: tarfile.TarInfo) -> dict[str, bytes]:
+    out = {}
+    for k, v in member.pax_headers.items():
+        if k.startswith("SCHILY.xattr."):
+            name = k[len("SCHILY.xattr."):]
+            if name.startswith("trusted.overlay."):
+                continue
+            out[name] = v.encode("utf-8", "surrogateescape")
+    return out
+
+
+def _set_xattrs(target: int | str, xattrs: dict[str, bytes], entry: str) -> None:
+    for name, value in xattrs.items():
+        try:
+            if isinstance(target, int):
+                os.setxattr(target, name, value)
+            else:
+                os.setxattr(target, name, value, follow_symlinks=False)
+        except OSError as e:
+            if e.errno == errno.ENOTSUP or (e.errno == errno.EPERM and not _IS_ROOT):
+                continue
+            raise errdefs.InvalidArgument(errdefs.subject("layer entry", entry, f"xattr {name}: {e.strerror}"))
+
+
+def _mtime_ns(member: tarfile.TarInfo) -> int:
+    return round(float(member.mtime) * 1_000_000_000)
+
+
+class _Applier:
+    def __init__(self, tree: _Tree, overlay: bool, max_file_size: int) -> None:
+        self.tree = tree
+        self.overlay = overlay
+        self.max_file_size = max_file_size
+        self.added: set[tuple[str, ...]] = set()
+        self.dirs: dict[tuple[str, ...], tarfile.TarInfo] = {}
+        self.skipped: list[str] = []
+
+    def entry(self, tf: tarfile.TarFile, m: tarfile.TarInfo) -> None:
+        parts = clean_components(m.name)
+        if not parts:
+            if not m.isdir():
+                raise _refuse(m.name, "non-directory entry for the root")
+            self.dirs[()] = m
+            return
+        name = parts[-1]
+        if name.startswith(WHITEOUT_PREFIX):
+            self.whiteout(parts, m)
+            return
+        if m.islnk():
+            # resolve the link target before touching the destination
+            lparts = clean_components(m.linkname)
+            if not lparts:
+                raise _refuse(m.name, f"hardlink to the root ({m.linkname!r})")
+        dfd = self.tree.dir_fd(parts[:-1], m.name, create=True)
+        assert dfd is not None
+        existing = _lstat_at(dfd, name)
+        if m.isdir():
+            if existing is not None and not stat.S_ISDIR(existing.st_mode):
+                os.unlink(name, dir_fd=dfd)
+                existing = None
+            if existing is None:
+                os.mkdir(name, 0o700, dir_fd=dfd)
+            fd = os.open(name, _O_DIR, dir_fd=dfd)
+            try:
+                if _IS_ROOT:
+                    os.fchown(fd, m.uid, m.gid)
+                _set_xattrs(fd, _xattrs(m), m.name)
+            finally:
+                os.close(fd)
+            self.dirs[tuple(parts)] = m
+            self.added.add(tuple(parts))
+            return
+        if existing is not None:
+            if stat.S_ISDIR(existing.st_mode):
+                self.tree.forget(tuple(parts))
+                _rmtree_at(dfd, name)
+            else:
+                os.unlink(name, dir_fd=dfd)
+        if m.isreg():
+            self.regular(tf, m, dfd, name)
+        elif m.issym():
+            os.symlink(m.linkname, name, dir_fd=dfd)
+            self.meta_at(dfd, name, m, symlink=True)
+        elif m.islnk():
+            self.hardlink(m, dfd, name)
+        elif m.ischr() or m.isblk() or m.isfifo():
+            kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
+            dev = os.makedev(m.devmajor, m.devminor) if not m.isfifo() else 0
+            try:
+                os.mknod(name, kind | 0o600, dev, dir_fd=dfd)
+            except PermissionError:
+                if _IS_ROOT:
+                    raise
+                self.skipped.append(m.name)  # unprivileged: devices cannot be created
+                return
+            self.meta_at(dfd, name, m)
+        else:
+            self.skipped.append(m.name)
+            return
+        self.added.add(tuple(parts))
+
+    def regular(self, tf: tarfile.TarFile, m: tarfile.TarInfo, dfd: int, name: str) -> None:
+        if m.size > self.max_file_size:
+            raise _refuse(m.name, f"size {m.size} exceeds the limit of {self.max_file_size} bytes")
+        sparse: list[tuple[int, int]] | None = getattr(m, "sparse", None)
+        if sparse is not None:
+            self.check_sparse(m, sparse)
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            if sparse is not None:
+                raw = tf.fileobj
+                assert raw is not None
+                raw.seek(m.offset_data)
+                for off, size in sparse:
+                    pos = off
+                    left = size
+                    while left:
+                        b = raw.read(min(_CHUNK, left))
+                        if not b:
+                            raise _refuse(m.name, "truncated sparse data")
+                        os.pwrite(fd, b, pos)
+                        pos += len(b)
+                        left -= len(b)
+                os.ftruncate(fd, m.size)
+            else:
+                src = tf.extractfile(m)
+                assert src is not None
+                while True:
+                    b = src.read(_CHUNK)
+                    if not b:
+                        break
+                    view = memoryview(b)
+                    while view:
+                        n = os.write(fd, view)
+                        view = view[n:]
+            if _IS_ROOT:
+                os.fchown(fd, m.uid, m.gid)
+            _set_xattrs(fd, _xattrs(m), m.name)
+            os.fchmod(fd, m.mode & 0o7777)
+            ns = _mtime_ns(m)
+            os.utime(fd, ns=(ns, ns))
+        finally:
+            os.close(fd)
+
+    def check_sparse(self, m: tarfile.TarInfo, sparse: list[tuple[int, int]]) -> None:
+        if len(sparse) > MAX_SPARSE_SEGMENTS:
+            raise _refuse(m.name, f"sparse map has {len(sparse)} segments")
+        end = 0
+        for off, size in sparse:
+            if off < end or size < 0 or off + size > m.size:
+                raise _refuse(m.name, "invalid sparse map")
+            end = off + size
+
+    def hardlink(self, m: tarfile.TarInfo, dfd: int, name: str) -> None:
+        lparts = clean_components(m.linkname)
+        ldfd = self.tree.dir_fd(lparts[:-1], m.name, create=False)
+        if ldfd is None or _lstat_at(ldfd, lparts[-1]) is None:
+            raise _refuse(m.name, f"hardlink target {m.linkname!r} not found in the layer root")
+        st = _lstat_at(ldfd, lparts[-1])
+        assert st is not None
+        if stat.S_ISDIR(st.st_mode):
+            raise _refuse(m.name, f"hardlink target {m.linkname!r} is a directory")
+        os.link(lparts[-1], name, src_dir_fd=ldfd, dst_dir_fd=dfd, follow_symlinks=False)
+
+    def meta_at(self, dfd: int, name: str, m: tarfile.TarInfo, *, symlink: bool = False) -> None:
+        if _IS_ROOT:
+            os.chown(name, m.uid, m.gid, dir_fd=dfd, follow_symlinks=False)
+        xattrs = _xattrs(m)
+        if xattrs:
+            _set_xattrs(f"/proc/self/fd/{dfd}/{name}", xattrs, m.name)
+        if not symlink:
+            os.chmod(name, m.mode & 0o7777, dir_fd=dfd)
+        ns = _mtime_ns(m)
+        os.utime(name, ns=(ns, ns), dir_fd=dfd, follow_symlinks=False)
+
+    def whiteout(self, parts: list[str], m: tarfile.TarInfo) -> None:
+        name = parts[-1]
+        parent = parts[:-1]
+        if name == OPAQUE:
+            dfd = self.tree.dir_fd(parent, m.name, create=self.overlay)
+            if dfd is None:
+                return
+            if self.overlay:
+                os.setxattr(dfd, OVERLAY_OPAQUE_XATTR, b"y")
+            else:
+                for child in os.listdir(dfd):
+                    if (*parent, child) not in self.added:
+                        self.tree.forget((*parent, child))
+                        _rmtree_at(dfd, child)
+            return
+        if name.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+            return  # other aufs metadata (.wh..wh.plnk etc.): nothing to do
+        victim = name[len(WHITEOUT_PREFIX):]
+        if victim in ("", ".", ".."):
+            raise _refuse(m.name, "invalid whiteout")
+        dfd = self.tree.dir_fd(parent, m.name, create=self.overlay)
+        if dfd is None:
+            return
+        self.tree.forget((*parent, victim))
+        _rmtree_at(dfd, victim)
+        if self.overlay:
+            os.mknod(victim, stat.S_IFCHR | 0o000, os.makedev(0, 0), dir_fd=dfd)
+
+    def finish(self) -> None:
+        # deepest first, so setting a child's mtime does not disturb its parent's
+        for parts in sorted(self.dirs, key=len, reverse=True):
+            m = self.dirs[parts]
+            if not parts:
+                fd = self.tree.root
+                if _IS_ROOT:
+                    os.fchown(fd, m.uid, m.gid)
+                os.fchmod(fd, m.mode & 0o7777)
+                ns = _mtime_ns(m)
+                os.utime(fd, ns=(ns, ns))
+                continue
+            dfd = self.tree.dir_fd(parts[:-1], m.name, create=False)
+            if dfd is None:
+                continue  # removed later in the same layer
+            st = _lstat_at(dfd, parts[-1])
+            if st is None or not stat.S_ISDIR(st.st_mode):
+                continue
+            os.chmod(parts[-1], m.mode & 0o7777, dir_fd=dfd)
+            ns = _mtime_ns(m)
+            os.utime(parts[-1], ns=(ns, ns), dir_fd=dfd, follow_symlinks=False)
+
+
+def apply_layer(
+    stream: BinaryIO,
+    target: Path,
+    *,
+    overlay_whiteouts: bool,
+    parents: Sequence[Path] = (),
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE,
+) -> ApplyResult:
+    """Apply the uncompressed tar ``stream`` onto ``target`` (see the module docstring).
+
+    ``parents`` are the lower layers (nearest first) of an overlay upper dir: a
+    directory the tar implies but does not list is created with their metadata.
+    """
+    reader = _CountingReader(stream)
+    tree = _Tree(Path(target), parents)
+    applier = _Applier(tree, overlay_whiteouts, max_file_size)
+    count = 0
+    try:
+        try:
+            with tarfile.open(fileobj=reader, mode="r|", errors="surrogateescape") as tf:  # type: ignore[call-overload]
+                for member in tf:
+                    applier.entry(tf, member)
+                    count += 1
+        except tarfile.TarError as e:
+            raise errdefs.InvalidArgument(errdefs.subject("layer", str(target), f"invalid tar: {e}"))
+        applier.finish()
+    finally:
+        tree.close()
+    while reader.read(_CHUNK):  # the digest covers the trailing padding too
+        pass
+    return ApplyResult(reader.digester.digest(), reader.digester.size, count, applier.skipped)
