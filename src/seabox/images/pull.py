@@ -417,7 +417,7 @@ def pull(
             labels = {LABEL_REF_CONFIG: m.config.digest}
             labels.update({LABEL_REF_LAYER + str(i): ld.digest for i, ld in enumerate(m.layers)})
             content_store.update_labels(md.digest, dict(labels))
-            cfg = oci.parse_config(f.small(m.config, manifest=False), name=m.config.digest)
+            cfg = oci.parse_config(f.small(m.config, manifest=False, labels=f.source_label), name=m.config.digest)
             for ld in m.layers:
                 oci.layer_compression(ld.media_type)  # refuse unknown layer types before downloading
             parsed[md.digest] = (m, cfg)
