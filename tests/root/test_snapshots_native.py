@@ -1,0 +1,56 @@
+"""The native snapshotter: full copies that keep owners, modes, xattrs, hardlinks and devices."""
+
+import errno
+import io
+import os
+import stat
+
+import pytest
+
+from seabox.snapshots import mount_all, unmount
+from seabox.snapshots.apply import apply_layer
+from seabox.snapshots.native import NativeSnapshotter
+from seabox.testing.layers import Entry, build_tar, tree_state
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def snap(tmp_path):
+    s = NativeSnapshotter(tmp_path / "sbt-native")
+    yield s
+    s.close()
+
+
+def test_copy_preserves_everything(snap, tmp_path):
+    m = snap.prepare("a", None)
+    assert m[0].type == "bind"
+    apply_layer(io.BytesIO(build_tar([
+        Entry("usr/bin/su", data=b"su", mode=0o4755, uid=0, gid=0),
+        Entry("home/u", "dir", mode=0o700, uid=1234, gid=5678),
+        Entry("home/u/f", data=b"f", uid=1234, gid=5678, xattrs={"trusted.sbt": b"t", "user.a": b"b"}),
+        Entry("home/u/h", "hardlink", linkname="home/u/f"),
+        Entry("dev/null", "char", major=1, minor=3, mode=0o666),
+        Entry("dev/loopx", "block", major=7, minor=200, mode=0o660),
+        Entry("run/p", "fifo"),
+        Entry("lnk", "symlink", linkname="/nowhere", uid=42, gid=42),
+    ])), snap.path_of("a"), overlay_whiteouts=False)
+    snap.commit("base", "a")
+    snap.prepare("b", "base")
+    assert tree_state(snap.path_of("b")) == tree_state(snap.path_of("base"))
+    f = snap.path_of("b") / "home" / "u" / "f"
+    assert os.stat(f).st_ino == os.stat(snap.path_of("b") / "home" / "u" / "h").st_ino
+    assert os.lstat(snap.path_of("b") / "lnk").st_uid == 42
+    v = snap.view("v", "base")
+    target = tmp_path / "mnt"
+    target.mkdir()
+    mount_all(v, target)
+    try:
+        assert (target / "usr" / "bin" / "su").read_bytes() == b"su"
+        with pytest.raises(OSError) as e:
+            (target / "x").write_text("x")
+        assert e.value.errno == errno.EROFS
+    finally:
+        unmount(target, detach=True)
+    st = os.lstat(snap.path_of("v") / "dev" / "null")
+    assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
