@@ -1,0 +1,192 @@
+"""Debian's real `ctr` (containerd 1.6) against seaboxd: the wire really is containerd's.
+
+Each test starts its own seaboxd in temp dirs (seabox.daemon.testing) and runs
+``ctr --address <socket> ...``; objects ctr cannot create without the content store
+(containers, images) are created through seabox's generated stubs and then read, labelled,
+tagged and removed with ctr.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import any_pb2
+
+from seabox.api.gen.containerd.api.services.containers.v1 import containers_pb2 as cpb
+from seabox.api.gen.containerd.api.services.containers.v1 import containers_pb2_grpc as cgrpc
+from seabox.api.gen.containerd.api.services.images.v1 import images_pb2 as ipb
+from seabox.api.gen.containerd.api.services.images.v1 import images_pb2_grpc as igrpc
+from seabox.api.gen.containerd.api.types import descriptor_pb2
+from seabox.daemon.testing import RunningDaemon, seaboxd
+
+pytestmark = [pytest.mark.interop, pytest.mark.root]
+
+CTR = shutil.which("ctr")
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[RunningDaemon]:
+    if CTR is None:
+        pytest.skip("ctr (Debian containerd) is not installed")
+    with seaboxd(tmp_path / "d") as d:
+        yield d
+        assert d.proc.poll() is None, d.log_text()
+    assert d.proc.returncode == 0, d.log_text()
+    assert not d.address.exists()
+
+
+def ctr(d: RunningDaemon, *args: str, ns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    cmd = [CTR or "ctr", "--address", str(d.address)]
+    if ns is not None:
+        cmd += ["--namespace", ns]
+    p = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=60)
+    if check and p.returncode != 0:
+        raise AssertionError(f"ctr {' '.join(args)} failed ({p.returncode}): {p.stderr}\ndaemon log:\n{d.log_text()}")
+    return p
+
+
+def rows(out: str) -> list[list[str]]:
+    return [line.split() for line in out.strip().splitlines()[1:]]
+
+
+def test_version(daemon: RunningDaemon) -> None:
+    import seabox
+
+    out = ctr(daemon, "version").stdout
+    server = out.split("Server:", 1)[1]
+    assert f"Version:  {seabox.__version__}" in server
+    assert "UUID: " in server and len(server.split("UUID: ")[1].split()[0]) == 36
+
+
+def test_namespaces_create_label_list_remove(daemon: RunningDaemon) -> None:
+    ctr(daemon, "namespaces", "create", "x")
+    ctr(daemon, "namespaces", "label", "x", "team=blue", "tier=web")
+    assert ["x", "team=blue,tier=web"] in rows(ctr(daemon, "namespaces", "ls").stdout)
+    assert ctr(daemon, "namespaces", "ls", "-q").stdout.split() == ["x"]
+    dup = ctr(daemon, "namespaces", "create", "x", check=False)
+    assert dup.returncode != 0 and "already exists" in dup.stderr
+    ctr(daemon, "namespaces", "remove", "x")
+    assert ctr(daemon, "namespaces", "ls", "-q").stdout.split() == []
+
+
+def test_empty_lists_and_unknown_namespace(daemon: RunningDaemon) -> None:
+    ctr(daemon, "namespaces", "create", "x")
+    assert rows(ctr(daemon, "containers", "ls", ns="x").stdout) == []
+    assert rows(ctr(daemon, "images", "ls").stdout) == []
+    assert ctr(daemon, "images", "ls", "-q").stdout == ""
+    # like containerd: listing in a namespace nobody created is empty, not an error
+    assert rows(ctr(daemon, "containers", "ls", ns="unknown").stdout) == []
+    bad = ctr(daemon, "containers", "ls", ns="bad name", check=False)
+    assert bad.returncode != 0 and "invalid argument" in bad.stderr
+    missing = ctr(daemon, "containers", "info", "nope", ns="unknown", check=False)
+    assert missing.returncode != 0 and 'container "nope": not found' in missing.stderr
+
+
+def test_leases(daemon: RunningDaemon) -> None:
+    ctr(daemon, "leases", "create", "--id", "l1")
+    generated = ctr(daemon, "leases", "create").stdout.strip()
+    ids = [r[0] for r in rows(ctr(daemon, "leases", "ls").stdout)]
+    assert "l1" in ids and generated in ids
+    ctr(daemon, "leases", "rm", "l1")
+    assert [r[0] for r in rows(ctr(daemon, "leases", "ls").stdout)] == [generated]
+    gone = ctr(daemon, "leases", "rm", "l1", check=False)
+    assert gone.returncode != 0 and "not found" in gone.stderr
+
+
+def test_plugins(daemon: RunningDaemon) -> None:
+    listed = {(r[0], r[1]): r[-1] for r in rows(ctr(daemon, "plugins", "ls").stdout)}
+    for svc in ("containers", "events", "images", "introspection", "leases", "namespaces", "version"):
+        assert listed[("io.containerd.grpc.v1", svc)] == "ok"
+
+
+def test_events_sees_namespace_create(daemon: RunningDaemon) -> None:
+    events = subprocess.Popen(
+        [CTR or "ctr", "--address", str(daemon.address), "events"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        # the subscription may not be registered yet: create namespaces until one is seen
+        line = ""
+        for i in range(100):
+            ctr(daemon, "namespaces", "create", f"ev{i}")
+            ready, _, _ = select.select([events.stdout], [], [], 0.1)
+            if ready:
+                line = events.stdout.readline()  # type: ignore[union-attr]
+                break
+        assert "/namespaces/create" in line, line
+        parts = line.split()
+        payload = json.loads(parts[-1])
+        assert payload["name"] == parts[-3]  # "<time...> <namespace> <topic> <json>"
+    finally:
+        events.terminate()
+        events.wait(10)
+
+
+def _stub_objects(d: RunningDaemon, ns: str) -> None:
+    ch = grpc.insecure_channel(f"unix:{d.address}")
+    md = [("containerd-namespace", ns)]
+    spec = {"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}}
+    try:
+        cgrpc.ContainersStub(ch).Create(cpb.CreateContainerRequest(container=cpb.Container(
+            id="web", image="docker.io/library/busybox:latest", labels={"app": "web"},
+            spec=any_pb2.Any(type_url="types.containerd.io/opencontainers/runtime-spec/1/Spec",
+                             value=json.dumps(spec).encode()),
+            runtime=cpb.Container.Runtime(name="io.containerd.runc.v2"),
+        )), metadata=md)
+        igrpc.ImagesStub(ch).Create(ipb.CreateImageRequest(image=ipb.Image(
+            name="docker.io/library/busybox:latest",
+            target=descriptor_pb2.Descriptor(media_type="application/vnd.oci.image.index.v1+json",
+                                             digest="sha256:" + "a" * 64, size=100),
+        )), metadata=md)
+    finally:
+        ch.close()
+
+
+def test_containers_and_images_read_and_changed_by_ctr(daemon: RunningDaemon) -> None:
+    _stub_objects(daemon, "x")
+    assert rows(ctr(daemon, "containers", "ls", ns="x").stdout) == [
+        ["web", "docker.io/library/busybox:latest", "io.containerd.runc.v2"]
+    ]
+    info = json.loads(ctr(daemon, "containers", "info", "web", ns="x").stdout)
+    assert info["Spec"]["process"]["args"] == ["sh"] and info["Labels"] == {"app": "web"}
+    ctr(daemon, "containers", "label", "web", "k=v", ns="x")
+    assert json.loads(ctr(daemon, "containers", "info", "web", ns="x").stdout)["Labels"] == {"app": "web", "k": "v"}
+
+    assert ctr(daemon, "images", "ls", "-q", ns="x").stdout.split() == ["docker.io/library/busybox:latest"]
+    ctr(daemon, "images", "label", "docker.io/library/busybox:latest", "foo=bar", ns="x")
+    ctr(daemon, "images", "tag", "docker.io/library/busybox:latest", "example.com/b:1", ns="x")
+    assert ctr(daemon, "images", "ls", "-q", ns="x").stdout.split() == [
+        "docker.io/library/busybox:latest", "example.com/b:1",
+    ]
+    busy = ctr(daemon, "namespaces", "rm", "x", check=False)
+    assert busy.returncode != 0 and "must be empty" in busy.stderr and "failed precondition" in busy.stderr
+
+    ctr(daemon, "images", "rm", "example.com/b:1", "docker.io/library/busybox:latest", ns="x")
+    ctr(daemon, "containers", "rm", "web", ns="x")
+    assert rows(ctr(daemon, "containers", "ls", ns="x").stdout) == []
+    ctr(daemon, "namespaces", "rm", "x")
+
+
+def test_unimplemented_services_say_so(daemon: RunningDaemon) -> None:
+    # tasks, content and snapshots arrive with the daemon issue; until then ctr gets UNIMPLEMENTED
+    p = ctr(daemon, "tasks", "ls", check=False)
+    assert (p.returncode != 0 and "Unimplemented" in p.stderr) or "not implemented" in p.stderr
+
+
+def test_daemon_survives_many_clients(daemon: RunningDaemon) -> None:
+    procs = [
+        subprocess.Popen([CTR or "ctr", "--address", str(daemon.address), "namespaces", "create", f"n{i}"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for i in range(20)
+    ]
+    codes = [p.wait(60) for p in procs]
+    assert codes == [0] * 20
+    assert len(ctr(daemon, "namespaces", "ls", "-q").stdout.split()) == 20
+    assert ctr(daemon, "version").returncode == 0
