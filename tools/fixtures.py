@@ -562,9 +562,25 @@ def up_to_date(info: dict[str, Any], want: str) -> bool:
     return all(Path(p).exists() for p in paths)
 
 
+def require_registries() -> None:
+    for name, reg in registries().items():
+        try:
+            _request(reg, "/v2/")
+        except urllib.error.HTTPError as e:
+            if e.code == 401 and "username" in reg:
+                raise FixtureError(f"registry {name} ({reg['url']}) refuses {reg['username']}: HTTP 401")
+            if e.code != 401:
+                raise FixtureError(f"registry {name} ({reg['url']}) answers HTTP {e.code} to GET /v2/")
+        except (urllib.error.URLError, OSError) as e:
+            raise FixtureError(
+                f"registry {name} ({reg['url']}) does not answer ({e}): run `bash scripts/registries.sh start`"
+            )
+
+
 def build(force: bool = False) -> int:
     if os.geteuid() != 0:
         raise FixtureError("must run as root (debootstrap, chroot, umoci unpack)")
+    require_registries()
     t0 = time.monotonic()
     FIXTURES.mkdir(parents=True, exist_ok=True)
     lock = (FIXTURES / ".build.lock").open("w")
