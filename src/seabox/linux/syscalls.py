@@ -13,6 +13,7 @@ from __future__ import annotations
 import ctypes
 import os
 import platform
+import resource as _resource
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,9 @@ class Syscalls:
     def chdir(self, path: str) -> None:
         raise NotImplementedError
 
+    def fchdir(self, fd: int) -> None:
+        raise NotImplementedError
+
     def unshare(self, flags: int) -> None:
         raise NotImplementedError
 
@@ -218,6 +222,9 @@ class LinuxSyscalls(Syscalls):
     def chdir(self, path: str) -> None:
         os.chdir(path)
 
+    def fchdir(self, fd: int) -> None:
+        os.fchdir(fd)
+
     def unshare(self, flags: int) -> None:
         self._syscall("unshare", ctypes.c_int(flags))
 
@@ -279,8 +286,6 @@ class LinuxSyscalls(Syscalls):
         os.mknod(path, mode, device)
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> None:
-        import resource as _resource
-
         _resource.setrlimit(resource, (soft, hard))
 
     def umask(self, mask: int) -> None:
@@ -327,6 +332,9 @@ class RecordingSyscalls(Syscalls):
 
     def chdir(self, path: str) -> None:
         self._rec("chdir", path)
+
+    def fchdir(self, fd: int) -> None:
+        self._rec("fchdir", fd)
 
     def unshare(self, flags: int) -> None:
         self._rec("unshare", flags)

@@ -1,0 +1,298 @@
+"""``create``: the runtime (parent) side of starting a container's init.
+
+Design reason: the parent is the only process that stays in the runtime's namespaces for the
+whole set-up, so it does what must be done from outside: it creates the cgroup and moves the
+intermediate child into it, writes uid/gid maps for a new user namespace, runs the prestart and
+createRuntime hooks, and records state.json and the pid file only after the init reported ready
+— ``create`` never claims success for a container that failed half-way (everything is undone).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, SeaboxError, subject
+from seabox.linux import syscalls as s
+from seabox.oci.runtime_spec import IDMapping, Spec, load_spec
+from seabox.runtime import state as st_mod
+from seabox.runtime.hooks import run_hooks
+from seabox.runtime.init import InitConfig, run_intermediate
+from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
+
+
+@dataclass
+class CreateOptions:
+    bundle: str
+    pid_file: str | None = None
+    console_socket: str | None = None
+    no_pivot: bool = False
+    no_new_keyring: bool = False
+    preserve_fds: int = 0
+    cgroup_root: str = "/sys/fs/cgroup"
+
+
+def now_rfc3339nano() -> str:
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
+
+
+def open_cgroup_manager(cgroups_path: str | None, container_id: str, cgroup_root: str = "/sys/fs/cgroup",
+                        paths: dict[str, str] | None = None) -> Any:
+    """CG's manager, or None when the cgroups package is not available."""
+    if os.environ.get("SEABOX_RUNC_NO_CGROUPS") == "1":
+        return None
+    try:
+        from seabox.runtime.cgroups import open_manager
+    except ImportError:
+        return None
+    return open_manager(cgroups_path, container_id, root=cgroup_root, paths=paths or None)
+
+
+# runc's allow-list appended to every container's device rules: mknod of anything, the
+# default devices, ptys and tun.
+ALLOWED_DEVICES: list[dict[str, Any]] = [
+    {"allow": True, "type": "c", "access": "m"},
+    {"allow": True, "type": "b", "access": "m"},
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 136, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},
+    {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
+]
+
+
+def effective_resources(spec: Spec) -> dict[str, Any]:
+    """linux.resources plus runc's default device allow-list and the linux.devices entries."""
+    res = dict(spec.linux.resources)
+    if "devices" in res or spec.linux.devices:
+        rules = list(res.get("devices") or [])
+        rules += ALLOWED_DEVICES
+        for d in spec.linux.devices:
+            rules.append({"allow": True, "type": d.type, "major": d.major, "minor": d.minor, "access": "rwm"})
+        res["devices"] = rules
+    return res
+
+
+def write_id_map(path: str, maps: list[IDMapping]) -> None:
+    data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, data.encode())
+    except OSError as e:
+        raise FailedPrecondition(f"linux.{'uid' if 'uid' in path else 'gid'}Mappings: writing {path}: {e.strerror}")
+    finally:
+        os.close(fd)
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    p = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(p), f".{os.path.basename(p)}.tmp")
+    with open(tmp, "w") as f:
+        f.write(str(pid))
+    os.replace(tmp, p)
+
+
+def host_root_ids(spec: Spec) -> tuple[int, int]:
+    def find(maps: list[IDMapping]) -> int:
+        for m in maps:
+            if m.container_id <= 0 < m.container_id + m.size:
+                return m.host_id - m.container_id
+        return 0
+
+    return find(spec.linux.uid_mappings), find(spec.linux.gid_mappings)
+
+
+def _kill_wait(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
+
+
+@dataclass
+class Created:
+    state: st_mod.ContainerState
+    warnings: list[str]
+
+
+def create(state_root: Path, container_id: str, opts: CreateOptions) -> Created:
+    """Create the container and leave its init blocked on the exec FIFO."""
+    st_mod.validate_id(container_id)
+    bundle = os.path.abspath(opts.bundle)
+    spec = load_spec(Path(bundle))
+    if spec.process is None:
+        raise InvalidArgument("config.json: process: is required")
+    rootfs = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)
+    rootfs = os.path.realpath(rootfs)
+    if not os.path.isdir(rootfs):
+        raise InvalidArgument(f"config.json: root.path: {rootfs}: not a directory")
+    if spec.process.terminal and not opts.console_socket:
+        raise InvalidArgument("cannot allocate tty if runc will detach without setting console socket")
+    if opts.console_socket and not spec.process.terminal:
+        raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
+    if spec.linux.namespace("mount") is None:
+        raise InvalidArgument("linux.namespaces: a new mount namespace is required")
+
+    root = Path(state_root)
+    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cdir = st_mod.container_dir(root, container_id)
+    try:
+        cdir.mkdir(mode=0o711)
+    except FileExistsError:
+        raise AlreadyExists(subject("container", container_id, "container with id exists"))
+
+    manager = None
+    children: list[int] = []
+    init_pid = 0
+    parent: Channel | None = None
+    console_fd = -1
+    fifo_fd = -1
+    try:
+        fifo = cdir / st_mod.EXEC_FIFO
+        old = os.umask(0)
+        try:
+            os.mkfifo(fifo, 0o622)
+        finally:
+            os.umask(old)
+        ruid, rgid = host_root_ids(spec)
+        if ruid or rgid:
+            os.chown(fifo, ruid, rgid)
+        fifo_fd = os.open(fifo, os.O_PATH | os.O_CLOEXEC)
+        if opts.console_socket:
+            from seabox.linux.console import connect_console_socket
+
+            try:
+                console_fd = connect_console_socket(opts.console_socket)
+            except OSError as e:
+                raise InvalidArgument(f"console socket {opts.console_socket}: {e.strerror}")
+        manager = open_cgroup_manager(spec.linux.cgroups_path, container_id, opts.cgroup_root)
+        if manager is not None:
+            manager.create()
+        cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
+                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd)
+        s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
+        parent, child = channel_pair()
+        for fd in range(3, 3 + opts.preserve_fds):
+            try:
+                os.set_inheritable(fd, True)
+            except OSError:
+                raise InvalidArgument(f"--preserve-fds={opts.preserve_fds}: fd {fd} is not open")
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            run_intermediate(cfg, child)
+        children.append(pid)
+        child.close()
+        os.close(fifo_fd)
+        fifo_fd = -1
+        if console_fd >= 0:
+            os.close(console_fd)
+            console_fd = -1
+
+        st = st_mod.ContainerState(
+            id=container_id, pid=0, status=st_mod.CREATING, bundle=bundle, rootfs=rootfs,
+            created=now_rfc3339nano(), owner="", annotations=spec.annotations, config=spec.raw,
+            cgroups_path=spec.linux.cgroups_path, oci_version=spec.oci_version, state_dir=str(cdir),
+        )
+        warnings: list[str] = []
+        while True:
+            try:
+                msg = parent.recv()
+            except ChannelClosed:
+                raise FailedPrecondition(subject("container", container_id, "container init exited unexpectedly"))
+            kind = msg.get("type")
+            if kind == "setup":
+                cpid = int(msg["pid"])
+                if manager is not None:
+                    manager.apply(cpid)
+                    res = effective_resources(spec)
+                    if res:
+                        manager.set(res)
+                if msg.get("userns"):
+                    write_id_map(f"/proc/{cpid}/uid_map", spec.linux.uid_mappings)
+                    write_id_map(f"/proc/{cpid}/gid_map", spec.linux.gid_mappings)
+                parent.send({"type": "go"})
+            elif kind == "pid":
+                init_pid = int(msg["pid"])
+                for c in children:
+                    try:
+                        os.waitpid(c, 0)
+                    except ChildProcessError:
+                        pass
+                children = [init_pid]
+                st.pid = init_pid
+            elif kind == "hooks":
+                hs = st.hook_state()
+                run_hooks("prestart", spec.hooks, hs)
+                run_hooks("createRuntime", spec.hooks, hs)
+                parent.send({"type": "resume", "state": hs})
+            elif kind == "ready":
+                warnings = list(msg.get("warnings", []))
+                break
+            elif kind == "error":
+                raise FailedPrecondition(str(msg.get("msg", "container init failed")))
+        st.status = st_mod.CREATED
+        st.init_start_time = st_mod.process_start_time(init_pid) or 0
+        if manager is not None:
+            st.cgroup_paths = dict(manager.paths)
+        st.namespace_paths = {ns.type: ns.path or f"/proc/{init_pid}/ns/{ns.type}" for ns in spec.linux.namespaces}
+        st_mod.save_state(root, st)
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, init_pid)
+        return Created(st, warnings)
+    except BaseException as e:
+        for c in children:
+            _kill_wait(c)
+        if init_pid and init_pid not in children:
+            _kill_wait(init_pid)
+        if manager is not None:
+            try:
+                _wait_cgroup_empty(manager)
+                manager.destroy()
+            except (OSError, SeaboxError):
+                pass
+        _remove_dir(cdir)
+        if isinstance(e, (SeaboxError, KeyboardInterrupt)):
+            raise
+        if isinstance(e, OSError):
+            raise FailedPrecondition(subject("container", container_id, str(e)))
+        raise
+    finally:
+        if parent is not None:
+            parent.close()
+        for fd in (fifo_fd, console_fd):
+            if fd >= 0:
+                os.close(fd)
+
+
+def _wait_cgroup_empty(manager: Any, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not manager.pids():
+                return
+        except (OSError, SeaboxError):
+            return
+        time.sleep(0.005)
+
+
+def _remove_dir(d: Path) -> None:
+    try:
+        for p in d.iterdir():
+            p.unlink()
+        d.rmdir()
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,93 @@
+"""``delete``: remove a stopped (or, with force, any) container and run its poststop hooks.
+
+Design reason: deleting is the only place resources are released — the init (and with it the
+pid namespace and the mount namespace holding every container mount) is killed if still there,
+the cgroup is removed once empty, the poststop hooks run, and the state directory goes last so
+a failed delete can be retried.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+from seabox.errdefs import SeaboxError
+from seabox.oci.runtime_spec import parse_spec
+from seabox.runtime import state as st_mod
+from seabox.runtime.hooks import run_hooks
+from seabox.runtime.kill import container_pids
+
+
+def wait_gone(pid: int, start_time: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        t = st_mod.process_start_time(pid)
+        if t is None or (start_time and t != start_time):
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def delete(state_root: Path, container_id: str, force: bool = False) -> None:
+    try:
+        st = st_mod.load_state(state_root, container_id)
+    except SeaboxError:
+        if force and os.path.isdir(st_mod.container_dir(state_root, container_id)):
+            shutil.rmtree(st_mod.container_dir(state_root, container_id), ignore_errors=True)
+            return
+        raise
+    st_mod.require("force_delete" if force else "delete", container_id, st.status)
+    if st.status != st_mod.STOPPED:
+        pids = container_pids(st) if st.status != st_mod.CREATED or force else [st.pid]
+        for pid in set(pids) | {st.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if st.status == st_mod.PAUSED:
+            _thaw(st)
+        wait_gone(st.pid, st.init_start_time)
+    _destroy_cgroup(st)
+    spec = parse_spec(st.config)
+    if spec.hooks.get("poststop"):
+        st.status = st_mod.STOPPED
+        run_hooks("poststop", spec.hooks, st.hook_state())
+    shutil.rmtree(st.state_dir, ignore_errors=True)
+
+
+def _thaw(st: st_mod.ContainerState) -> None:
+    from seabox.runtime.create import open_cgroup_manager
+
+    try:
+        mgr = open_cgroup_manager(st.cgroups_path, st.id, paths=st.cgroup_paths)
+        if mgr is not None:
+            mgr.thaw()
+    except (OSError, SeaboxError):
+        pass
+
+
+def _destroy_cgroup(st: st_mod.ContainerState) -> None:
+    if not st.cgroup_paths:
+        return
+    from seabox.runtime.create import open_cgroup_manager
+
+    mgr = open_cgroup_manager(st.cgroups_path, st.id, paths=st.cgroup_paths)
+    if mgr is None:
+        return
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            mgr.destroy()
+            return
+        except (OSError, SeaboxError):
+            if time.monotonic() > deadline:
+                raise
+            for pid in mgr.pids():
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.005)

@@ -1,0 +1,219 @@
+"""``exec``: run another process inside a created or running container.
+
+Design reason: same shape as ``create`` but joining instead of creating.  The runtime forks an
+intermediate that turns non-dumpable *before* entering anything (so a container process can
+never open the runtime's /proc/<pid>/exe — the CVE-2019-5736 class), is moved into the
+container's cgroups by the parent, joins every namespace of the init by /proc/<pid>/ns (user
+first), and forks the process that ends up inside the pid namespace.  That process applies the
+same process settings as the init (fd closing, user, capabilities, cwd, seccomp) and execs;
+the parent learns of success from the close-on-exec channel closing, and, unless detached,
+waits for the process and returns its exit code (128+signal for a signal).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from seabox.errdefs import FailedPrecondition, SeaboxError, subject
+from seabox.linux import namespaces as nsmod
+from seabox.linux import syscalls as s
+from seabox.linux.syscalls import LinuxSyscalls
+from seabox.oci.runtime_spec import Process, parse_spec
+from seabox.runtime import state as st_mod
+from seabox.runtime.create import write_pid_file
+from seabox.runtime.init import _fail, apply_process, join_namespaces, load_seccomp, setup_console
+from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
+
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+             signal.SIGWINCH, signal.SIGCONT)
+
+
+@dataclass
+class ExecOptions:
+    detach: bool = False
+    pid_file: str | None = None
+    console_socket: str | None = None
+    preserve_fds: int = 0
+
+
+def exit_code(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return 128 + os.WTERMSIG(status)
+    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
+
+
+def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: dict[str, Any] | None, opts: ExecOptions,
+                console_fd: int, chan: Channel) -> NoReturn:
+    try:
+        sc = LinuxSyscalls()
+        sc.prctl(s.PR_SET_DUMPABLE, 0)
+        chan.send({"type": "setup", "pid": os.getpid()})
+        if chan.recv().get("type") != "go":
+            os._exit(1)
+        join_namespaces(sc, ns_paths)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os.chdir("/")
+                warnings: list[str] = []
+                if proc.terminal:
+                    setup_console(sc, proc, console_fd, bind_console=False)
+                exe, env = apply_process(sc, proc, seccomp=seccomp, keep={chan.rfd, chan.wfd},
+                                         preserve_fds=opts.preserve_fds, warnings=warnings)
+                if proc.no_new_privileges and seccomp:
+                    load_seccomp(seccomp)
+                chan.send({"type": "ready", "warnings": warnings})
+                os.execve(exe, proc.args, env)
+            except BaseException as e:
+                _fail(chan, e)
+        chan.send({"type": "pid", "pid": pid})
+    except BaseException as e:
+        _fail(chan, e)
+    os._exit(0)
+
+
+def _join_cgroups(paths: dict[str, str], pid: int) -> None:
+    seen = set()
+    for path in paths.values():
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(pid))
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise FailedPrecondition(f"joining cgroup {path}: {e.strerror}")
+
+
+def exec_process(state_root: Path, container_id: str, proc: Process, opts: ExecOptions) -> int:
+    """Run ``proc`` in the container; returns its exit code (0 when detached)."""
+    st = st_mod.load_state(state_root, container_id)
+    st_mod.require("exec", container_id, st.status)
+    spec = parse_spec(st.config)
+    if proc.terminal and not opts.console_socket:
+        raise FailedPrecondition("cannot allocate tty if runc will detach without setting console socket")
+    if opts.console_socket and not proc.terminal:
+        raise FailedPrecondition("cannot use console socket if runc will not detach or allocate tty")
+    ns_paths = {}
+    for ns in spec.linux.namespaces:
+        if not nsmod.same_namespace(ns.type, st.pid):
+            ns_paths[ns.type] = f"/proc/{st.pid}/ns/{nsmod.proc_name(ns.type)}"
+    console_fd = -1
+    if opts.console_socket:
+        from seabox.linux.console import connect_console_socket
+
+        console_fd = connect_console_socket(opts.console_socket)
+    for fd in range(3, 3 + opts.preserve_fds):
+        os.set_inheritable(fd, True)
+    LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
+    parent, child = channel_pair()
+    cpid = os.fork()
+    if cpid == 0:
+        parent.close()
+        _exec_child(proc, ns_paths, spec.linux.seccomp, opts, console_fd, child)
+    child.close()
+    if console_fd >= 0:
+        os.close(console_fd)
+    pid = 0
+    try:
+        while True:
+            try:
+                msg = parent.recv()
+            except ChannelClosed:
+                if pid:
+                    break  # exec succeeded: the close-on-exec channel closed
+                raise FailedPrecondition(subject("container", container_id, "exec process exited unexpectedly"))
+            kind = msg.get("type")
+            if kind == "setup":
+                _join_cgroups(st.cgroup_paths, int(msg["pid"]))
+                parent.send({"type": "go"})
+            elif kind == "pid":
+                pid = int(msg["pid"])
+                os.waitpid(cpid, 0)
+                cpid = 0
+            elif kind == "error":
+                raise FailedPrecondition(str(msg.get("msg", "exec failed")))
+    except BaseException:
+        for p in (cpid, pid):
+            if p:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                    os.waitpid(p, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass
+        raise
+    finally:
+        parent.close()
+    if opts.pid_file:
+        write_pid_file(opts.pid_file, pid)
+    if opts.detach:
+        return 0
+    return wait_forwarding(pid)
+
+
+def wait_forwarding(pid: int) -> int:
+    """Wait for ``pid`` (our child), forwarding the usual signals to it."""
+
+    def forward(signum: int, _frame: Any) -> None:
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+    for sig in FORWARDED:
+        signal.signal(sig, forward)
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            return exit_code(status)
+        except InterruptedError:
+            continue
+        except ChildProcessError:
+            return 255
+
+
+def process_from_args(base: Process | None, args: list[str], *, cwd: str | None, env: list[str], user: str | None,
+                      caps: list[str], no_new_privs: bool, terminal: bool) -> Process:
+    """runc's exec flags applied over the container's own process settings."""
+    import copy
+
+    from seabox.errdefs import InvalidArgument
+    from seabox.oci.runtime_spec import Capabilities, User
+
+    if not args:
+        raise InvalidArgument("exec: no command given (arguments or --process are required)")
+    p = copy.deepcopy(base) if base is not None else Process(args=list(args))
+    p.args = list(args)
+    p.terminal = terminal
+    if cwd:
+        p.cwd = cwd
+    merged = {e.split("=", 1)[0]: e for e in p.env}
+    for e in env:
+        merged[e.split("=", 1)[0]] = e
+    p.env = list(merged.values())
+    if user:
+        uid_s, _, gid_s = user.partition(":")
+        try:
+            p.user = User(uid=int(uid_s), gid=int(gid_s) if gid_s else 0, umask=p.user.umask)
+        except ValueError:
+            raise InvalidArgument(f"--user {user!r}: must be uid[:gid] (numeric)")
+    if caps:
+        c = p.capabilities or Capabilities()
+        for k in ("bounding", "effective", "permitted", "ambient"):
+            cur = getattr(c, k)
+            for cap in caps:
+                if cap not in cur:
+                    cur.append(cap)
+        p.capabilities = c
+    if no_new_privs:
+        p.no_new_privileges = True
+    return p
+
+
+__all__ = ["ExecOptions", "SeaboxError", "exec_process", "exit_code", "process_from_args", "wait_forwarding"]

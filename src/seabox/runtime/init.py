@@ -1,0 +1,231 @@
+"""The container side of ``create``: the intermediate child and the container init.
+
+Design reason: runc's process model.  The runtime (parent) forks an *intermediate* child that
+becomes non-dumpable, joins namespaces given by path, unshares a new user namespace first (the
+parent then writes its uid/gid maps and puts it in the cgroup), unshares the remaining
+namespaces and forks the *init*, which is pid 1 of a new pid namespace.  The intermediate
+exits at once; because the parent is a child subreaper, the init is reparented to it (and, when
+``create`` exits, to the caller's subreaper, e.g. a shim).  The init builds the rootfs, lets the
+parent run the runtime-namespace hooks, switches root, applies the process settings, reports
+ready, then blocks opening the exec FIFO until ``start`` and finally execs the user process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+from seabox.errdefs import FailedPrecondition, InvalidArgument
+from seabox.linux import namespaces as nsmod
+from seabox.linux import syscalls as s
+from seabox.linux.syscalls import LinuxSyscalls, Syscalls
+from seabox.oci.runtime_spec import Process, Spec
+from seabox.runtime import process as procmod
+from seabox.runtime.hooks import run_hooks
+from seabox.runtime.rootfs import RootfsContext, finalize_rootfs, prepare_rootfs, switch_root
+from seabox.runtime.sync import Channel
+
+
+@dataclass
+class InitConfig:
+    container_id: str
+    spec: Spec
+    bundle: str
+    rootfs: str
+    fifo_fd: int
+    no_pivot: bool = False
+    preserve_fds: int = 0
+    console_fd: int = -1
+
+
+def _fail(chan: Channel, e: BaseException) -> NoReturn:
+    msg = str(e) if str(e) else type(e).__name__
+    if not isinstance(e, (OSError, InvalidArgument, FailedPrecondition)):
+        msg = f"{type(e).__name__}: {msg}"
+    if os.environ.get("SEABOX_RUNC_DEBUG"):
+        msg += "\n" + traceback.format_exc()
+    try:
+        chan.send({"type": "error", "msg": msg})
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def load_seccomp(seccomp: dict[str, Any]) -> None:
+    try:
+        from seabox.linux.seccomp import load_filter
+    except ImportError:
+        raise FailedPrecondition("linux.seccomp: seccomp support (seabox.linux.seccomp) is not available")
+    load_filter(seccomp)
+
+
+def join_namespaces(sc: Syscalls, paths: dict[str, str]) -> None:
+    """setns into each namespace given by path, in the join order; all fds are opened first."""
+    fds = []
+    try:
+        for kind in nsmod.ordered(list(paths)):
+            try:
+                fds.append((kind, os.open(paths[kind], os.O_RDONLY | os.O_CLOEXEC)))
+            except OSError as e:
+                raise FailedPrecondition(f"linux.namespaces: {kind} {paths[kind]!r}: {e.strerror}")
+        for kind, fd in fds:
+            try:
+                sc.setns(fd, nsmod.flag(kind))
+            except OSError as e:
+                raise FailedPrecondition(f"linux.namespaces: joining {kind} {paths[kind]!r}: {e.strerror}")
+    finally:
+        for _, fd in fds:
+            os.close(fd)
+
+
+def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
+    try:
+        sc = LinuxSyscalls()
+        sc.prctl(s.PR_SET_DUMPABLE, 0)
+        spec = cfg.spec
+        join = {ns.type: ns.path for ns in spec.linux.namespaces if ns.path}
+        new = [ns.type for ns in spec.linux.namespaces if not ns.path]
+        join_namespaces(sc, join)
+        if "user" in new:
+            sc.unshare(s.CLONE_NEWUSER)
+        chan.send({"type": "setup", "pid": os.getpid(), "userns": "user" in new})
+        msg = chan.recv()
+        if msg.get("type") != "go":
+            os._exit(1)
+        if "user" in new or "user" in join:
+            sc.setresgid(0)
+            sc.setresuid(0)
+            sc.setgroups([])
+        flags = 0
+        for kind in new:
+            if kind != "user":
+                flags |= nsmod.flag(kind)
+        if flags:
+            sc.unshare(flags)
+        pid = os.fork()
+        if pid == 0:
+            run_init(cfg, chan)
+        chan.send({"type": "pid", "pid": pid})
+    except BaseException as e:
+        _fail(chan, e)
+    os._exit(0)
+
+
+def setup_console(sc: Syscalls, proc: Process, console_fd: int, bind_console: bool) -> None:
+    from seabox.linux import console
+
+    master, slave_path = console.open_pty()
+    if proc.console_size and proc.console_size.height and proc.console_size.width:
+        console.set_winsize(master, proc.console_size.height, proc.console_size.width)
+    if bind_console:
+        if not os.path.lexists("/dev/console"):
+            os.close(os.open("/dev/console", os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+        sc.mount(slave_path, "/dev/console", None, s.MS_BIND, None)
+    slave = os.open(slave_path, os.O_RDWR | os.O_CLOEXEC)
+    console.send_fd(console_fd, "/dev/ptmx", master)
+    os.close(master)
+    os.close(console_fd)
+    console.make_controlling_terminal(slave)
+
+
+def apply_process(sc: Syscalls, proc: Process, *, seccomp: dict[str, Any] | None, keep: set[int],
+                  preserve_fds: int, warnings: list[str]) -> tuple[str, dict[str, str]]:
+    """rlimits, no_new_privs, early seccomp, fd closing, umask, user and capabilities, cwd, lookup."""
+    procmod.set_oom_score_adj(sc, proc.oom_score_adj)
+    procmod.set_rlimits(sc, proc.rlimits)
+    if proc.apparmor_profile and not os.path.exists("/sys/kernel/security/apparmor"):
+        warnings.append(f"process.apparmorProfile {proc.apparmor_profile!r} ignored: AppArmor is not enabled")
+    if proc.selinux_label and not os.path.exists("/sys/fs/selinux/enforce"):
+        warnings.append(f"process.selinuxLabel {proc.selinux_label!r} ignored: SELinux is not enabled")
+    if proc.no_new_privileges:
+        sc.prctl(s.PR_SET_NO_NEW_PRIVS, 1)
+    elif seccomp:
+        load_seccomp(seccomp)
+    procmod.close_fds(keep, preserve_fds)
+    sc.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    procmod.setup_user_and_caps(sc, proc, warn=warnings)
+    procmod.enter_cwd(sc, proc.cwd)
+    env = procmod.build_env(proc)
+    return procmod.lookup(proc.args[0], env), env
+
+
+def _preimport(spec: Spec) -> None:
+    """Import, while the host root is still visible, what is needed after the root switch."""
+    if spec.process is not None and spec.process.terminal:
+        import seabox.linux.console  # noqa: F401
+    if spec.hooks.get("startContainer"):
+        import subprocess  # noqa: F401
+    if spec.linux.seccomp:
+        try:
+            import seabox.linux.seccomp  # noqa: F401
+        except ImportError:
+            pass
+    import encodings.idna  # noqa: F401
+
+
+def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
+    sc = LinuxSyscalls()
+    spec = cfg.spec
+    proc = spec.process
+    assert proc is not None
+    types = {ns.type: ns.path for ns in spec.linux.namespaces}
+    warnings: list[str] = []
+    hook_state: dict[str, Any] = {}
+    try:
+        if "mount" not in types or types["mount"]:
+            raise InvalidArgument("linux.namespaces: a new mount namespace is required")
+        ctx = RootfsContext(bundle=cfg.bundle, rootfs=cfg.rootfs, userns="user" in types,
+                            cgroupns="cgroup" in types and not types["cgroup"], no_pivot=cfg.no_pivot)
+        prepare_rootfs(sc, ctx, spec)
+        if any(spec.hooks.get(k) for k in ("prestart", "createRuntime", "createContainer", "startContainer")):
+            chan.send({"type": "hooks"})
+            msg = chan.recv()
+            if msg.get("type") != "resume":
+                os._exit(1)
+            hook_state = msg.get("state", {})
+            run_hooks("createContainer", spec.hooks, hook_state)
+        _preimport(spec)
+        switch_root(sc, ctx)
+        if proc.terminal:
+            setup_console(sc, proc, cfg.console_fd, bind_console=True)
+        if spec.hostname:
+            if "uts" not in types or types["uts"]:
+                raise InvalidArgument("hostname: setting it needs a new uts namespace")
+            sc.sethostname(spec.hostname)
+        if spec.domainname:
+            if "uts" not in types or types["uts"]:
+                raise InvalidArgument("domainname: setting it needs a new uts namespace")
+            sc.setdomainname(spec.domainname)
+        for key, value in spec.linux.sysctl.items():
+            try:
+                sc.write_file("/proc/sys/" + key.replace(".", "/"), value)
+            except OSError as e:
+                raise FailedPrecondition(f"linux.sysctl.{key}: {e.strerror}")
+        finalize_rootfs(sc, spec)
+        exe, env = apply_process(sc, proc, seccomp=spec.linux.seccomp, keep={chan.rfd, chan.wfd, cfg.fifo_fd},
+                                 preserve_fds=cfg.preserve_fds, warnings=warnings)
+        chan.send({"type": "ready", "warnings": warnings})
+        chan.close()
+    except BaseException as e:
+        _fail(chan, e)
+    try:
+        fd = os.open(f"/proc/self/fd/{cfg.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        os.write(fd, b"0")
+        os.close(fd)
+        os.close(cfg.fifo_fd)
+        if spec.hooks.get("startContainer"):
+            st = dict(hook_state, status="created", pid=os.getpid())
+            run_hooks("startContainer", spec.hooks, st)
+        if proc.no_new_privileges and spec.linux.seccomp:
+            load_seccomp(spec.linux.seccomp)
+        os.execve(exe, proc.args, env)
+    except BaseException as e:
+        try:
+            sys.stderr.write(f"seabox-runc init: {e}\n")
+            sys.stderr.flush()
+        except Exception:
+            pass
+        os._exit(127 if isinstance(e, OSError) else 1)

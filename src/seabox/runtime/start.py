@@ -1,0 +1,50 @@
+"""``start``: release a created container's init by opening its exec FIFO, then run poststart hooks.
+
+Design reason: the FIFO is the handshake runc uses — the init blocks opening it for writing,
+``start`` opens it for reading, reads the one byte the init writes and removes it; the FIFO's
+absence is what makes the status "running" afterwards.  The FIFO is opened non-blocking and
+polled so that a dead init makes ``start`` fail instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+from pathlib import Path
+
+from seabox.errdefs import FailedPrecondition, subject
+from seabox.oci.runtime_spec import parse_spec
+from seabox.runtime import state as st_mod
+from seabox.runtime.hooks import run_hooks
+
+
+def start(state_root: Path, container_id: str) -> st_mod.ContainerState:
+    st = st_mod.load_state(state_root, container_id)
+    st_mod.require("start", container_id, st.status)
+    fifo = os.path.join(st.state_dir, st_mod.EXEC_FIFO)
+    try:
+        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise FailedPrecondition(subject("container", container_id, "cannot start an already running container"))
+    try:
+        data = b""
+        while True:
+            ready, _, _ = select.select([fd], [], [], 0.05)
+            if ready:
+                data = os.read(fd, 1)
+                break
+            if st_mod.process_start_time(st.pid) is None:
+                raise FailedPrecondition(subject("container", container_id, "container init exited before start"))
+        if data != b"0":
+            raise FailedPrecondition(subject("container", container_id, "container init failed before start"))
+    finally:
+        os.close(fd)
+    try:
+        os.unlink(fifo)
+    except FileNotFoundError:
+        pass
+    st.status = st_mod.RUNNING
+    spec = parse_spec(st.config)
+    if spec.hooks.get("poststart"):
+        run_hooks("poststart", spec.hooks, st.hook_state())
+    return st

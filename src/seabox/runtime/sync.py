@@ -1,0 +1,57 @@
+"""The parent/child synchronisation channel used during create and exec.
+
+Design reason: the runtime process and the container's set-up processes must take turns
+(the parent writes uid/gid maps and cgroup membership, runs runtime-namespace hooks; the child
+reports its pid, readiness or an error).  Two close-on-exec pipes carry newline-delimited JSON
+messages; when the child execs or dies, its ends close and the parent reads EOF, so a crash is
+never mistaken for success.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class ChannelClosed(Exception):
+    pass
+
+
+@dataclass
+class Channel:
+    rfd: int
+    wfd: int
+    _buf: bytearray = field(default_factory=bytearray)
+
+    def send(self, msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            n = os.write(self.wfd, data)
+            data = data[n:]
+
+    def recv(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            chunk = os.read(self.rfd, 65536)
+            if not chunk:
+                raise ChannelClosed("peer closed the channel")
+            self._buf += chunk
+        line, _, rest = bytes(self._buf).partition(b"\n")
+        self._buf = bytearray(rest)
+        msg: dict[str, Any] = json.loads(line)
+        return msg
+
+    def close(self) -> None:
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def channel_pair() -> tuple[Channel, Channel]:
+    """(parent side, child side); every fd is close-on-exec."""
+    c2p_r, c2p_w = os.pipe()
+    p2c_r, p2c_w = os.pipe()
+    return Channel(c2p_r, p2c_w), Channel(p2c_r, c2p_w)
