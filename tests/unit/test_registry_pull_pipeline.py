@@ -139,7 +139,7 @@ def test_existing_chain_is_not_unpacked_again(tmp_path: Path) -> None:
 
 
 def test_diff_id_mismatch_removes_the_active_snapshot(tmp_path: Path) -> None:
-    store, m, cfg = image([make_tar({"a": b"1"})])
+    store, m, _ = image([make_tar({"a": b"1"})])
     bad = oci.parse_config({"architecture": "amd64", "os": "linux",
                             "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "f" * 64]}})  # fmt: skip
     snap = FakeSnapshotter(tmp_path)
