@@ -81,6 +81,7 @@ class Daemon:
         self.metadata: MetadataStore | None = None
         self.exchange: Exchange | None = None
         self.server: object | None = None
+        self._pool: futures.ThreadPoolExecutor | None = None
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -102,8 +103,9 @@ class Daemon:
             uuid=self.metadata.server_uuid(),
         )
         g = self.cfg.grpc
+        self._pool = futures.ThreadPoolExecutor(max_workers=g.max_workers, thread_name_prefix="grpc")
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=g.max_workers, thread_name_prefix="grpc"),
+            self._pool,
             options=[
                 ("grpc.max_receive_message_length", g.max_recv_message_size),
                 ("grpc.max_send_message_length", g.max_send_message_size),
@@ -137,6 +139,8 @@ class Daemon:
             self.exchange.close()  # ends Subscribe streams so their threads return
         if self.server is not None:
             self.server.stop(grace).wait(grace + 1)  # type: ignore[attr-defined]
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
         if self.metadata is not None:
             self.metadata.close()
         if self.server is not None:  # only a socket we bound is ours to remove
