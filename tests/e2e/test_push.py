@@ -104,7 +104,9 @@ def test_push_single_platform_of_an_index(fixtures_info: dict, tmp_path: Path, r
     res = push(f"127.0.0.1:5000/{repo}:v1", img.target, content_store=store)
     repos.append(("127.0.0.1:5000", repo, res.descriptor.digest))
     assert res.descriptor.digest == img.manifest_descriptor.digest
-    assert json.loads(skopeo_raw(f"127.0.0.1:5000/{repo}:v1"))["mediaType"] == oci.OCI_MANIFEST
+    raw = skopeo_raw(f"127.0.0.1:5000/{repo}:v1")
+    assert raw == store.read_bytes(img.manifest_descriptor.digest)
+    assert "manifests" not in json.loads(raw) and "layers" in json.loads(raw)
 
 
 def test_push_to_auth_registry(fixtures_info: dict, tmp_path: Path) -> None:
