@@ -132,3 +132,18 @@ def test_task_exit_fields() -> None:
     assert {k: (v[0], v[1]) for k, v in got.items()} == {
         "container_id": (1, S), "id": (2, S), "pid": (3, U32), "exit_status": (4, U32), "exited_at": (5, M),
     }
+
+
+def test_cri_current_additions() -> None:
+    import seabox.api.gen.cri.runtime.v1.api_pb2  # noqa: F401
+
+    image_spec = _fields("runtime.v1.ImageSpec")
+    assert {k: v[0] for k, v in image_spec.items()} == {
+        "image": 1, "annotations": 2, "user_specified_image": 18, "runtime_handler": 19, "image_ref": 20,
+    }
+    event = _fields("runtime.v1.ContainerEventResponse")
+    assert event["pod_sandbox_status"] == (4, M, "runtime.v1.PodSandboxStatus")
+    runtime = descriptor_pool.Default().FindServiceByName("runtime.v1.RuntimeService")
+    assert runtime.methods_by_name["RuntimeConfig"].output_type.full_name == "runtime.v1.RuntimeConfigResponse"
+    assert runtime.methods_by_name["StreamContainers"].server_streaming
+    assert _fields("runtime.v1.LinuxRuntimeConfiguration")["cgroup_driver"][0] == 1

@@ -64,6 +64,11 @@ class RuntimeServiceStub:
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxRequest.SerializeToString,
                 response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxResponse.FromString,
                 _registered_method=True)
+        self.StreamPodSandboxes = channel.unary_stream(
+                '/runtime.v1.RuntimeService/StreamPodSandboxes',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxesRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxesResponse.FromString,
+                _registered_method=True)
         self.CreateContainer = channel.unary_unary(
                 '/runtime.v1.RuntimeService/CreateContainer',
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.CreateContainerRequest.SerializeToString,
@@ -88,6 +93,11 @@ class RuntimeServiceStub:
                 '/runtime.v1.RuntimeService/ListContainers',
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainersRequest.SerializeToString,
                 response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainersResponse.FromString,
+                _registered_method=True)
+        self.StreamContainers = channel.unary_stream(
+                '/runtime.v1.RuntimeService/StreamContainers',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainersRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainersResponse.FromString,
                 _registered_method=True)
         self.ContainerStatus = channel.unary_unary(
                 '/runtime.v1.RuntimeService/ContainerStatus',
@@ -134,6 +144,11 @@ class RuntimeServiceStub:
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainerStatsRequest.SerializeToString,
                 response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainerStatsResponse.FromString,
                 _registered_method=True)
+        self.StreamContainerStats = channel.unary_stream(
+                '/runtime.v1.RuntimeService/StreamContainerStats',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainerStatsRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainerStatsResponse.FromString,
+                _registered_method=True)
         self.PodSandboxStats = channel.unary_unary(
                 '/runtime.v1.RuntimeService/PodSandboxStats',
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.PodSandboxStatsRequest.SerializeToString,
@@ -143,6 +158,11 @@ class RuntimeServiceStub:
                 '/runtime.v1.RuntimeService/ListPodSandboxStats',
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxStatsRequest.SerializeToString,
                 response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxStatsResponse.FromString,
+                _registered_method=True)
+        self.StreamPodSandboxStats = channel.unary_stream(
+                '/runtime.v1.RuntimeService/StreamPodSandboxStats',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxStatsRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxStatsResponse.FromString,
                 _registered_method=True)
         self.UpdateRuntimeConfig = channel.unary_unary(
                 '/runtime.v1.RuntimeService/UpdateRuntimeConfig',
@@ -163,6 +183,31 @@ class RuntimeServiceStub:
                 '/runtime.v1.RuntimeService/GetContainerEvents',
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.GetEventsRequest.SerializeToString,
                 response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerEventResponse.FromString,
+                _registered_method=True)
+        self.ListMetricDescriptors = channel.unary_unary(
+                '/runtime.v1.RuntimeService/ListMetricDescriptors',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListMetricDescriptorsRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListMetricDescriptorsResponse.FromString,
+                _registered_method=True)
+        self.ListPodSandboxMetrics = channel.unary_unary(
+                '/runtime.v1.RuntimeService/ListPodSandboxMetrics',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxMetricsRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxMetricsResponse.FromString,
+                _registered_method=True)
+        self.StreamPodSandboxMetrics = channel.unary_stream(
+                '/runtime.v1.RuntimeService/StreamPodSandboxMetrics',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxMetricsRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxMetricsResponse.FromString,
+                _registered_method=True)
+        self.RuntimeConfig = channel.unary_unary(
+                '/runtime.v1.RuntimeService/RuntimeConfig',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.RuntimeConfigRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.RuntimeConfigResponse.FromString,
+                _registered_method=True)
+        self.UpdatePodSandboxResources = channel.unary_unary(
+                '/runtime.v1.RuntimeService/UpdatePodSandboxResources',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.UpdatePodSandboxResourcesRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.UpdatePodSandboxResourcesResponse.FromString,
                 _registered_method=True)
 
 
@@ -205,6 +250,12 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPodSandboxes(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateContainer(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -230,6 +281,12 @@ class RuntimeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListContainers(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamContainers(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -289,6 +346,12 @@ class RuntimeServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamContainerStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PodSandboxStats(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -296,6 +359,12 @@ class RuntimeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListPodSandboxStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamPodSandboxStats(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -320,6 +389,36 @@ class RuntimeServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetContainerEvents(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListMetricDescriptors(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListPodSandboxMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamPodSandboxMetrics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RuntimeConfig(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdatePodSandboxResources(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -358,6 +457,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxRequest.FromString,
                     response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxResponse.SerializeToString,
             ),
+            'StreamPodSandboxes': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPodSandboxes,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxesRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxesResponse.SerializeToString,
+            ),
             'CreateContainer': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateContainer,
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.CreateContainerRequest.FromString,
@@ -382,6 +486,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.ListContainers,
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainersRequest.FromString,
                     response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainersResponse.SerializeToString,
+            ),
+            'StreamContainers': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamContainers,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainersRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainersResponse.SerializeToString,
             ),
             'ContainerStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ContainerStatus,
@@ -428,6 +537,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainerStatsRequest.FromString,
                     response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainerStatsResponse.SerializeToString,
             ),
+            'StreamContainerStats': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamContainerStats,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainerStatsRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainerStatsResponse.SerializeToString,
+            ),
             'PodSandboxStats': grpc.unary_unary_rpc_method_handler(
                     servicer.PodSandboxStats,
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.PodSandboxStatsRequest.FromString,
@@ -437,6 +551,11 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.ListPodSandboxStats,
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxStatsRequest.FromString,
                     response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxStatsResponse.SerializeToString,
+            ),
+            'StreamPodSandboxStats': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPodSandboxStats,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxStatsRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxStatsResponse.SerializeToString,
             ),
             'UpdateRuntimeConfig': grpc.unary_unary_rpc_method_handler(
                     servicer.UpdateRuntimeConfig,
@@ -457,6 +576,31 @@ def add_RuntimeServiceServicer_to_server(servicer, server):
                     servicer.GetContainerEvents,
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.GetEventsRequest.FromString,
                     response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ContainerEventResponse.SerializeToString,
+            ),
+            'ListMetricDescriptors': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMetricDescriptors,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListMetricDescriptorsRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListMetricDescriptorsResponse.SerializeToString,
+            ),
+            'ListPodSandboxMetrics': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPodSandboxMetrics,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxMetricsRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxMetricsResponse.SerializeToString,
+            ),
+            'StreamPodSandboxMetrics': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPodSandboxMetrics,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxMetricsRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxMetricsResponse.SerializeToString,
+            ),
+            'RuntimeConfig': grpc.unary_unary_rpc_method_handler(
+                    servicer.RuntimeConfig,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.RuntimeConfigRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.RuntimeConfigResponse.SerializeToString,
+            ),
+            'UpdatePodSandboxResources': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdatePodSandboxResources,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.UpdatePodSandboxResourcesRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.UpdatePodSandboxResourcesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -632,6 +776,33 @@ class RuntimeService:
             _registered_method=True)
 
     @staticmethod
+    def StreamPodSandboxes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/StreamPodSandboxes',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxesRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateContainer(request,
             target,
             options=(),
@@ -756,6 +927,33 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/ListContainers',
             seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainersRequest.SerializeToString,
             seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListContainersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamContainers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/StreamContainers',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainersRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainersResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1010,6 +1208,33 @@ class RuntimeService:
             _registered_method=True)
 
     @staticmethod
+    def StreamContainerStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/StreamContainerStats',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainerStatsRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamContainerStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def PodSandboxStats(request,
             target,
             options=(),
@@ -1053,6 +1278,33 @@ class RuntimeService:
             '/runtime.v1.RuntimeService/ListPodSandboxStats',
             seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxStatsRequest.SerializeToString,
             seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPodSandboxStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/StreamPodSandboxStats',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxStatsRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxStatsResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1171,6 +1423,141 @@ class RuntimeService:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def ListMetricDescriptors(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/ListMetricDescriptors',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListMetricDescriptorsRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListMetricDescriptorsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPodSandboxMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/ListPodSandboxMetrics',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxMetricsRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListPodSandboxMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPodSandboxMetrics(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/StreamPodSandboxMetrics',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxMetricsRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamPodSandboxMetricsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RuntimeConfig(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/RuntimeConfig',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.RuntimeConfigRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.RuntimeConfigResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdatePodSandboxResources(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/runtime.v1.RuntimeService/UpdatePodSandboxResources',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.UpdatePodSandboxResourcesRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.UpdatePodSandboxResourcesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class ImageServiceStub:
     """Missing associated documentation comment in .proto file."""
@@ -1185,6 +1572,11 @@ class ImageServiceStub:
                 '/runtime.v1.ImageService/ListImages',
                 request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListImagesRequest.SerializeToString,
                 response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListImagesResponse.FromString,
+                _registered_method=True)
+        self.StreamImages = channel.unary_stream(
+                '/runtime.v1.ImageService/StreamImages',
+                request_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamImagesRequest.SerializeToString,
+                response_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamImagesResponse.FromString,
                 _registered_method=True)
         self.ImageStatus = channel.unary_unary(
                 '/runtime.v1.ImageService/ImageStatus',
@@ -1212,6 +1604,12 @@ class ImageServiceServicer:
     """Missing associated documentation comment in .proto file."""
 
     def ListImages(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StreamImages(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -1248,6 +1646,11 @@ def add_ImageServiceServicer_to_server(servicer, server):
                     servicer.ListImages,
                     request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListImagesRequest.FromString,
                     response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListImagesResponse.SerializeToString,
+            ),
+            'StreamImages': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamImages,
+                    request_deserializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamImagesRequest.FromString,
+                    response_serializer=seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamImagesResponse.SerializeToString,
             ),
             'ImageStatus': grpc.unary_unary_rpc_method_handler(
                     servicer.ImageStatus,
@@ -1297,6 +1700,33 @@ class ImageService:
             '/runtime.v1.ImageService/ListImages',
             seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListImagesRequest.SerializeToString,
             seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.ListImagesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamImages(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/runtime.v1.ImageService/StreamImages',
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamImagesRequest.SerializeToString,
+            seabox_dot_api_dot_gen_dot_cri_dot_runtime_dot_v1_dot_api__pb2.StreamImagesResponse.FromString,
             options,
             channel_credentials,
             insecure,
