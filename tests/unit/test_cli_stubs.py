@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-STUBS = ["seaboxd", "shim", "ctr", "seabox", "buildd", "buildctl"]
+# commands whose issue has not landed; remove a name here when its command becomes real
+STUBS = ["ctr", "seabox", "buildd", "buildctl"]
 
 
 @pytest.mark.parametrize("mod", STUBS)
