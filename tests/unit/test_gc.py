@@ -1,7 +1,7 @@
 """GC: the mark phase on plain data, then sweeps over a real content store and native snapshotter."""
 
 from seabox.content import ContentStore
-from seabox.images.gc import ContainerRef, Lease, Node, SnapshotRec, collect, run
+from seabox.images.gc import ContainerRef, Lease, Node, SnapshotRec, collect, lease_from, parse_expire, run
 from seabox.snapshots.native import NativeSnapshotter
 
 D = {n: "sha256:" + (c * 64) for n, c in
@@ -123,3 +123,14 @@ def test_sweep_snapshots_leaf_first(tmp_path):
         assert list(snaps.walk()) == [] and store.list() == [] and res.errors == []
     finally:
         snaps.close()
+
+
+def test_lease_from_containerd_labels_and_resources():
+    lease = lease_from("l1", {"containerd.io/gc.expire": "2026-11-25T18:00:00.123456789Z"},
+                       [("content", D["l1"]), ("snapshots/overlayfs", "extract-1"), ("ingests", "pull-x"),
+                        ("unknown", "z")])
+    assert lease.expires_at == parse_expire("2026-11-25T18:00:00.123456Z")
+    assert lease.expires_at is not None and abs(lease.expires_at - 1795629600.123456) < 1e-3
+    assert lease.content == {D["l1"]} and lease.snapshots == {("overlayfs", "extract-1")}
+    assert lease.ingests == {"pull-x"}
+    assert parse_expire("garbage") is None and lease_from("x", {}, []).expires_at is None

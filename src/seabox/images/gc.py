@@ -48,6 +48,43 @@ class Lease:
     labels: dict[str, str] = field(default_factory=dict)
 
 
+LABEL_EXPIRE = "containerd.io/gc.expire"
+
+
+def parse_expire(value: str) -> float | None:
+    """``containerd.io/gc.expire`` (RFC 3339) as epoch seconds; None when absent or unparsable."""
+    from datetime import datetime
+
+    if not value:
+        return None
+    v = value.strip().replace("Z", "+00:00")
+    if "." in v:  # Python wants at most 6 fractional digits
+        head, _, rest = v.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits):]
+        v = f"{head}.{digits[:6]}{tz}"
+    try:
+        return datetime.fromisoformat(v).timestamp()
+    except ValueError:
+        return None
+
+
+def lease_from(id: str, labels: Mapping[str, str], resources: Iterable[tuple[str, str]]) -> Lease:
+    """A ``Lease`` from containerd-style labels and (type, id) resources.
+
+    Resource types: ``content`` (a digest), ``snapshots/<snapshotter>`` (a key), ``ingests`` (a ref).
+    """
+    lease = Lease(id, parse_expire(labels.get(LABEL_EXPIRE, "")), labels=dict(labels))
+    for kind, rid in resources:
+        if kind == "content":
+            lease.content.add(rid)
+        elif kind.startswith("snapshots/"):
+            lease.snapshots.add((kind.split("/", 1)[1], rid))
+        elif kind == "ingests":
+            lease.ingests.add(rid)
+    return lease
+
+
 @dataclass
 class ContainerRef:
     id: str
