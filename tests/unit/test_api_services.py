@@ -211,3 +211,84 @@ def test_events_publish_and_subscribe(channel: grpc.Channel) -> None:
         grpc.StatusCode.INVALID_ARGUMENT
     )
     assert code_of(ev.Publish, epb.PublishRequest(topic="/x", event=payload)) == grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_unexpected_errors_are_internal_and_the_daemon_keeps_serving(
+    channel: grpc.Channel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seabox.metadata.namespaces import NamespaceStore
+
+    def boom(self: NamespaceStore) -> list[object]:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(NamespaceStore, "list", boom)
+    n = ngrpc.NamespacesStub(channel)
+    with pytest.raises(grpc.RpcError) as e:
+        n.List(npb.ListNamespacesRequest())
+    assert e.value.code() == grpc.StatusCode.INTERNAL and "disk on fire" in (e.value.details() or "")
+    monkeypatch.undo()
+    assert list(n.List(npb.ListNamespacesRequest()).namespaces) == []
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [['labels.a=="unterminated'], ["id~=/(/"], ["==x"]],
+)
+def test_bad_filters_are_invalid_argument(channel: grpc.Channel, filters: list[str]) -> None:
+    c = cgrpc.ContainersStub(channel)
+    assert code_of(c.List, cpb.ListContainersRequest(filters=filters), metadata=md()) == grpc.StatusCode.INVALID_ARGUMENT
+    ev = egrpc.EventsStub(channel)
+    stream = ev.Subscribe(epb.SubscribeRequest(filters=filters))
+    with pytest.raises(grpc.RpcError) as e:
+        next(iter(stream))
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_bad_field_masks_and_labels(channel: grpc.Channel) -> None:
+    c = cgrpc.ContainersStub(channel)
+    c.Create(cpb.CreateContainerRequest(container=cpb.Container(id="m", spec=SPEC,
+                                                                runtime=cpb.Container.Runtime(name="r"))),
+             metadata=md())
+    bad_mask = cpb.UpdateContainerRequest(container=cpb.Container(id="m"),
+                                          update_mask=field_mask_pb2.FieldMask(paths=["snapshotter"]))
+    assert code_of(c.Update, bad_mask, metadata=md()) == grpc.StatusCode.INVALID_ARGUMENT
+    huge = cpb.UpdateContainerRequest(container=cpb.Container(id="m", labels={"k": "v" * 5000}),
+                                      update_mask=field_mask_pb2.FieldMask(paths=["labels.k"]))
+    assert code_of(c.Update, huge, metadata=md()) == grpc.StatusCode.INVALID_ARGUMENT
+    assert code_of(c.Update, cpb.UpdateContainerRequest(container=cpb.Container(id="absent")), metadata=md()) == (
+        grpc.StatusCode.NOT_FOUND
+    )
+
+
+def test_event_field_filters(channel: grpc.Channel) -> None:
+    ev = egrpc.EventsStub(channel)
+    stream = ev.Subscribe(epb.SubscribeRequest(filters=["event.name==wanted", "topic==/probe"]))
+    got: list[epb.Envelope] = []
+    live = threading.Event()
+
+    def read() -> None:
+        try:
+            for env in stream:
+                if env.topic == "/probe":
+                    live.set()
+                    continue
+                got.append(env)
+                break
+        except grpc.RpcError:
+            pass
+
+    t = threading.Thread(target=read)
+    t.start()
+    probe = any_pb2.Any(type_url="example.Probe", value=b"")
+    for _ in range(200):  # publish probes until the subscription is live
+        ev.Publish(epb.PublishRequest(topic="/probe", event=probe), metadata=md())
+        if live.wait(0.05):
+            break
+    n = ngrpc.NamespacesStub(channel)
+    n.Create(npb.CreateNamespaceRequest(namespace=npb.Namespace(name="other")))
+    n.Create(npb.CreateNamespaceRequest(namespace=npb.Namespace(name="wanted")))
+    t.join(10)
+    stream.cancel()
+    t.join(10)
+    assert live.is_set()
+    assert [(e.namespace, e.topic) for e in got] == [("wanted", "/namespaces/create")]

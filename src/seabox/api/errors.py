@@ -73,7 +73,7 @@ def rpc(fn: F) -> F:
         try:
             return fn(self, request, context)
         except Exception as exc:
-            if _is_abort(exc):
+            if _aborted(context):
                 raise
             _abort(context, exc, fn.__qualname__)
 
@@ -88,13 +88,13 @@ def rpc_stream(fn: F) -> F:
         try:
             yield from fn(self, request, context)
         except Exception as exc:
-            if _is_abort(exc):
+            if _aborted(context):
                 raise
             _abort(context, exc, fn.__qualname__)
 
     return wrapper  # type: ignore[return-value]
 
 
-def _is_abort(exc: BaseException) -> bool:
-    # grpc's context.abort raises a bare Exception subclass defined privately; let it through
-    return type(exc).__module__.startswith("grpc")
+def _aborted(context: grpc.ServicerContext) -> bool:
+    # context.abort() records the status, then raises a bare Exception: let that one through
+    return context.code() is not None
