@@ -286,6 +286,8 @@ def unpack(
     ``wait_layer(i)`` blocks until layer ``i``'s blob is in the store (the pull passes
     its download futures), so unpacking overlaps the remaining downloads.
     """
+    # the real apply_layer reads the stream to its end and returns its diff_id: no second hash
+    trust_result = apply_layer is None
     if apply_layer is None:
         from seabox.snapshots.apply import apply_layer as _apply
 
@@ -325,9 +327,14 @@ def unpack(
                 extra["parents"] = list(snapshotter.lower_dirs(key))
             emit("extracting", desc)
             with store.open(desc.digest) as raw:
-                hashing = _Hashing(decompressor(raw, oci.layer_compression(desc.media_type)))
-                apply_layer(cast(BinaryIO, hashing), target, overlay_whiteouts=overlay, **extra)
-                got = hashing.drain()
+                plain = decompressor(raw, oci.layer_compression(desc.media_type))
+                if trust_result:
+                    result = apply_layer(plain, target, overlay_whiteouts=overlay, **extra)
+                    got = str(result.diff_id)
+                else:
+                    hashing = _Hashing(plain)
+                    apply_layer(cast(BinaryIO, hashing), target, overlay_whiteouts=overlay, **extra)
+                    got = hashing.drain()
             if got != diff_ids[i]:
                 raise errdefs.FailedPrecondition(
                     errdefs.subject("layer", desc.digest, f"diff ID mismatch: got {got}, config says {diff_ids[i]}")
