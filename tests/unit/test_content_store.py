@@ -210,3 +210,14 @@ def test_root_is_a_parameter(tmp_path):
     s = ContentStore(Path(tmp_path / "elsewhere"))
     s.put(b"x")
     assert (tmp_path / "elsewhere" / "blobs" / "sha256").is_dir()
+
+
+def test_ingest_for_other_content_is_restarted(store):
+    w = store.writer("ref", expected=sha(b"first"), total=5)
+    w.write(b"fir")
+    w.close()
+    w = store.writer("ref", expected=sha(b"second!"), total=7)
+    assert w.offset == 0
+    w.write(b"second!")
+    w.commit(7, sha(b"second!"))
+    assert store.read_bytes(sha(b"second!")) == b"second!"

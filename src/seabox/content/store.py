@@ -237,7 +237,13 @@ class Writer:
         except (FileNotFoundError, ValueError):
             meta = None
         now = time.time()
-        if meta is None or meta.get("ref") != self.ref:
+        stale = meta is None or meta.get("ref") != self.ref
+        if meta is not None and not stale:
+            # an ingest started for other content cannot be resumed into this one
+            stale = (self.expected is not None and meta.get("expected") not in (None, self.expected)) or (
+                self.total is not None and meta.get("total") not in (None, self.total)
+            )
+        if stale:
             meta = {"ref": self.ref, "started_at": now}
             with contextlib.suppress(FileNotFoundError):
                 (self.path / "data").unlink()

@@ -128,6 +128,7 @@ def compact_overlay_data(data: list[str]) -> tuple[str | None, list[str]]:
 def _mount_from(cwd: str, source: str, target: str, fstype: str, flags: int, data: str) -> None:
     """mount(2) from a forked child whose working directory is ``cwd``."""
     target = os.path.abspath(target)
+    s = sc.LinuxSyscalls()  # loaded before fork: the child only chdirs and calls mount(2)
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - child
@@ -135,7 +136,7 @@ def _mount_from(cwd: str, source: str, target: str, fstype: str, flags: int, dat
         try:
             os.close(r)
             os.chdir(cwd)
-            sc.LinuxSyscalls().mount(source, target, fstype, flags, data)
+            s.mount(source, target, fstype, flags, data)
         except OSError as e:
             code = e.errno or errno.EIO
         except BaseException:
