@@ -116,3 +116,13 @@ def test_sparse_file_stays_sparse(root):
 def test_invalid_tar(root):
     with pytest.raises(errdefs.InvalidArgument, match="invalid tar"):
         apply(b"not a tar" * 100, root)
+
+
+def test_kernel_errors_name_the_entry(root):
+    from seabox.snapshots.apply import ApplyFailed
+
+    name = "d/" + "n" * 300  # over NAME_MAX: the kernel refuses
+    with pytest.raises(ApplyFailed, match=f'"{name}": File name too long'):
+        apply(build_tar([Entry(name, data=b"x")]), root)
+    with pytest.raises(errdefs.InvalidArgument, match='"f": xattr'):
+        apply(build_tar([Entry("f", data=b"x", xattrs={"user." + "n" * 300: b"v"})]), root)

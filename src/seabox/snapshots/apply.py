@@ -62,6 +62,10 @@ class UnsafeEntry(errdefs.InvalidArgument):
     """A layer entry that would escape the target or is otherwise refused."""
 
 
+class ApplyFailed(errdefs.FailedPrecondition):
+    """The kernel refused an operation while applying an entry (no space, no permission, ...)."""
+
+
 @dataclass
 class ApplyResult:
     diff_id: Digest
@@ -454,9 +458,12 @@ def apply_layer(
         try:
             with tarfile.open(fileobj=reader, mode="r|", errors="surrogateescape") as tf:  # type: ignore[call-overload]
                 for member in tf:
-                    applier.entry(tf, member)
+                    try:
+                        applier.entry(tf, member)
+                    except OSError as e:
+                        raise ApplyFailed(errdefs.subject("layer entry", member.name, e.strerror or str(e))) from e
                     count += 1
-        except tarfile.TarError as e:
+        except (tarfile.TarError, EOFError) as e:
             raise errdefs.InvalidArgument(errdefs.subject("layer", str(target), f"invalid tar: {e}"))
         applier.finish()
     finally:

@@ -177,6 +177,12 @@ def _walk_overlay(w: _Writer, upper: str, rel: str = "") -> None:
         if _is_whiteout_dev(st):
             w.whiteout(rel, name, st.st_mtime)
             continue
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+            for x in ("trusted.overlay.redirect", "trusted.overlay.metacopy"):
+                with contextlib.suppress(OSError):
+                    os.getxattr(path, x, follow_symlinks=False)
+                    raise errdefs.FailedPrecondition(errdefs.subject(
+                        "overlay upper", str(upper), f"{r} has {x}: mount with redirect_dir=off,metacopy=off to diff"))
         w.add(r, path, st)
         if stat.S_ISDIR(st.st_mode):
             try:
