@@ -230,3 +230,19 @@ def test_concurrent_writers_do_not_collide(store: MetadataStore) -> None:
         t.join()
     assert errors == []
     assert len(store.containers.list("ns")) == 80
+
+
+def test_blob_ownership_per_namespace(store: MetadataStore) -> None:
+    store.content.add("a", DIGEST, 10, {"containerd.io/gc.ref.content.l.0": "sha256:" + "1" * 64})
+    store.content.add("b", DIGEST, 10)
+    assert store.content.get("a", DIGEST).labels == {"containerd.io/gc.ref.content.l.0": "sha256:" + "1" * 64}
+    assert store.content.get("b", DIGEST).labels == {}
+    upd = store.content.update("b", DIGEST, {"x": "1"}, ["labels.x"])
+    assert upd.labels == {"x": "1"} and upd.updated_at >= upd.created_at
+    assert [b.digest for b in store.content.list("a")] == [DIGEST]
+    with pytest.raises(FailedPrecondition, match="blobs"):
+        store.namespaces.delete("a")
+    assert store.content.delete("a", DIGEST) is False  # "b" still owns it
+    assert store.content.delete("b", DIGEST) is True
+    with pytest.raises(NotFound, match="content"):
+        store.content.get("b", DIGEST)

@@ -90,6 +90,7 @@ class Daemon:
 
         from seabox.api.containerd import Deps, register
         from seabox.api.containerd.events import event_fields
+        from seabox.content.store import ContentStore
 
         Path(self.cfg.root).mkdir(parents=True, exist_ok=True, mode=0o711)
         Path(self.cfg.state).mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -101,6 +102,7 @@ class Daemon:
             version=seabox.__version__,
             revision=source_revision(),
             uuid=self.metadata.server_uuid(),
+            content=ContentStore(Path(self.cfg.root) / "content"),
         )
         g = self.cfg.grpc
         self._pool = futures.ThreadPoolExecutor(max_workers=g.max_workers, thread_name_prefix="grpc")

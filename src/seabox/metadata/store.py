@@ -6,6 +6,7 @@ import uuid
 from pathlib import Path
 
 from seabox.metadata.containers import ContainerStore
+from seabox.metadata.content import BlobStore
 from seabox.metadata.db import DB
 from seabox.metadata.images import ImageStore
 from seabox.metadata.leases import LeaseStore
@@ -21,6 +22,7 @@ class MetadataStore:
         self.containers = ContainerStore(self.db)
         self.images = ImageStore(self.db)
         self.leases = LeaseStore(self.db)
+        self.content = BlobStore(self.db)
 
     def close(self) -> None:
         self.db.close()

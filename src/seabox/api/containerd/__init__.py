@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from seabox.content.store import ContentStore
 from seabox.events.exchange import Exchange
 from seabox.metadata.store import MetadataStore
 
@@ -37,16 +38,31 @@ class Deps:
     revision: str
     uuid: str
     plugins: list[PluginEntry] = field(default_factory=list)
+    content: ContentStore | None = None
 
 
 def register(server: grpc.Server, deps: Deps) -> list[PluginEntry]:
-    from seabox.api.containerd import containers, events, images, introspection, leases, namespaces, version
+    from seabox.api.containerd import (
+        containers,
+        content,
+        events,
+        images,
+        introspection,
+        leases,
+        namespaces,
+        version,
+    )
 
     entries: list[PluginEntry] = [
         PluginEntry("io.containerd.event.v1", "exchange"),
         PluginEntry("io.containerd.metadata.v1", "sqlite", exports={"path": str(deps.metadata.db.path)}),
     ]
-    for mod in (containers, events, images, leases, namespaces, version, introspection):
+    if deps.content is not None:
+        entries.append(PluginEntry("io.containerd.content.v1", "content", exports={"root": str(deps.content.root)}))
+    mods = [containers, events, images, leases, namespaces, version, introspection]
+    if deps.content is not None:
+        mods.insert(1, content)
+    for mod in mods:
         mod.add(server, deps)
         entries.append(PluginEntry("io.containerd.grpc.v1", mod.PLUGIN_ID, requires=mod.REQUIRES))
     deps.plugins[:] = entries
