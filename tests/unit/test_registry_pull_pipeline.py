@@ -182,3 +182,81 @@ def test_decompressors_stream(compression: str) -> None:
     assert bytes(out) == raw
     with pytest.raises(errdefs.InvalidArgument):
         decompressor(io.BytesIO(b""), "lz4")
+
+
+def test_streamed_layer_is_applied_while_it_downloads(tmp_path: Path) -> None:
+    from seabox.images.pull import _Pipe
+
+    raw = make_tar({"big": bytes(range(256)) * 8192})
+    store, m, cfg = image([raw])
+    blob = store.blobs.pop(m.layers[0].digest)  # not in the store: only the pipe has it
+    pipe = _Pipe(depth=2)
+    order: list[str] = []
+    done = threading.Event()
+
+    def download() -> None:
+        pipe.start(True)
+        for i in range(0, len(blob), 4096):
+            pipe.write(blob[i : i + 4096])
+        order.append("download finished")
+        store.blobs[m.layers[0].digest] = blob
+        pipe.finish()
+        done.set()
+
+    def wait_layer(i: int) -> None:
+        order.append("wait")
+        assert done.wait(5)
+
+    def apply(stream: BinaryIO, target: Path, **kw: Any) -> None:
+        order.append("apply started")
+        while stream.read(1000):
+            pass
+
+    t = threading.Thread(target=download)
+    t.start()
+    unpack(m, cfg, store=store, snapshotter=FakeSnapshotter(tmp_path), wait_layer=wait_layer, apply_layer=apply,
+           streams={0: pipe})  # fmt: skip
+    t.join()
+    # with a 2-chunk queue the download cannot finish before the apply has started reading
+    assert order.index("apply started") < order.index("download finished")
+    assert order[-1] == "wait" or order.index("wait") > order.index("apply started")
+
+
+def test_streamed_download_failure_is_the_error_reported(tmp_path: Path) -> None:
+    from seabox.images.pull import _Pipe
+
+    raw = make_tar({"f": b"x" * 100000})
+    store, m, cfg = image([raw])
+    blob = store.blobs.pop(m.layers[0].digest)
+    pipe = _Pipe()
+    boom = errdefs.Unavailable("registry 127.0.0.1:1: connection lost")
+
+    def download() -> None:
+        pipe.start(True)
+        pipe.write(blob[:1000])
+        pipe.finish(boom)
+
+    def wait_layer(i: int) -> None:
+        t.join()
+        raise boom
+
+    t = threading.Thread(target=download)
+    t.start()
+    snap = FakeSnapshotter(tmp_path)
+    with pytest.raises(errdefs.Unavailable, match="connection lost"):
+        unpack(m, cfg, store=store, snapshotter=snap, wait_layer=wait_layer,
+               apply_layer=lambda s, tg, **k: s.read(), streams={0: pipe})  # fmt: skip
+    assert not snap.committed and not snap.active
+
+
+def test_pipe_not_streamed_falls_back_to_the_store(tmp_path: Path) -> None:
+    from seabox.images.pull import _Pipe
+
+    raw = make_tar({"f": b"y"})
+    store, m, cfg = image([raw])
+    pipe = _Pipe()
+    pipe.finish()  # the downloader found the blob already stored
+    got: list[bytes] = []
+    unpack(m, cfg, store=store, snapshotter=FakeSnapshotter(tmp_path), apply_layer=lambda s, tg, **k: got.append(s.read()),
+           streams={0: pipe})  # fmt: skip
+    assert got == [raw]

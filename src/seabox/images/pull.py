@@ -26,8 +26,10 @@ Progress events are delivered from several threads; the callback must be thread-
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -152,6 +154,85 @@ class _Hashing:
         return "sha256:" + self.h.hexdigest()
 
 
+class _Pipe:
+    """Hands a layer's bytes from its download thread to the unpacker while they arrive.
+
+    The downloader first calls ``start(streaming)``: False when the blob will not be
+    streamed (already stored, or resuming a partial ingest), and the unpacker reads
+    the stored blob instead.  The queue is bounded, so a slow unpack slows the
+    download of this one layer rather than filling memory; ``abort()`` (unpacker
+    failed) makes further writes no-ops so the download can still complete.
+    """
+
+    def __init__(self, depth: int = 16) -> None:
+        import queue
+
+        self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._decided = threading.Event()
+        self.streaming = False
+        self._aborted = False
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+
+    # downloader side
+    def start(self, streaming: bool) -> None:
+        self.streaming = streaming
+        self._decided.set()
+
+    def write(self, b: bytes) -> None:
+        import queue
+
+        while not self._aborted:
+            try:
+                self._q.put(b, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if not self._decided.is_set():
+            self.start(False)
+        elif self.streaming:
+            self.write(error)  # type: ignore[arg-type]
+
+    # unpacker side
+    def wait_decision(self) -> bool:
+        self._decided.wait()
+        return self.streaming
+
+    def abort(self) -> None:
+        self._aborted = True
+        while not self._q.empty():
+            self._q.get_nowait()
+
+    def read(self, n: int = -1) -> bytes:
+        # serve from the current chunk (no re-slicing of a growing buffer); block for the next one
+        while self._pos >= len(self._buf) and not self._eof:
+            item = self._q.get()
+            if item is None:
+                self._eof = True
+            elif isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            else:
+                self._buf, self._pos = item, 0
+        if self._pos >= len(self._buf):
+            return b""
+        end = len(self._buf) if n is None or n < 0 else min(len(self._buf), self._pos + n)
+        out = self._buf[self._pos : end]
+        self._pos = end
+        return out
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        b = self.read(len(buf))
+        buf[: len(b)] = b
+        return len(b)
+
+    def readable(self) -> bool:
+        return True
+
+
 # -- content --------------------------------------------------------------------
 
 
@@ -188,8 +269,18 @@ class _Fetcher:
             w.close()
         return data
 
-    def blob(self, desc: oci.Descriptor, labels: dict[str, str]) -> None:
-        """Download a layer blob into the store (no-op if present)."""
+    def blob(self, desc: oci.Descriptor, labels: dict[str, str], tee: _Pipe | None = None) -> None:
+        """Download a layer blob into the store (no-op if present), copying it to ``tee`` if given."""
+        try:
+            self._blob(desc, labels, tee)
+        except BaseException as e:
+            if tee is not None:
+                tee.finish(e)
+            raise
+        if tee is not None:
+            tee.finish()
+
+    def _blob(self, desc: oci.Descriptor, labels: dict[str, str], tee: _Pipe | None) -> None:
         from seabox.content.store import IngestLocked
 
         if self.store.exists(desc.digest):
@@ -213,6 +304,10 @@ class _Fetcher:
                 if offset > desc.size:
                     w.truncate(0)
                     offset = 0
+                if tee is not None:
+                    tee.start(offset == 0 and attempt == 0)
+                    if offset:
+                        tee = None
                 if offset < desc.size:
                     self.emit("downloading", desc, offset)
                     with self.client.open_blob(self.ref, desc, offset=offset) as r:
@@ -222,6 +317,8 @@ class _Fetcher:
                             if not b:
                                 break
                             w.write(b)
+                            if tee is not None:
+                                tee.write(b)
                             done += len(b)
                             if done - last >= 4 * CHUNK:
                                 self.emit("downloading", desc, done)
@@ -231,7 +328,7 @@ class _Fetcher:
                 try:
                     w.commit(desc.size, desc.digest, labels)
                 except errdefs.FailedPrecondition:
-                    if offset and attempt < 2:
+                    if offset and attempt < 2 and tee is None:
                         continue  # a resumed ingest was bad: the store dropped it, start over
                     raise
                 return
@@ -270,6 +367,17 @@ def _target_dir(snapshotter: Any, key: str, mounts: list[Any]) -> tuple[Path, bo
     return Path(mounts[0].source), overlay
 
 
+def _existing_depth(snapshotter: Any, chains: list[str]) -> int:
+    """Index of the deepest chain ID that is already a snapshot (-1: none); all below it exist too."""
+    for i in range(len(chains) - 1, -1, -1):
+        try:
+            snapshotter.stat(chains[i])
+            return i
+        except errdefs.NotFound:
+            continue
+    return -1
+
+
 def unpack(
     manifest: oci.Manifest,
     config: oci.ImageConfig,
@@ -280,6 +388,7 @@ def unpack(
     apply_layer: ApplyLayer | None = None,
     progress: Progress | None = None,
     name: str = "",
+    streams: dict[int, _Pipe] | None = None,
 ) -> str:
     """Apply the manifest's layers in order into snapshots named by chain ID; returns the top chain ID.
 
@@ -303,20 +412,15 @@ def unpack(
         if progress is not None:
             progress(ProgressEvent(kind, desc.digest, desc.media_type, desc.size, desc.size, name))
 
-    # the deepest chain that already exists: everything below it is unpacked too
-    have = -1
-    for i in range(len(chains) - 1, -1, -1):
-        try:
-            snapshotter.stat(chains[i])
-            have = i
-            break
-        except errdefs.NotFound:
-            continue
+    have = _existing_depth(snapshotter, chains)
     for i in range(have + 1):
         emit("already-exists", manifest.layers[i])
     for i in range(have + 1, len(chains)):
         desc = manifest.layers[i]
-        wait_layer(i)
+        pipe = (streams or {}).get(i)
+        streamed = pipe is not None and pipe.wait_decision()
+        if not streamed:
+            wait_layer(i)
         parent = chains[i - 1] if i else None
         key = f"extract-{secrets.token_hex(6)}-{chains[i]}"
         mounts = snapshotter.prepare(key, parent, labels={"containerd.io/snapshot.ref": chains[i]})
@@ -326,15 +430,24 @@ def unpack(
             if overlay and hasattr(snapshotter, "lower_dirs"):
                 extra["parents"] = list(snapshotter.lower_dirs(key))
             emit("extracting", desc)
-            with store.open(desc.digest) as raw:
+            with contextlib.ExitStack() as stack:
+                raw = cast(BinaryIO, pipe) if streamed else stack.enter_context(store.open(desc.digest))
                 plain = decompressor(raw, oci.layer_compression(desc.media_type))
-                if trust_result:
-                    result = apply_layer(plain, target, overlay_whiteouts=overlay, **extra)
-                    got = str(result.diff_id)
-                else:
-                    hashing = _Hashing(plain)
-                    apply_layer(cast(BinaryIO, hashing), target, overlay_whiteouts=overlay, **extra)
-                    got = hashing.drain()
+                try:
+                    if trust_result:
+                        result = apply_layer(plain, target, overlay_whiteouts=overlay, **extra)
+                        got = str(result.diff_id)
+                    else:
+                        hashing = _Hashing(plain)
+                        apply_layer(cast(BinaryIO, hashing), target, overlay_whiteouts=overlay, **extra)
+                        got = hashing.drain()
+                except BaseException:
+                    if streamed and pipe is not None:
+                        pipe.abort()
+                        wait_layer(i)  # a failed download explains a failed apply better: raise that
+                    raise
+            if streamed:
+                wait_layer(i)  # the blob's digest is verified when its download commits
             if got != diff_ids[i]:
                 raise errdefs.FailedPrecondition(
                     errdefs.subject("layer", desc.digest, f"diff ID mismatch: got {got}, config says {diff_ids[i]}")
@@ -369,6 +482,7 @@ def pull(
     max_concurrent_downloads: int = 3,
     apply_layer: ApplyLayer | None = None,
     save: Callable[[Image], None] | None = None,
+    stream_first_layer: bool = True,
 ) -> Image:
     """Pull ``ref`` into ``content_store`` and (if a snapshotter is given) unpack it.
 
@@ -439,16 +553,27 @@ def pull(
         with ThreadPoolExecutor(max_workers=max(1, max_concurrent_downloads), thread_name_prefix="pull") as pool:
             # the chosen platform's layers first, in order, so unpacking can start early
             ordered = [j for j in layer_jobs if j[0] in manifest.layers] + [j for j in layer_jobs if j[0] not in manifest.layers]
+            # the first layer to unpack is streamed into the unpacker while it downloads
+            streams: dict[int, _Pipe] = {}
+            if snapshotter is not None and stream_first_layer and manifest.layers:
+                first = _existing_depth(snapshotter, oci.chain_ids(config.diff_ids)) + 1
+                if (
+                    first < len(manifest.layers)
+                    and not content_store.exists(manifest.layers[first].digest)
+                    and sum(ld.digest == manifest.layers[first].digest for ld in manifest.layers) == 1
+                ):
+                    streams[first] = _Pipe()
+            tees = {manifest.layers[i].digest: p for i, p in streams.items()}
             for ld, lab in ordered:
                 if ld.digest not in futures:
-                    futures[ld.digest] = pool.submit(f.blob, ld, lab)
+                    futures[ld.digest] = pool.submit(f.blob, ld, lab, tees.get(ld.digest))
             snapshot: str | None = None
             try:
                 if snapshotter is not None:
                     snapshot = unpack(
                         manifest, config, store=content_store, snapshotter=snapshotter,
                         wait_layer=lambda i: futures[manifest.layers[i].digest].result(),
-                        apply_layer=apply_layer, progress=progress, name=str(r),
+                        apply_layer=apply_layer, progress=progress, name=str(r), streams=streams,
                     )  # fmt: skip
                     if snapshot:
                         sname = getattr(snapshotter, "name", "overlayfs")
@@ -458,6 +583,8 @@ def pull(
             except BaseException:
                 for fut in futures.values():
                     fut.cancel()
+                for p in streams.values():
+                    p.abort()
                 raise
         img = Image(
             name=str(r),
