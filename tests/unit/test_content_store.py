@@ -221,3 +221,44 @@ def test_ingest_for_other_content_is_restarted(store):
     w.write(b"second!")
     w.commit(7, sha(b"second!"))
     assert store.read_bytes(sha(b"second!")) == b"second!"
+
+
+def test_same_ref_is_mutually_exclusive_under_contention(store):
+    data = os.urandom(200_000)
+    holders = 0
+    max_holders = 0
+    guard = threading.Lock()
+    errors = []
+
+    def worker() -> None:
+        nonlocal holders, max_holders
+        done = 0
+        while done < 5:
+            try:
+                w = store.writer("contended", expected=sha(data))
+            except IngestLocked:
+                continue
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+                return
+            with guard:
+                holders += 1
+                max_holders = max(max_holders, holders)
+            try:
+                w.truncate(0)
+                w.write(data)
+                with guard:
+                    holders -= 1
+                w.commit(len(data), sha(data))
+                done += 1
+            except Exception as e:  # pragma: no cover - reported below
+                errors.append(e)
+                return
+
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and max_holders == 1
+    assert store.read_bytes(sha(data)) == data and store.statuses() == []

@@ -44,6 +44,20 @@ class Status:
     updated_at: float
 
 
+def _remove_ingest_dir(path: Path) -> None:
+    """Move the ingest out of its name first (atomically), then delete it.
+
+    A writer racing to open the same ref then either sees no directory or a fresh one;
+    it never locks a file that is about to be unlinked under it.
+    """
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
+    try:
+        os.rename(path, trash)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
+
+
 def _ingest_key(ref: str) -> str:
     return hashlib.sha256(ref.encode()).hexdigest()
 
@@ -146,16 +160,24 @@ class ContentStore:
         return Writer(self, ref, expected=exp, total=total)
 
     def abort(self, ref: str) -> None:
+        """Drop the ingest of ``ref``; ``IngestLocked`` while a writer holds it."""
         path = self.ingests / _ingest_key(ref)
-        if not path.is_dir():
-            raise errdefs.NotFound(errdefs.subject("ingest", ref, "not found"))
-        fd = os.open(path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        missing = errdefs.NotFound(errdefs.subject("ingest", ref, "not found"))
+        try:
+            fd = os.open(path / "lock", os.O_RDWR | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise missing
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 raise IngestLocked(errdefs.subject("ingest", ref, "locked by another writer"))
-            shutil.rmtree(path, ignore_errors=True)
+            try:
+                if os.stat(path / "lock").st_ino != os.fstat(fd).st_ino:
+                    raise missing  # committed or aborted meanwhile; a new ingest is not ours to drop
+            except FileNotFoundError:
+                raise missing
+            _remove_ingest_dir(path)
         finally:
             os.close(fd)
 
@@ -169,6 +191,8 @@ class ContentStore:
     def statuses(self) -> builtins.list[Status]:
         out = []
         for entry in sorted(os.listdir(self.ingests)):
+            if entry.startswith("."):
+                continue
             st = self._status(self.ingests / entry)
             if st is not None:
                 out.append(st)
@@ -206,21 +230,7 @@ class Writer:
         self.expected = expected
         self.total = total
         self.path = store.ingests / _ingest_key(ref)
-        for _ in range(100):
-            # a concurrent commit/abort may remove the directory between mkdir and open
-            self.path.mkdir(exist_ok=True)
-            try:
-                self._lock = os.open(self.path / "lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-                break
-            except FileNotFoundError:
-                continue
-        else:
-            raise errdefs.Unavailable(errdefs.subject("ingest", ref, "could not open"))
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock)
-            raise IngestLocked(errdefs.subject("ingest", ref, "locked by another writer"))
+        self._lock = self._take_lock(ref)
         try:
             self._open()
         except BaseException:
@@ -228,10 +238,36 @@ class Writer:
             raise
         self._closed = False
 
+    def _take_lock(self, ref: str) -> int:
+        """flock the ingest's lock file, making sure it is still the one in the directory.
+
+        A concurrent commit or abort removes the ingest directory; a lock taken on a
+        file that was unlinked meanwhile would not exclude the next writer, so retry.
+        """
+        lock_path = self.path / "lock"
+        for _ in range(100):
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(self.path, 0o700)
+            try:
+                fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise IngestLocked(errdefs.subject("ingest", ref, "locked by another writer"))
+            try:
+                same = os.stat(lock_path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return fd
+            os.close(fd)
+        raise errdefs.Unavailable(errdefs.subject("ingest", ref, "could not lock"))
+
     def _open(self) -> None:
         meta_path = self.path / "meta.json"
-        # the ingest dir may have been removed by an abort/commit between mkdir and flock
-        self.path.mkdir(exist_ok=True)
         try:
             meta = json.loads(meta_path.read_text())
         except (FileNotFoundError, ValueError):
@@ -333,7 +369,7 @@ class Writer:
     def _discard(self) -> None:
         with contextlib.suppress(ValueError):
             self._f.close()
-        shutil.rmtree(self.path, ignore_errors=True)
+        _remove_ingest_dir(self.path)
         self._release()
 
     def _release(self) -> None:
