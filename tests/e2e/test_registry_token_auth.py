@@ -89,3 +89,18 @@ def test_anonymous_denied_registry(upstream: LocalRegistry, tmp_path: Path) -> N
         img = pull(f"{p.host}/team/app:v1", content_store=ContentStore(tmp_path / "c"), plain_http=True,
                    credentials=lambda h: ("alice", "s3cret"))  # fmt: skip
         assert img.target.size > 0
+
+
+def test_identity_token_used_as_oauth_refresh_token(proxy: TokenAuthProxy, tmp_path: Path) -> None:
+    proxy.refresh_tokens["rt-123"] = "alice"
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps({"auths": {proxy.host: {"auth": "", "identitytoken": "rt-123"}}}))
+    store = ContentStore(tmp_path / "c")
+    img = pull(f"{proxy.host}/team/app:v1", content_store=store, plain_http=True)
+    res = push(f"{proxy.host}/team/idt:v1", img.target, content_store=store, plain_http=True,
+               credentials=CredentialStore(cfg))  # fmt: skip
+    assert res.descriptor.digest == img.target.digest
+    cfg.write_text(json.dumps({"auths": {proxy.host: {"identitytoken": "revoked"}}}))
+    with pytest.raises(errdefs.Unauthorized, match="incorrect username or password"):
+        push(f"{proxy.host}/team/idt:v2", img.target, content_store=store, plain_http=True,
+             credentials=CredentialStore(cfg))  # fmt: skip

@@ -25,7 +25,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from seabox import errdefs
 from seabox.images.registry.auth import Authorizer, Challenge, NoCredentials, basic_header
-from seabox.images.registry.credentials import CredentialStore
+from seabox.images.registry.credentials import IDENTITY_TOKEN_USER, CredentialStore
 from seabox.images.registry.hosts import RegistryHost, resolve_hosts
 from seabox.images.registry.transport import CHUNK, Response, Transport
 from seabox.oci import image as oci
@@ -219,11 +219,22 @@ class RegistryClient:
         if sp.query:
             target += ("&" if q else "?") + sp.query
         hdrs = {"User-Agent": "seabox/0.1"}
-        if creds:
-            hdrs["Authorization"] = basic_header(*creds)
         with self._lock:
             h = self._by_netloc.get(sp.netloc)
-        resp = self.transport.send("GET", sp.scheme, sp.netloc, target, hdrs, None, h or RegistryHost(sp.scheme, sp.netloc))
+        method, body = "GET", None
+        if creds and creds[0] == IDENTITY_TOKEN_USER:
+            # OAuth2 refresh-token grant (docker's identity tokens)
+            form = [("grant_type", "refresh_token"), ("refresh_token", creds[1]), ("client_id", "seabox")]
+            if ch.service:
+                form.append(("service", ch.service))
+            form += [("scope", " ".join(scopes))] if scopes else []
+            method, body = "POST", urlencode(form).encode()
+            target = sp.path or "/"
+            hdrs["Content-Type"] = "application/x-www-form-urlencoded"
+            hdrs["Content-Length"] = str(len(body))
+        elif creds:
+            hdrs["Authorization"] = basic_header(*creds)
+        resp = self.transport.send(method, sp.scheme, sp.netloc, target, hdrs, body, h or RegistryHost(sp.scheme, sp.netloc))
         body = resp.read_all(1 << 20)
         if resp.status in (401, 403):
             if creds:

@@ -8,8 +8,10 @@ login`` see each other's logins.  Docker Hub is stored under the legacy key
 are matched after stripping a scheme and path, since tools write them either way.
 
 Writes are atomic (temp file + rename) with mode 0600: the file holds passwords.
-Credential helpers (``credsStore``/``credHelpers``) are not run; a config naming
-one still works for the hosts that have inline ``auths``.
+An ``identitytoken`` (what ``docker login`` stores for OAuth registries) is used as
+an OAuth2 refresh token against the bearer realm.  Credential helpers
+(``credsStore``/``credHelpers``) are not run; a config naming one still works for
+the hosts that have inline ``auths``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 from seabox import errdefs
 
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
+#: ``lookup`` returns ``(IDENTITY_TOKEN_USER, token)`` for an ``identitytoken`` entry (an OAuth2 refresh token)
+IDENTITY_TOKEN_USER = "<token>"
 _DOCKER_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io", "https://index.docker.io/v1/")
 
 
@@ -121,7 +125,11 @@ class CredentialStore:
     def lookup(self, host: str) -> tuple[str, str] | None:
         """``(username, password)`` or None: the shape the Authorizer wants."""
         c = self.get(host)
-        return (c.username, c.password) if c and c.username else None
+        if c is None:
+            return None
+        if c.identity_token:
+            return (IDENTITY_TOKEN_USER, c.identity_token)
+        return (c.username, c.password) if c.username else None
 
     def store(self, host: str, username: str, password: str) -> None:
         obj = self._load()

@@ -237,6 +237,7 @@ class TokenAuthProxy:
         self.anonymous_pull = anonymous_pull
         self.token_ttl = token_ttl
         self.tokens: dict[str, tuple[float, set[str]]] = {}  # token -> (expiry, granted scopes)
+        self.refresh_tokens: dict[str, str] = {}  # OAuth2 refresh token -> username
         self.token_requests = 0
         self.scopes_requested: list[list[str]] = []
         self.lock = threading.Lock()
@@ -321,6 +322,19 @@ class TokenAuthProxy:
 
             def _proxy(self) -> None:
                 sp = urlsplit(self.path)
+                if sp.path == "/token" and self.command == "POST":
+                    n = int(self.headers.get("Content-Length") or 0)
+                    form = parse_qs(self.rfile.read(n).decode())
+                    rt = form.get("refresh_token", [""])[0]
+                    user = proxy.refresh_tokens.get(rt) if form.get("grant_type") == ["refresh_token"] else None
+                    auth = None if user is None else "Basic " + base64.b64encode(
+                        f"{user}:{proxy.users[user]}".encode()).decode()  # fmt: skip
+                    if user is None:
+                        code, obj = 401, {"error": "invalid_grant"}
+                    else:
+                        code, obj = proxy._issue(auth, " ".join(form.get("scope", [])).split())
+                    self._send(code, json.dumps(obj).encode(), {"Content-Type": "application/json"})
+                    return
                 if sp.path == "/token":
                     q = parse_qs(sp.query)
                     code, obj = proxy._issue(self.headers.get("Authorization"), q.get("scope", []))
