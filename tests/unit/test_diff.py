@@ -128,3 +128,28 @@ def test_native_diff_from_bind_mounts(tmp_path):
     buf = io.BytesIO()
     write_diff([Mount("bind", str(lower), ["ro", "rbind"])], upper, buf, compression="none")
     assert names_of(buf.getvalue()) == ["added"]
+
+
+def test_diff_snapshot_native(tmp_path):
+    from seabox.snapshots.diff import diff_snapshot
+    from seabox.snapshots.native import NativeSnapshotter
+
+    snaps = NativeSnapshotter(tmp_path / "native")
+    try:
+        snaps.prepare("a", None)
+        apply_layer(io.BytesIO(build_tar(BASE)), snaps.path_of("a"), overlay_whiteouts=False)
+        first = io.BytesIO()
+        r1 = diff_snapshot(snaps, "a", first, compression="none")
+        snaps.commit("base", "a")
+        snaps.prepare("b", "base")
+        os.unlink(snaps.path_of("b") / "etc" / "keep")
+        second = io.BytesIO()
+        diff_snapshot(snaps, "b", second, compression="none")
+        assert names_of(second.getvalue()) == ["etc", "etc/.wh.keep"]
+        out = tmp_path / "out"
+        out.mkdir()
+        assert apply_layer(io.BytesIO(first.getvalue()), out, overlay_whiteouts=False).diff_id == r1.diff_id
+        apply_layer(io.BytesIO(second.getvalue()), out, overlay_whiteouts=False)
+        assert tree_state(out) == tree_state(snaps.path_of("b"))
+    finally:
+        snaps.close()

@@ -297,10 +297,28 @@ def write_diff(
     sink = _Sink(out, _compressor(compression, level))
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as tf:  # type: ignore[call-overload]
         w = _Writer(tf)
-        if is_overlay or lower_dir is None:
+        if is_overlay:
             _walk_overlay(w, str(upper))
+        elif lower_dir is None:  # a first layer: everything, as is
+            for name in sorted(os.listdir(upper)):
+                w.subtree(name, os.path.join(upper, name))
         else:
             _walk_native(w, str(lower_dir), str(upper))
     sink.finish()
     media = MEDIA_TYPES["none" if compression == "uncompressed" else compression]
     return DiffResult(sink.compressed.digest(), sink.compressed.size, sink.uncompressed.digest(), media)
+
+
+def diff_snapshot(snapshotter: Any, key: str, out: BinaryIO, *, compression: str = "gzip",
+                  level: int | None = None) -> DiffResult:
+    """The layer of an Active (or committed) snapshot's changes against its parent.
+
+    Overlay: the snapshot's own directory is its upper dir.  Native: its tree is
+    compared with the parent's (or taken whole when it has no parent).
+    """
+    info = snapshotter.stat(key)
+    upper = snapshotter.path_of(key)
+    if getattr(snapshotter, "name", "") == "overlayfs":
+        return write_diff(None, upper, out, compression=compression, level=level, overlay=True)
+    lower = snapshotter.path_of(info.parent) if info.parent else None
+    return write_diff(lower, upper, out, compression=compression, level=level, overlay=False)
