@@ -54,3 +54,43 @@ def test_copy_preserves_everything(snap, tmp_path):
         unmount(target, detach=True)
     st = os.lstat(snap.path_of("v") / "dev" / "null")
     assert stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1
+
+
+def test_concurrent_commits_to_one_name(snap):
+    import threading
+
+    from seabox import errdefs
+
+    snap.prepare("a", None)
+    (snap.path_of("a") / "f").write_text("x")
+    snap.commit("base", "a")
+    outcomes = []
+
+    def unpack(i: int) -> None:
+        key = f"extract-{i}"
+        snap.prepare(key, "base")
+        (snap.path_of(key) / "g").write_text(str(i))
+        try:
+            snap.commit("chain", key)
+            outcomes.append("ok")
+        except errdefs.AlreadyExists:
+            snap.remove(key)
+            outcomes.append("exists")
+
+    threads = [threading.Thread(target=unpack, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["exists"] * 7 + ["ok"]
+    assert sorted(i.name for i in snap.walk()) == ["base", "chain"]
+    assert len(os.listdir(snap.snapshots_dir)) == 2
+
+
+def test_cleanup_removes_orphan_dirs(snap):
+    snap.prepare("a", None)
+    (snap.snapshots_dir / "999").mkdir()
+    (snap.snapshots_dir / "999" / "fs").mkdir()
+    removed = snap.cleanup()
+    assert [p.name for p in removed] == ["999"]
+    assert snap.path_of("a").exists()
