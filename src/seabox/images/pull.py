@@ -250,16 +250,41 @@ class _Fetcher:
         if self.progress is not None:
             self.progress(ProgressEvent(kind, desc.digest, desc.media_type, current, desc.size, str(self.ref)))
 
+    def writer(self, desc: oci.Descriptor) -> Any | None:
+        """An exclusive ingest for ``desc``, or None once the blob is in the store.
+
+        When another pull (thread or process) holds the ingest, wait for it: it either
+        commits the blob (we return None) or dies, releasing its lock (we take over and
+        resume from what it wrote).
+        """
+        from seabox.content.store import IngestLocked
+
+        delay = 0.01
+        while True:
+            if self.store.exists(desc.digest):
+                return None
+            try:
+                return self.store.writer(f"pull-{desc.digest}", expected=desc.digest, total=desc.size)
+            except IngestLocked:
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
     def small(self, desc: oci.Descriptor, *, manifest: bool, labels: dict[str, str] | None = None) -> bytes:
         """A manifest/index/config: from the store if present, else fetched and stored."""
-        if self.store.exists(desc.digest):
+
+        def stored() -> bytes:
             with self.store.open(desc.digest) as f:
                 data = f.read()
             if labels:
                 self.store.update_labels(desc.digest, dict(labels))
             return data
+
+        if self.store.exists(desc.digest):
+            return stored()
         data = self.client.fetch_manifest(self.ref, desc) if manifest else self.client.fetch_blob(self.ref, desc)
-        w = self.store.writer(f"pull-{desc.digest}", expected=desc.digest, total=len(data))
+        w = self.writer(desc)
+        if w is None:
+            return stored()
         try:
             if w.offset:
                 w.truncate(0)
@@ -281,24 +306,12 @@ class _Fetcher:
             tee.finish()
 
     def _blob(self, desc: oci.Descriptor, labels: dict[str, str], tee: _Pipe | None) -> None:
-        from seabox.content.store import IngestLocked
-
-        if self.store.exists(desc.digest):
-            self.store.update_labels(desc.digest, dict(labels))
-            self.emit("already-exists", desc, desc.size)
-            return
-        ref = f"pull-{desc.digest}"
         for attempt in range(3):
-            try:
-                w = self.store.writer(ref, expected=desc.digest, total=desc.size)
-            except IngestLocked:
-                # another pull is fetching the same blob: wait for it
-                time.sleep(0.05)
-                if self.store.exists(desc.digest):
-                    self.store.update_labels(desc.digest, dict(labels))
-                    self.emit("already-exists", desc, desc.size)
-                    return
-                continue
+            w = self.writer(desc)
+            if w is None:
+                self.store.update_labels(desc.digest, dict(labels))
+                self.emit("already-exists", desc, desc.size)
+                return
             try:
                 offset = w.offset
                 if offset > desc.size:
