@@ -1,6 +1,6 @@
 """Archives against real peers: Debian's dockerd loads and runs what ``export_docker`` writes and
 seabox imports what ``docker save`` writes; skopeo reads ``export_oci`` output and seabox imports
-what ``skopeo copy`` writes.
+what ``skopeo copy`` writes; Debian's containerd (``ctr images import/export``) both ways.
 
 dockerd runs on temp ``--data-root``/``--exec-root``/socket/pidfile with no bridge, iptables or
 masquerading, and its own managed containerd; teardown stops both and removes leftover mounts and
@@ -186,3 +186,87 @@ def test_skopeo_reads_export_oci(tmp_path, busybox):
                    check=True)
     copied = json.loads((dest / "index.json").read_text())["manifests"][0]["digest"]
     assert copied == multi.target.digest
+
+
+class Containerd:
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.address = str(base / "c.sock")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        cfg = self.base / "config.toml"
+        cfg.write_text('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n')
+        log = open(self.base / "containerd.log", "wb")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            ["containerd", "-c", str(cfg), "--root", str(self.base / "root"), "--state", str(self.base / "state"),
+             "--address", self.address, "--log-level", "warn"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                break
+            if os.path.exists(self.address) and self.ctr("version", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("containerd did not start:\n" + (self.base / "containerd.log").read_text()[-3000:])
+
+    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run(["ctr", "-a", self.address, "-n", "sbt", *args], capture_output=True, check=check,
+                              timeout=120)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    pass
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        for mp in sorted(_mounts_under(str(self.base)), key=len, reverse=True):
+            with contextlib.suppress(OSError):
+                unmount(mp, detach=True)
+
+
+@pytest.fixture
+def containerd() -> Iterator[Containerd]:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    base = Path(tempfile.mkdtemp(prefix="sbt-ctd-", dir="/tmp"))
+    c = Containerd(base)
+    try:
+        c.start()
+        yield c
+    finally:
+        c.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.root
+@pytest.mark.parametrize("kind", ["oci", "docker"])
+def test_containerd_imports_our_export_and_we_import_its_export(containerd, busybox, tmp_path, kind):
+    store, images = busybox
+    multi = next(i for i in images if i.ref_name == "multi")
+    name = f"docker.io/library/sbt-ctd-{kind}:1"
+    out = tmp_path / "ours.tar"
+    with open(out, "wb") as f:
+        if kind == "oci":
+            export_oci([ArchiveImage(name, multi.target)], store, f)
+        else:
+            export_docker([ArchiveImage(name, multi.target)], store, f, platform=Platform("linux", "amd64"))
+    containerd.ctr("images", "import", "--all-platforms" if kind == "oci" else "--no-unpack", str(out))
+    listed = containerd.ctr("images", "ls").stdout.decode()
+    assert name in listed, listed
+    if kind == "oci":
+        assert multi.target.digest in listed  # the index itself, not a re-made manifest
+        containerd.ctr("images", "check")
+    theirs = tmp_path / "theirs.tar"
+    containerd.ctr("images", "export", *(["--all-platforms"] if kind == "oci" else []), str(theirs), name)
+    other = ContentStore(tmp_path / "other")
+    back = import_archive(str(theirs), other)
+    assert [i.name for i in back] == [name]
+    if kind == "oci":
+        assert back[0].target.digest == multi.target.digest
+        assert len(other.list()) == 7
