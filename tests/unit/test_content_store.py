@@ -262,3 +262,22 @@ def test_same_ref_is_mutually_exclusive_under_contention(store):
         t.join()
     assert errors == [] and max_holders == 1
     assert store.read_bytes(sha(data)) == data and store.statuses() == []
+
+
+def test_concurrent_put_of_same_bytes(store):
+    data = b"manifest" * 1000
+    errors = []
+
+    def put() -> None:
+        try:
+            for _ in range(20):
+                assert store.put(data) == sha(data)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=put) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and store.read_bytes(sha(data)) == data and store.statuses() == []

@@ -144,7 +144,7 @@ class ContentStore:
             if labels:
                 self.update_labels(d, dict(labels))
             return d
-        with self.writer(ref or f"put-{d}", expected=d, total=len(data)) as w:
+        with self.writer(ref or f"put-{d}-{os.getpid()}-{time.monotonic_ns()}", expected=d, total=len(data)) as w:
             w.truncate(0)
             w.write(data)
             w.commit(len(data), d, labels)
