@@ -166,12 +166,39 @@ def skopeo_push(layout: Path, tag: str, dest_ref: str, *, creds: str | None = No
 class LocalRegistry:
     """Debian's docker-registry on 127.0.0.1:<free port>, temp storage; optional htpasswd auth."""
 
-    def __init__(self, *, htpasswd: tuple[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, *, htpasswd: tuple[str, str] | None = None, port: int | None = None, tls: bool = False,
+                 client_certs: bool = False) -> None:  # fmt: skip
         self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self.dir = Path(tempfile.mkdtemp(prefix="sbt-registry-"))
         self.htpasswd = htpasswd
+        self.tls = tls or client_certs
+        self.client_certs = client_certs
         self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ca(self) -> Path:
+        return self.dir / "ca.pem"
+
+    @property
+    def client_pair(self) -> tuple[Path, Path]:
+        return self.dir / "client.pem", self.dir / "client.key"
+
+    def _make_certs(self) -> None:
+        d = self.dir
+
+        def ssl(*args: str) -> None:
+            subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d, timeout=60)
+
+        ssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
+            "-subj", "/CN=sbt test CA")
+        (d / "server.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n")
+        (d / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+        for name in ("server", "client"):
+            ssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr",
+                "-subj", f"/CN=sbt {name}")
+            ssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")  # fmt: skip
 
     def start(self) -> LocalRegistry:
         auth = ""
@@ -180,9 +207,15 @@ class LocalRegistry:
             out = subprocess.run(["htpasswd", "-Bbn", user, pw], check=True, capture_output=True, text=True).stdout
             (self.dir / "htpasswd").write_text(out)
             auth = f"auth:\n  htpasswd:\n    realm: seabox-test\n    path: {self.dir / 'htpasswd'}\n"
+        tls = ""
+        if self.tls:
+            self._make_certs()
+            tls = f"  tls:\n    certificate: {self.dir / 'server.pem'}\n    key: {self.dir / 'server.key'}\n"
+            if self.client_certs:
+                tls += f"    clientcas:\n      - {self.ca}\n"
         (self.dir / "config.yml").write_text(
             f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {self.dir / 'data'}\n"
-            f"  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n{auth}"
+            f"  delete:\n    enabled: true\nhttp:\n  addr: {self.host}\n{tls}{auth}"
         )
         log = open(self.dir / "log", "wb")  # noqa: SIM115 - handed to the child
         self.proc = subprocess.Popen(["docker-registry", "serve", str(self.dir / "config.yml")],
@@ -191,11 +224,8 @@ class LocalRegistry:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             try:
-                c = http.client.HTTPConnection(self.host, timeout=1)
-                c.request("GET", "/v2/")
-                c.getresponse().read()
-                c.close()
-                return self
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return self
             except OSError:
                 if self.proc.poll() is not None:
                     break

@@ -255,7 +255,10 @@ class Transport:
                     with self._lock:
                         self._plain.add(host.netloc)
                     continue
-                raise errdefs.Unavailable(f"registry {netloc}: TLS error: {e}") from e
+                hint = ""
+                if "BAD_CERTIFICATE" in str(e) or "CERTIFICATE_REQUIRED" in str(e):
+                    hint = ' (the registry wants a client certificate: configure "client" in its hosts.toml)'
+                raise errdefs.Unavailable(f"registry {netloc}: TLS error: {e}{hint}") from e
             if resp.status == 401 and same:
                 www = resp.headers.get_all("WWW-Authenticate") or []
                 b401 = resp.read_all(1 << 20) if method != "HEAD" else b""
