@@ -24,6 +24,7 @@ from seabox.daemon.config import Config
 from seabox.errdefs import FailedPrecondition, InvalidArgument
 from seabox.events.exchange import Exchange
 from seabox.metadata.store import MetadataStore
+from seabox.snapshots.base import Snapshotter
 
 log = logging.getLogger("seabox.daemon")
 
@@ -82,6 +83,7 @@ class Daemon:
         self.exchange: Exchange | None = None
         self.server: object | None = None
         self._pool: futures.ThreadPoolExecutor | None = None
+        self.snapshotters: dict[str, Snapshotter] = {}
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -91,10 +93,15 @@ class Daemon:
         from seabox.api.containerd import Deps, register
         from seabox.api.containerd.events import event_fields
         from seabox.content.store import ContentStore
+        from seabox.snapshots.native import NativeSnapshotter
+        from seabox.snapshots.overlay import OverlaySnapshotter
 
         Path(self.cfg.root).mkdir(parents=True, exist_ok=True, mode=0o711)
         Path(self.cfg.state).mkdir(parents=True, exist_ok=True, mode=0o711)
         self.metadata = MetadataStore(self.cfg.metadata_path)
+        snap_root = Path(self.cfg.root) / "snapshots"
+        self.snapshotters = {"overlayfs": OverlaySnapshotter(snap_root / "overlayfs"),
+                             "native": NativeSnapshotter(snap_root / "native")}
         self.exchange = Exchange(event_fields)
         deps = Deps(
             metadata=self.metadata,
@@ -103,6 +110,7 @@ class Daemon:
             revision=source_revision(),
             uuid=self.metadata.server_uuid(),
             content=ContentStore(Path(self.cfg.root) / "content"),
+            snapshotters=self.snapshotters,
         )
         g = self.cfg.grpc
         self._pool = futures.ThreadPoolExecutor(max_workers=g.max_workers, thread_name_prefix="grpc")
@@ -143,6 +151,8 @@ class Daemon:
             self.server.stop(grace).wait(grace + 1)  # type: ignore[attr-defined]
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        for sn in self.snapshotters.values():
+            sn.close()
         if self.metadata is not None:
             self.metadata.close()
         if self.server is not None:  # only a socket we bound is ours to remove

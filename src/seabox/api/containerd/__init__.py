@@ -15,6 +15,7 @@ import grpc
 from seabox.content.store import ContentStore
 from seabox.events.exchange import Exchange
 from seabox.metadata.store import MetadataStore
+from seabox.snapshots.base import Snapshotter
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,20 @@ class Deps:
     uuid: str
     plugins: list[PluginEntry] = field(default_factory=list)
     content: ContentStore | None = None
+    snapshotters: dict[str, Snapshotter] = field(default_factory=dict)
 
 
 def register(server: grpc.Server, deps: Deps) -> list[PluginEntry]:
     from seabox.api.containerd import (
         containers,
         content,
+        diff,
         events,
         images,
         introspection,
         leases,
         namespaces,
+        snapshots,
         version,
     )
 
@@ -59,9 +63,17 @@ def register(server: grpc.Server, deps: Deps) -> list[PluginEntry]:
     ]
     if deps.content is not None:
         entries.append(PluginEntry("io.containerd.content.v1", "content", exports={"root": str(deps.content.root)}))
+    for name, sn in sorted(deps.snapshotters.items()):
+        entries.append(PluginEntry("io.containerd.snapshotter.v1", name, exports={"root": str(sn.root)}))
+    if deps.content is not None and deps.snapshotters:
+        entries.append(PluginEntry("io.containerd.differ.v1", "walking", requires=("io.containerd.content.v1",)))
     mods = [containers, events, images, leases, namespaces, version, introspection]
     if deps.content is not None:
         mods.insert(1, content)
+    if deps.snapshotters:
+        mods.append(snapshots)
+        if deps.content is not None:
+            mods.append(diff)
     for mod in mods:
         mod.add(server, deps)
         entries.append(PluginEntry("io.containerd.grpc.v1", mod.PLUGIN_ID, requires=mod.REQUIRES))
