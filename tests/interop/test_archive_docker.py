@@ -270,3 +270,23 @@ def test_containerd_imports_our_export_and_we_import_its_export(containerd, busy
     if kind == "oci":
         assert back[0].target.digest == multi.target.digest
         assert len(other.list()) == 7
+
+
+@pytest.mark.root
+def test_zstd_image_loads_and_runs_in_dockerd(dockerd, tmp_path, fixtures_info):
+    store = ContentStore(tmp_path / "content")
+    [img] = [i for i in import_archive(io.BytesIO(_tar_dir(fixtures_info["layouts"]["busybox-zstd"])), store)
+             if oci.is_manifest(i.target.media_type)][:1]
+    man = oci.parse_manifest(store.read_bytes(img.target.digest))
+    assert man.layers[0].media_type == oci.OCI_LAYER_ZSTD
+    name = f"sbt-busybox-zstd-{secrets.token_hex(4)}"
+    out = tmp_path / "export.tar"
+    with open(out, "wb") as f:
+        export_docker([ArchiveImage(f"docker.io/library/{name}:latest", img.target)], store, f,
+                      platform=Platform("linux", "amd64"))
+    dockerd.docker("load", "-i", str(out))
+    try:
+        r = dockerd.docker("run", "--rm", "--network", "none", f"{name}:latest", "echo", "ok")
+        assert r.stdout.decode().strip() == "ok"
+    finally:
+        dockerd.docker("rmi", "-f", f"{name}:latest", check=False)

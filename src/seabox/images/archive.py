@@ -21,7 +21,8 @@ so garbage collection keeps everything an image points to.
 Export writes one tar that is both an OCI image layout and a docker-save archive
 (``manifest.json`` + ``repositories`` pointing into ``blobs/sha256``), as docker 25
 does; ``docker load`` of older daemons reads the docker part and decompresses
-gzip layers itself.  ``export_oci`` writes only the OCI layout.  Both take all
+gzip layers itself.  zstd layers, which docker before 23.0 cannot read, are given
+to the docker part as plain tars named by their diff_id.  ``export_oci`` writes only the OCI layout.  Both take all
 platforms of an index or a chosen one (docker-save holds one manifest per image,
 so ``export_docker`` always picks one: the host's unless told).
 """
@@ -32,6 +33,7 @@ import io
 import json
 import posixpath
 import tarfile
+import tempfile
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +44,7 @@ from seabox.content import ContentStore
 from seabox.oci import image as oci
 from seabox.oci import platform as platforms
 from seabox.oci import reference as references
-from seabox.oci.digest import Digest, from_bytes
+from seabox.oci.digest import Digest, Digester, from_bytes
 
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
@@ -319,6 +321,31 @@ class _TarOut:
         with store.open(digest) as f:
             self.tf.addfile(ti, f)
 
+    def uncompressed_zstd(self, store: ContentStore, digest: str, diff_id: str, label: str) -> None:
+        """Add the decompressed tar of a zstd layer as the blob named by its diff_id."""
+        name = f"blobs/sha256/{Digest(diff_id).hex}"
+        if name in self.done:
+            return
+        import zstandard
+
+        d = Digester()
+        with tempfile.TemporaryFile() as tmp, store.open(digest) as raw:
+            reader = zstandard.ZstdDecompressor().stream_reader(raw)
+            while True:
+                b = reader.read(_CHUNK)
+                if not b:
+                    break
+                d.update(b)
+                tmp.write(b)
+            if d.digest() != diff_id:
+                raise errdefs.FailedPrecondition(errdefs.subject(
+                    "image", label, f"layer {digest}: uncompressed digest {d.digest()} is not its diff_id {diff_id}"))
+            tmp.seek(0)
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode = d.size, 0o444
+            self.tf.addfile(ti, tmp)
+        self.done.add(name)
+
     def close(self) -> None:
         self.tf.close()
 
@@ -418,11 +445,18 @@ def export_docker(images: Iterable[_Named], store: ContentStore, out: BinaryIO, 
         for name, desc in chosen:
             man = oci.parse_manifest(store.read_bytes(desc.digest), name=desc.digest, media_type=desc.media_type)
             cfg = Digest(man.config.digest)
-            entry = by_config.setdefault(cfg, {
-                "Config": f"blobs/sha256/{cfg.hex}",
-                "RepoTags": [],
-                "Layers": [f"blobs/sha256/{Digest(d.digest).hex}" for d in man.layers],
-            })
+            if cfg not in by_config:
+                diff_ids = oci.parse_config(store.read_bytes(cfg), name=cfg).diff_ids
+                paths = []
+                for d, diff_id in zip(man.layers, diff_ids, strict=False):
+                    if oci.layer_compression(d.media_type) == "zstd":
+                        # docker load (before 23.0) cannot read zstd: give it the plain tar
+                        t.uncompressed_zstd(store, d.digest, diff_id, name or desc.digest)
+                        paths.append(f"blobs/sha256/{Digest(diff_id).hex}")
+                    else:
+                        paths.append(f"blobs/sha256/{Digest(d.digest).hex}")
+                by_config[cfg] = {"Config": f"blobs/sha256/{cfg.hex}", "RepoTags": [], "Layers": paths}
+            entry = by_config[cfg]
             if name:
                 r = references.parse(name)
                 if r.tag:
