@@ -94,3 +94,22 @@ def test_cleanup_removes_orphan_dirs(snap):
     removed = snap.cleanup()
     assert [p.name for p in removed] == ["999"]
     assert snap.path_of("a").exists()
+
+
+def test_apply_and_diff_through_mounts(snap):
+    from seabox.snapshots.apply import apply_to_mounts
+    from seabox.snapshots.diff import diff_mounts
+
+    apply_to_mounts(snap.prepare("a", None), io.BytesIO(build_tar([Entry("x", data=b"1"), Entry("y", data=b"2")])))
+    snap.commit("base", "a")
+    m = snap.prepare("b", "base")
+    apply_to_mounts(m, io.BytesIO(build_tar([Entry(".wh.x"), Entry("z", data=b"3")])))
+    assert sorted(os.listdir(snap.path_of("b"))) == ["y", "z"]
+    buf = io.BytesIO()
+    diff_mounts(snap.view("bv", "base"), m, buf, compression="none")
+    assert b".wh.x" in buf.getvalue()
+    out = snap.path_of("bv").parent / "check"
+    out.mkdir()
+    for t in (build_tar([Entry("x", data=b"1"), Entry("y", data=b"2")]), buf.getvalue()):
+        apply_layer(io.BytesIO(t), out, overlay_whiteouts=False)
+    assert tree_state(out) == tree_state(snap.path_of("b"))

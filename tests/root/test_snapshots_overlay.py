@@ -171,3 +171,22 @@ def test_metadata_survives_reopen(snap, tmp_path):
     finally:
         again.close()
     assert (snap.root / "metadata.db").exists()
+
+
+def test_apply_and_diff_through_mounts(snap, tmp_path):
+    from seabox.snapshots.apply import apply_to_mounts
+    from seabox.snapshots.diff import diff_mounts
+
+    base = layer(snap, "base", None, [Entry("etc/a", data=b"a"), Entry("etc/b", data=b"b"),
+                                      Entry("srv", "dir", mode=0o750)])
+    mounts = snap.prepare("next", base)
+    tar = build_tar([Entry("etc/.wh.a"), Entry("srv/new", data=b"n")])
+    res = apply_to_mounts(mounts, io.BytesIO(tar))
+    assert stat.S_ISCHR(os.lstat(snap.upper_dir("next") / "etc" / "a").st_mode)
+    assert stat.S_IMODE(os.stat(snap.upper_dir("next") / "srv").st_mode) == 0o750  # from the lowerdir
+    buf = io.BytesIO()
+    d = diff_mounts(snap.view("base-view", base), mounts, buf, compression="none")
+    assert d.media_type.endswith(".tar") and res.entries == 2
+    assert b"etc/.wh.a" in buf.getvalue() and b"srv/new" in buf.getvalue()
+    with pytest.raises(errdefs.InvalidArgument, match="read-only"):
+        apply_to_mounts(snap.view("v2", base), io.BytesIO(tar))

@@ -43,7 +43,7 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from seabox import errdefs
 from seabox.oci.digest import Digest, Digester
@@ -471,3 +471,26 @@ def apply_layer(
     while reader.read(_CHUNK):  # the digest covers the trailing padding too
         pass
     return ApplyResult(reader.digester.digest(), reader.digester.size, count, applier.skipped)
+
+
+def apply_to_mounts(mounts: Sequence[Any], stream: BinaryIO, **kw: Any) -> ApplyResult:
+    """Apply a layer to what a snapshotter's ``prepare`` returned, without mounting it.
+
+    An overlay mount is applied to its ``upperdir`` with overlay whiteouts (its
+    ``lowerdir`` list supplies implied directories' metadata); a bind mount to its
+    source, natively.  (containerd's differ does the same for overlay.)
+    """
+    if len(mounts) != 1:
+        raise errdefs.InvalidArgument(errdefs.subject("mounts", str(len(mounts)), "expected exactly one mount"))
+    m = mounts[0]
+    if m.type == "overlay":
+        opts = {k: v for k, _, v in (o.partition("=") for o in m.options)}
+        if "upperdir" not in opts:
+            raise errdefs.InvalidArgument(errdefs.subject("mount", m.source, "overlay without upperdir is read-only"))
+        lowers = [Path(p) for p in opts.get("lowerdir", "").split(":") if p]
+        return apply_layer(stream, Path(opts["upperdir"]), overlay_whiteouts=True, parents=lowers, **kw)
+    if m.type == "bind" or "bind" in m.options or "rbind" in m.options:
+        if "ro" in m.options:
+            raise errdefs.InvalidArgument(errdefs.subject("mount", m.source, "read-only"))
+        return apply_layer(stream, Path(m.source), overlay_whiteouts=False, **kw)
+    raise errdefs.InvalidArgument(errdefs.subject("mount", m.source, f"cannot apply to a {m.type!r} mount"))

@@ -322,3 +322,19 @@ def diff_snapshot(snapshotter: Any, key: str, out: BinaryIO, *, compression: str
         return write_diff(None, upper, out, compression=compression, level=level, overlay=True)
     lower = snapshotter.path_of(info.parent) if info.parent else None
     return write_diff(lower, upper, out, compression=compression, level=level, overlay=False)
+
+
+def diff_mounts(lower: Sequence[Mount], upper: Sequence[Mount], out: BinaryIO, *, compression: str = "gzip",
+                level: int | None = None) -> DiffResult:
+    """containerd's Diff(lower mounts, upper mounts) without mounting: an overlay upper
+    is diffed from its upperdir, a bind upper against the lower bind's source."""
+    if len(upper) != 1:
+        raise errdefs.InvalidArgument(errdefs.subject("mounts", str(len(upper)), "expected exactly one upper mount"))
+    u = upper[0]
+    if u.type == "overlay":
+        opts = {k: v for k, _, v in (o.partition("=") for o in u.options)}
+        if "upperdir" not in opts:
+            raise errdefs.InvalidArgument(errdefs.subject("mount", u.source, "overlay without upperdir"))
+        return write_diff(None, Path(opts["upperdir"]), out, compression=compression, level=level, overlay=True)
+    lower_dir, _ = _lower_path(lower) if lower else (None, False)
+    return write_diff(lower_dir, Path(u.source), out, compression=compression, level=level, overlay=False)
