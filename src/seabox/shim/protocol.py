@@ -1,0 +1,103 @@
+"""The shim's control protocol: one JSON object per line over a unix stream socket.
+
+Design reason: the shim must stay small (its memory is paid once per container) and must
+never crash on a bad client, so the wire format is the simplest one the standard library
+speaks without extra imports — newline-delimited JSON (``json.dumps`` never emits a raw
+newline).  This module is sans-IO: it turns bytes into messages and messages into bytes, so
+the parser is unit-tested without sockets.
+
+Request:  ``{"id": 7, "op": "state", "exec_id": ""}``
+Reply:    ``{"id": 7, "ok": true, "result": {...}}``
+Error:    ``{"id": 7, "ok": false, "error": "NotFound", "message": "exec \\"e1\\": not found"}``
+Event (only on a connection that sent ``subscribe``): ``{"event": "exit", "seq": 3, ...}``
+
+Errors carry the kind of ``seabox.errdefs`` error they were raised as, and the client raises
+the same kind again, so a caller cannot tell a local failure from a remote one.
+"""
+
+from __future__ import annotations
+
+import json
+
+from seabox import errdefs
+
+MAX_LINE = 1 << 20  # a request longer than this is refused and the connection dropped
+
+ERROR_KINDS: dict[str, type[errdefs.SeaboxError]] = {
+    "NotFound": errdefs.NotFound,
+    "AlreadyExists": errdefs.AlreadyExists,
+    "InvalidArgument": errdefs.InvalidArgument,
+    "FailedPrecondition": errdefs.FailedPrecondition,
+    "Unavailable": errdefs.Unavailable,
+    "Internal": errdefs.SeaboxError,
+}
+
+
+class ProtocolError(errdefs.InvalidArgument):
+    """A line that is not a JSON object, or is too long."""
+
+
+def encode(msg: dict) -> bytes:
+    return json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+
+
+def decode(line: bytes) -> dict:
+    try:
+        msg = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProtocolError(f"shim protocol: malformed JSON: {e}")
+    if not isinstance(msg, dict):
+        raise ProtocolError("shim protocol: a message must be a JSON object")
+    return msg
+
+
+class LineBuffer:
+    """Accumulates received bytes and yields complete lines (without the newline)."""
+
+    __slots__ = ("buf", "limit")
+
+    def __init__(self, limit: int = MAX_LINE) -> None:
+        self.buf = bytearray()
+        self.limit = limit
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self.buf += data
+        lines: list[bytes] = []
+        while True:
+            i = self.buf.find(b"\n")
+            if i < 0:
+                break
+            lines.append(bytes(self.buf[:i]))
+            del self.buf[: i + 1]
+        if len(self.buf) > self.limit:
+            self.buf.clear()
+            raise ProtocolError(f"shim protocol: line longer than {self.limit} bytes")
+        return lines
+
+
+def reply(req_id: object, result: dict | None = None) -> dict:
+    return {"id": req_id, "ok": True, "result": result or {}}
+
+
+def error_reply(req_id: object, exc: BaseException) -> dict:
+    kind = "Internal"
+    for name, cls in ERROR_KINDS.items():
+        if type(exc) is cls:
+            kind = name
+            break
+    else:
+        for name, cls in ERROR_KINDS.items():
+            if name != "Internal" and isinstance(exc, cls):
+                kind = name
+                break
+    message = str(exc) or type(exc).__name__
+    return {"id": req_id, "ok": False, "error": kind, "message": message.splitlines()[0] if message else kind}
+
+
+def raise_for(msg: dict) -> dict:
+    """Return a successful reply's result, or raise the errdefs error an error reply carries."""
+    if msg.get("ok"):
+        result = msg.get("result")
+        return result if isinstance(result, dict) else {}
+    cls = ERROR_KINDS.get(str(msg.get("error")), errdefs.SeaboxError)
+    raise cls(str(msg.get("message") or msg.get("error") or "shim error"))
