@@ -55,3 +55,29 @@ def test_push_then_pull_unpacked(reg: LocalRegistry, tmp_path: Path, compression
         assert (snap.path_of(img.chain_ids[0]) / "etc" / "platform-arm64").exists()
     finally:
         snap.close()
+
+
+def test_index_with_attestation_manifest(reg: LocalRegistry, tmp_path: Path) -> None:
+    """buildkit-style attestation manifests (unknown/unknown, in-toto layers) travel with platform="all"."""
+    b = build_layout(tmp_path / "layout", platforms=("linux/amd64", "linux/arm64"))
+    src = ContentStore(tmp_path / "src")
+    desc = _ingest(b.layout, src)
+    index = oci.parse_index(src.read_bytes(desc.digest))
+    stmt = b'{"_type":"https://in-toto.io/Statement/v0.1"}'
+    cfg = b"{}"
+    att = oci.Manifest(oci.OCI_MANIFEST, oci.Descriptor(oci.OCI_EMPTY, str(src.put(cfg)), len(cfg)),
+                       (oci.Descriptor("application/vnd.in-toto+json", str(src.put(stmt)), len(stmt)),))  # fmt: skip
+    ab = att.to_json()
+    att_desc = oci.Descriptor(oci.OCI_MANIFEST, str(src.put(ab)), len(ab), platform=oci.Platform("unknown", "unknown"),
+                              annotations={"vnd.docker.reference.type": "attestation-manifest"})  # fmt: skip
+    ib = oci.Index(oci.OCI_INDEX, (*index.manifests, att_desc)).to_json()
+    top = oci.Descriptor(oci.OCI_INDEX, str(src.put(ib)), len(ib))
+    ref = f"{reg.host}/made/attested:v1"
+    push(ref, top, content_store=src, plain_http=True)
+    dst = ContentStore(tmp_path / "dst")
+    img = pull(ref, content_store=dst, plain_http=True, platform="all")
+    assert img.config.architecture in ("amd64", "arm64")
+    assert att_desc.digest in {d.digest for d in img.other_platforms}
+    assert dst.read_bytes(att.layers[0].digest) == stmt
+    host_only = pull(ref, content_store=ContentStore(tmp_path / "d2"), plain_http=True)
+    assert host_only.other_platforms == ()

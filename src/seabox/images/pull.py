@@ -544,21 +544,27 @@ def pull(
         for md in manifests:
             mbytes = f.small(md, manifest=True) if md is not target else top
             m = oci.parse_manifest(mbytes, name=f"{r.name}@{md.digest}", media_type=md.media_type)
-            if m.config.media_type not in oci.CONFIG_TYPES:
-                raise errdefs.FailedPrecondition(
-                    errdefs.subject("image", str(r), f"not a container image (config type {m.config.media_type})")
-                )
             labels = {LABEL_REF_CONFIG: m.config.digest}
             labels.update({LABEL_REF_LAYER + str(i): ld.digest for i, ld in enumerate(m.layers)})
             content_store.update_labels(md.digest, dict(labels))
-            cfg = oci.parse_config(f.small(m.config, manifest=False, labels=f.source_label), name=m.config.digest)
-            for ld in m.layers:
-                oci.layer_compression(ld.media_type)  # refuse unknown layer types before downloading
-            parsed[md.digest] = (m, cfg)
+            cbytes = f.small(m.config, manifest=False, labels=f.source_label)
+            diff_ids: tuple[str, ...] = ()
+            if md.digest == chosen.digest:
+                # the image we return and unpack must be a container image with layers we can read
+                if m.config.media_type not in oci.CONFIG_TYPES:
+                    raise errdefs.FailedPrecondition(
+                        errdefs.subject("image", str(r), f"not a container image (config type {m.config.media_type})")
+                    )
+                cfg = oci.parse_config(cbytes, name=m.config.digest)
+                for ld in m.layers:
+                    oci.layer_compression(ld.media_type)  # refuse unknown layer types before downloading
+                parsed[md.digest] = (m, cfg)
+                diff_ids = cfg.diff_ids
+            # other platforms (platform="all") are copied as they are, attestations included
             for i, ld in enumerate(m.layers):
                 lab = dict(f.source_label)
-                if i < len(cfg.diff_ids):
-                    lab[LABEL_UNCOMPRESSED] = cfg.diff_ids[i]
+                if i < len(diff_ids):
+                    lab[LABEL_UNCOMPRESSED] = diff_ids[i]
                 layer_jobs.append((ld, lab))
 
         manifest, config = parsed[chosen.digest]
