@@ -269,11 +269,14 @@ class RegistryClient:
 
         def one(h: RegistryHost) -> Resolved:
             path = self._path(h, ref.path, f"manifests/{obj}")
-            with self.transport.request(h, "HEAD", path, scopes=scopes, headers={"Accept": accept},
-                                        subject=str(ref)) as r:  # fmt: skip
-                mt = r.header("Content-Type").split(";")[0].strip()
-                dg = r.header("Docker-Content-Digest") or ref.digest or ""
-                size = r.header("Content-Length")
+            try:
+                with self.transport.request(h, "HEAD", path, scopes=scopes, headers={"Accept": accept},
+                                            subject=str(ref)) as r:  # fmt: skip
+                    mt = r.header("Content-Type").split(";")[0].strip()
+                    dg = r.header("Docker-Content-Digest") or ref.digest or ""
+                    size = r.header("Content-Length")
+            except (errdefs.FailedPrecondition, errdefs.InvalidArgument):
+                mt = dg = size = ""  # HEAD not supported (405/400...): GET below
             if ref.digest and dg and dg != ref.digest:
                 raise errdefs.FailedPrecondition(errdefs.subject("manifest", str(ref), f"registry returned digest {dg}"))
             if not (mt and dg and size and size.isdigit() and mt in oci.MANIFEST_TYPES | oci.INDEX_TYPES):
