@@ -190,3 +190,22 @@ def test_apply_and_diff_through_mounts(snap, tmp_path):
     assert b"etc/.wh.a" in buf.getvalue() and b"srv/new" in buf.getvalue()
     with pytest.raises(errdefs.InvalidArgument, match="read-only"):
         apply_to_mounts(snap.view("v2", base), io.BytesIO(tar))
+
+
+def test_implied_dir_over_lower_symlink_is_refused(snap, tmp_path):
+    from seabox.snapshots.apply import UnsafeEntry
+
+    base = layer(snap, "usrmerge", None, [Entry("usr/bin/sh", data=b"sh"), Entry("bin", "symlink", linkname="usr/bin"),
+                                          Entry("gone/x", data=b"x")])
+    snap.prepare("next", base)
+    with pytest.raises(UnsafeEntry, match="parent 'bin' is a symlink in a lower layer"):
+        apply_layer(io.BytesIO(build_tar([Entry("bin/tool", data=b"t")])), snap.upper_dir("next"),
+                    overlay_whiteouts=True, parents=snap.lower_dirs("next"))
+    # a path whited out below is simply created anew
+    wh = layer(snap, "wh", base, [Entry(".wh.gone")])
+    snap.prepare("after", wh)
+    apply_layer(io.BytesIO(build_tar([Entry("gone/y", data=b"y")])), snap.upper_dir("after"),
+                overlay_whiteouts=True, parents=snap.lower_dirs("after"))
+    with mounted(snap.mounts("after"), tmp_path / "m") as t:
+        assert os.listdir(t / "gone") == ["y"]
+        assert (t / "bin" / "sh").read_bytes() == b"sh"

@@ -152,9 +152,15 @@ class _Tree:
             except FileNotFoundError:
                 if not create:
                     return None
+                lower = self._lower_dir(sub, entry) if self.lowers else None
                 os.mkdir(c, 0o755, dir_fd=fd)
                 nfd = os.open(c, _O_DIR, dir_fd=fd)
-                self._copy_lower_dir_meta(sub, nfd)
+                if lower is not None:
+                    # an implied directory keeps the owner, mode and mtime it has below
+                    if _IS_ROOT:
+                        os.fchown(nfd, lower.st_uid, lower.st_gid)
+                    os.fchmod(nfd, stat.S_IMODE(lower.st_mode))
+                    os.utime(nfd, ns=(lower.st_atime_ns, lower.st_mtime_ns))
             except OSError as e:
                 if e.errno in (errno.ELOOP, errno.ENOTDIR):
                     st = os.stat(c, dir_fd=fd, follow_symlinks=False)
@@ -165,28 +171,35 @@ class _Tree:
             fd = nfd
         return fd
 
-    def _copy_lower_dir_meta(self, parts: tuple[str, ...], fd: int) -> None:
-        """Give an implied directory the owner and mode it has in the nearest lower layer."""
+    def _lower_dir(self, parts: tuple[str, ...], entry: str) -> os.stat_result | None:
+        """What the lower layers show at an implied directory: its stat, or None if absent.
+
+        A non-directory there (say ``bin -> usr/bin`` in a usrmerge base) is refused: a
+        directory in the upper would hide it and everything it points to.
+        """
         for lower in self.lowers:
             p = lower
-            ok = True
+            st = None
             for c in parts:
                 p = p / c
                 try:
                     st = os.lstat(p)
                 except OSError:
-                    ok = False
+                    st = None
                     break
                 if not stat.S_ISDIR(st.st_mode):
-                    ok = False
                     break
-            if ok:
-                if _IS_ROOT:
-                    os.fchown(fd, st.st_uid, st.st_gid)
-                os.fchmod(fd, stat.S_IMODE(st.st_mode))
-                os.utime(fd, ns=(st.st_atime_ns, st.st_mtime_ns))
-                return
-
+            if st is None:
+                continue
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return None  # whited out: absent from here down
+            if p != lower.joinpath(*parts):
+                continue  # a prefix is not a directory in this layer; upper dirs hide it
+            if not stat.S_ISDIR(st.st_mode):
+                what = "a symlink" if stat.S_ISLNK(st.st_mode) else "not a directory"
+                raise _refuse(entry, f"parent {'/'.join(parts)!r} is {what} in a lower layer")
+            return st
+        return None
 
 def _lstat_at(dfd: int, name: str) -> os.stat_result | None:
     try:
