@@ -78,3 +78,41 @@ def test_corrupt_partial_ingest_is_discarded_and_refetched(fixtures_info: dict, 
     with store.open(layer) as f:
         assert "sha256:" + hashlib.file_digest(f, "sha256").hexdigest() == layer
     assert oci.layer_compression(img.manifest.layers[0].media_type) == "gzip"
+
+
+KILLER_UNPACK = textwrap.dedent(
+    """
+    import os, signal, sys
+    from pathlib import Path
+    from seabox.content.store import ContentStore
+    from seabox.images.pull import pull
+    from seabox.snapshots.overlay import OverlaySnapshotter
+
+    def progress(e):
+        if e.kind == "downloading" and e.current >= 8 << 20:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    root = Path(sys.argv[2])
+    pull(sys.argv[1], content_store=ContentStore(root / "content"), snapshotter=OverlaySnapshotter(root / "snap"),
+         progress=progress)
+    """
+)
+
+
+@pytest.mark.root
+def test_sigkill_while_streaming_into_unpack(fixtures_info: dict, tmp_path: Path) -> None:
+    from seabox.snapshots.overlay import OverlaySnapshotter
+
+    fx = fixtures_info["images"]["nginx"]
+    p = subprocess.run([sys.executable, "-c", KILLER_UNPACK, fx["ref"], str(tmp_path)], capture_output=True, timeout=180)
+    assert p.returncode == -signal.SIGKILL, p.stderr.decode()
+    store = ContentStore(tmp_path / "content")
+    snap = OverlaySnapshotter(tmp_path / "snap")
+    try:
+        img = pull(fx["ref"], content_store=store, snapshotter=snap)
+        assert (snap.path_of(img.snapshot) / "usr" / "sbin" / "nginx").exists()
+        assert snap.stat(img.snapshot).kind.name.lower() == "committed"
+        with store.open(fx["layers"][0]["digest"]) as f:
+            assert "sha256:" + hashlib.file_digest(f, "sha256").hexdigest() == fx["layers"][0]["digest"]
+    finally:
+        snap.close()
