@@ -7,6 +7,7 @@ import errno
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -164,3 +165,26 @@ def test_default_errno_with_allow_list_blocks_the_rest() -> None:
         return 0
 
     assert os.WEXITSTATUS(_in_child(profile, probe)) == errno.ENOLINK
+
+
+def test_loads_after_the_root_changed(tmp_path: Path) -> None:
+    """The init loads its filter after pivot_root: libseccomp must already be in memory."""
+    profile = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 61}]}
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            os.chroot(str(tmp_path))  # an empty root: no /usr/lib, no libseccomp.so to dlopen
+            os.chdir("/")
+            load_filter(profile)
+            try:
+                os.getcwd()
+                code = 0
+            except OSError as e:
+                code = e.errno or 1
+        except BaseException:
+            code = 98
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 61

@@ -11,6 +11,10 @@ before anything is cloned:
 * ``load_filter`` builds it and loads it into the calling thread — call it last
   before ``execve`` (after this, only the syscalls the profile allows are possible).
 
+libseccomp.so is dlopen'ed when this module is imported, not at first use: the
+container's init loads the filter after pivot_root, where the host's libraries are no
+longer reachable, so importing this module before pivot_root is what makes it work.
+
 Behaviour follows runc: syscall names libseccomp does not know are skipped (profiles
 list syscalls of newer kernels); a rule whose action equals the default action is
 skipped (libseccomp refuses it); conditions on the same argument index are OR-ed by
@@ -22,6 +26,7 @@ job.  An unknown action, architecture, operator or flag is an InvalidArgument na
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 from dataclasses import dataclass, field
@@ -206,6 +211,10 @@ def _libseccomp() -> ctypes.CDLL:
         lib.seccomp_load.restype = ctypes.c_int
         _lib = lib
     return _lib
+
+
+with contextlib.suppress(SeaboxError):
+    _libseccomp()  # now, while the host's /usr/lib is still our root (see the module docstring)
 
 
 def _fail(what: str, name: str, rc: int) -> SeaboxError:
