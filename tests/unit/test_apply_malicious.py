@@ -145,3 +145,13 @@ def test_sparse_map_beyond_size(box):
 def test_whiteout_of_dotdot(box):
     root, _ = box
     refused(build_tar([Entry("d/.wh..."), ]), root, "invalid whiteout")
+
+
+def test_huge_extended_header(box):
+    root, _ = box
+    # a PAX record of 2 MiB (a "comment" nobody needs): refused before it is buffered
+    tar = build_tar([Entry("f", data=b"x", pax={"comment": "c" * (2 << 20)})])
+    refused(tar, root, "extended header of")
+    long_name = "d/" + "n" * 200 + "/" + "m" * 200  # ordinary long names still work
+    apply_layer(io.BytesIO(build_tar([Entry(long_name, data=b"ok")])), root, overlay_whiteouts=False)
+    assert (root / long_name).read_bytes() == b"ok"

@@ -99,6 +99,20 @@ def clean_components(name: str) -> list[str]:
     return parts
 
 
+MAX_HEADER_SIZE = 1 << 20  # a PAX or GNU long-name header this large is an attack, not metadata
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses PAX and GNU long-name headers over ``MAX_HEADER_SIZE`` before tarfile reads them
+    into memory (a header claiming gigabytes would otherwise be buffered whole)."""
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE,
+                         tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE) and self.size > MAX_HEADER_SIZE:
+            raise _refuse(self.name, f"extended header of {self.size} bytes (limit {MAX_HEADER_SIZE})")
+        return super()._proc_member(tarfile_)  # type: ignore[misc]
+
+
 class _CountingReader:
     def __init__(self, r: BinaryIO) -> None:
         self._r = r
@@ -469,7 +483,8 @@ def apply_layer(
     count = 0
     try:
         try:
-            with tarfile.open(fileobj=reader, mode="r|", errors="surrogateescape") as tf:  # type: ignore[call-overload]
+            with tarfile.open(fileobj=reader, mode="r|", errors="surrogateescape",  # type: ignore[call-overload]
+                              tarinfo=_BoundedTarInfo) as tf:
                 for member in tf:
                     try:
                         applier.entry(tf, member)
