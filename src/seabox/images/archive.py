@@ -45,6 +45,7 @@ from seabox.oci import image as oci
 from seabox.oci import platform as platforms
 from seabox.oci import reference as references
 from seabox.oci.digest import Digest, Digester, from_bytes
+from seabox.snapshots.apply import BoundedTarInfo
 
 ANNOTATION_IMAGE_NAME = "io.containerd.image.name"
 ANNOTATION_REF_NAME = "org.opencontainers.image.ref.name"
@@ -97,7 +98,7 @@ def _ingest(stream: BinaryIO, store: ContentStore, label: str) -> _Ingested:
     out = _Ingested()
     base = f"import-{uuid.uuid4().hex}"
     try:
-        with tarfile.open(fileobj=stream, mode="r|") as tf:
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=BoundedTarInfo) as tf:
             for i, m in enumerate(tf):
                 path = _norm(m.name)
                 if m.issym() or m.islnk():

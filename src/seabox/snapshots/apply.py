@@ -102,7 +102,7 @@ def clean_components(name: str) -> list[str]:
 MAX_HEADER_SIZE = 1 << 20  # a PAX or GNU long-name header this large is an attack, not metadata
 
 
-class _BoundedTarInfo(tarfile.TarInfo):
+class BoundedTarInfo(tarfile.TarInfo):
     """Refuses PAX and GNU long-name headers over ``MAX_HEADER_SIZE`` before tarfile reads them
     into memory (a header claiming gigabytes would otherwise be buffered whole)."""
 
@@ -484,7 +484,7 @@ def apply_layer(
     try:
         try:
             with tarfile.open(fileobj=reader, mode="r|", errors="surrogateescape",  # type: ignore[call-overload]
-                              tarinfo=_BoundedTarInfo) as tf:
+                              tarinfo=BoundedTarInfo) as tf:
                 for member in tf:
                     try:
                         applier.entry(tf, member)
