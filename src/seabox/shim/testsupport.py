@@ -98,6 +98,10 @@ class ShimHarness:
         self.clients.append(client)
         return client, cfg, info
 
+    def adopt(self, cfg: ShimConfig, pid: int, address: str) -> None:
+        """Track a shim started elsewhere (a fake daemon, the CLI) so the teardown removes it."""
+        self.shims.append((cfg, ShimInfo(pid, address)))
+
     def bundle(self, args: list[str], **overrides: Any) -> Path:
         from seabox.testing.bundle import make_bundle
 
