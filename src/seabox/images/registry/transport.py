@@ -10,7 +10,9 @@ and request bodies may be file objects (sent in chunks by http.client).
 
 A 401 is handed to the ``Authorizer`` which returns the header to retry with (once).
 Redirects (blob storage backends use them) are followed for GET/HEAD, without the
-registry's Authorization header when they leave the host.  Connection-level
+registry's Authorization header when they leave the host.  ``HTTP_PROXY``,
+``HTTPS_PROXY`` and ``NO_PROXY`` are honoured (CONNECT tunnels for HTTPS) except for
+loopback registries, as docker and containerd do.  Connection-level
 failures become ``errdefs.Unavailable`` naming the endpoint; certificate failures
 say so and never fall back to plain HTTP.
 """
@@ -18,6 +20,7 @@ say so and never fall back to plain HTTP.
 from __future__ import annotations
 
 import http.client
+import os
 import socket
 import ssl
 import threading
@@ -26,9 +29,9 @@ from typing import IO
 from urllib.parse import urljoin, urlsplit
 
 from seabox import errdefs
-from seabox.images.registry.auth import Authorizer, NoCredentials
+from seabox.images.registry.auth import Authorizer, NoCredentials, basic_header
 from seabox.images.registry.errors import error_from_response
-from seabox.images.registry.hosts import RegistryHost, TLSContexts
+from seabox.images.registry.hosts import RegistryHost, TLSContexts, is_loopback
 
 USER_AGENT = "seabox/0.1"
 CHUNK = 1 << 20
@@ -126,6 +129,61 @@ def _not_tls(e: BaseException) -> bool:
                                             or "record layer failure" in s or "UNEXPECTED_RECORD" in s)  # fmt: skip
 
 
+def proxy_for(scheme: str, netloc: str) -> tuple[str, dict[str, str]] | None:
+    """The proxy (``host:port``, extra headers) for a request, from ``HTTP(S)_PROXY``/``NO_PROXY``.
+
+    Loopback registries are never proxied (Go's, hence docker's and containerd's, rule).
+    """
+    if not any(k.lower() in ("http_proxy", "https_proxy", "all_proxy") for k in os.environ):
+        return None  # the common case: no urllib import
+    if is_loopback(netloc):
+        return None
+    import urllib.request
+
+    proxies = urllib.request.getproxies_environment()
+    hostname = urlsplit("//" + netloc).hostname or netloc
+    if _no_proxy(proxies.get("no", ""), hostname, netloc):
+        return None
+    raw = proxies.get(scheme) or proxies.get("all")
+    if not raw:
+        return None
+    sp = urlsplit(raw if "://" in raw else "http://" + raw)
+    if not sp.hostname:
+        return None
+    headers: dict[str, str] = {}
+    if sp.username is not None:
+        from urllib.parse import unquote
+
+        headers["Proxy-Authorization"] = basic_header(unquote(sp.username), unquote(sp.password or ""))
+    port = sp.port or (443 if sp.scheme == "https" else 80)
+    return f"{sp.hostname}:{port}", headers
+
+
+def _no_proxy(spec: str, hostname: str, netloc: str) -> bool:
+    """``NO_PROXY`` matching: ``*``, exact host or host:port, domain suffixes (``.corp`` or ``corp``), CIDRs."""
+    import ipaddress
+
+    host = hostname.lower().strip("[]")
+    for raw in spec.split(","):
+        e = raw.strip().lower()
+        if not e:
+            continue
+        if e == "*" or e == netloc.lower() or e == host:
+            return True
+        try:
+            if ipaddress.ip_address(host) in ipaddress.ip_network(e, strict=False):
+                return True
+            continue
+        except ValueError:
+            pass
+        if ":" in e:
+            continue  # an entry with a port matches only that exact host:port (checked above)
+        d = e.lstrip(".")
+        if host == d or host.endswith("." + d):
+            return True
+    return False
+
+
 class Transport:
     """Shared HTTP client for all registries of one operation (pull, push, login)."""
 
@@ -145,9 +203,19 @@ class Transport:
             idle = self._idle.get(key)
             if idle:
                 return idle.pop(), True
+        proxy = proxy_for(scheme, netloc)
         if scheme == "https":
             ctx = self.tls.for_host(host) if host is not None else self._default_ctx()
+            if proxy is not None:
+                # CONNECT through the proxy, then TLS with the registry (its name is checked, not the proxy's)
+                tunnel = http.client.HTTPSConnection(proxy[0], timeout=self.timeout, context=ctx, blocksize=CHUNK)
+                tunnel.set_tunnel(netloc, headers=proxy[1])
+                return tunnel, False
             return http.client.HTTPSConnection(netloc, timeout=self.timeout, context=ctx, blocksize=CHUNK), False
+        if proxy is not None:
+            via = http.client.HTTPConnection(proxy[0], timeout=self.timeout, blocksize=CHUNK)
+            via.seabox_proxy_headers = proxy[1]  # type: ignore[attr-defined]
+            return via, False
         return http.client.HTTPConnection(netloc, timeout=self.timeout, blocksize=CHUNK), False
 
     def _default_ctx(self) -> ssl.SSLContext:
@@ -178,7 +246,11 @@ class Transport:
         for attempt in range(2):
             conn, reused = self._get(scheme, netloc, host)
             try:
-                conn.request(method, target, body=body, headers=headers)
+                via = getattr(conn, "seabox_proxy_headers", None)
+                if via is not None:  # plain HTTP through a proxy: absolute-form request target
+                    conn.request(method, f"http://{netloc}{target}", body=body, headers={**headers, **via})
+                else:
+                    conn.request(method, target, body=body, headers=headers)
                 resp = conn.getresponse()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 conn.close()
