@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-from dataclasses import dataclass, field
 
 from seabox.errdefs import InvalidArgument, SeaboxError, subject
 
@@ -79,27 +78,59 @@ _ARCHES = frozenset(
 )  # fmt: skip
 
 
-@dataclass
-class ArgCmp:
-    index: int
-    op: int
-    value: int
-    value_two: int = 0
+class _Plain:
+    """A small typed record (plain class: @dataclass costs ~1 ms of import time per class,
+    paid by every ``create``)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[str, ...]:
+        return tuple(getattr(type(self), "__slots__", ()))
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and all(getattr(self, k) == getattr(other, k) for k in self._fields())
+
+    def __hash__(self) -> int:
+        return hash(tuple(repr(getattr(self, k)) for k in self._fields()))
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._fields())
+        return f"{type(self).__name__}({fields})"
 
 
-@dataclass
-class Rule:
-    names: list[str]
-    action: int  # the full libseccomp action (errno/trace data included)
-    args: list[ArgCmp] = field(default_factory=list)
+class ArgCmp(_Plain):
+    __slots__ = ("index", "op", "value", "value_two")
+
+    def __init__(self, index: int, op: int, value: int, value_two: int = 0) -> None:
+        self.index = index
+        self.op = op
+        self.value = value
+        self.value_two = value_two
 
 
-@dataclass
-class Profile:
-    default_action: int
-    architectures: list[str] = field(default_factory=list)  # libseccomp names: "x86_64"
-    flags: list[str] = field(default_factory=list)
-    rules: list[Rule] = field(default_factory=list)
+class Rule(_Plain):
+    __slots__ = ("action", "args", "names")
+
+    def __init__(self, names: list[str], action: int, args: list[ArgCmp] | None = None) -> None:
+        self.names = names
+        self.action = action  # the full libseccomp action (errno/trace data included)
+        self.args = args or []
+
+
+class Profile(_Plain):
+    __slots__ = ("architectures", "default_action", "flags", "rules")
+
+    def __init__(
+        self,
+        default_action: int,
+        architectures: list[str] | None = None,
+        flags: list[str] | None = None,
+        rules: list[Rule] | None = None,
+    ) -> None:
+        self.default_action = default_action
+        self.architectures = architectures or []  # libseccomp names: "x86_64"
+        self.flags = flags or []
+        self.rules = rules or []
 
 
 def _action(name: object, errno_ret: object, where: str) -> int:

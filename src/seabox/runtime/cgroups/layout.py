@@ -22,8 +22,6 @@ form ``slice:prefix:name`` is refused: seabox has no systemd cgroup driver.
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
 
 from seabox.errdefs import InvalidArgument, Unavailable, subject
 
@@ -48,17 +46,18 @@ V1_CONTROLLERS = frozenset(
 
 DEFAULT_PREFIX = "/seabox"
 
-_SYSTEMD_FORM = re.compile(r"^[^/:]*:[^/:]*:[^/:]*$")
 
 
-@dataclass
 class Layout:
-    """The hierarchies found under one cgroup root."""
+    """The hierarchies found under one cgroup root (a plain class: no @dataclass import cost)."""
 
-    mode: str  # "v1", "v2" or "hybrid"
-    root: str
-    v1: dict[str, str] = field(default_factory=dict)  # subsystem ("memory", "name=systemd") → mount dir
-    unified: str | None = None  # the cgroup2 mount dir, if any
+    __slots__ = ("mode", "root", "unified", "v1")
+
+    def __init__(self, mode: str, root: str, v1: dict[str, str] | None = None, unified: str | None = None) -> None:
+        self.mode = mode  # "v1", "v2" or "hybrid"
+        self.root = root
+        self.v1 = v1 or {}  # subsystem ("memory", "name=systemd") → mount dir
+        self.unified = unified  # the cgroup2 mount dir, if any
 
 
 def detect(root: str) -> Layout:
@@ -93,7 +92,7 @@ def clean_cgroups_path(cgroups_path: str | None, container_id: str) -> str:
     """Normalise cgroupsPath: absolute stays absolute, relative stays relative, no ``..`` escape."""
     if cgroups_path is None or cgroups_path == "":
         return f"{DEFAULT_PREFIX}/{container_id}"
-    if _SYSTEMD_FORM.match(cgroups_path):
+    if cgroups_path.count(":") == 2 and "/" not in cgroups_path:  # runc's systemd "slice:prefix:name"
         raise InvalidArgument(
             subject(
                 "cgroupsPath",

@@ -18,7 +18,7 @@ import os
 import time
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument, SeaboxError, subject
-from seabox.runtime.cgroups import convert, fs, stats
+from seabox.runtime.cgroups import convert, fs
 from seabox.runtime.cgroups.layout import Layout, inner_path, join, own_cgroups
 
 
@@ -272,6 +272,8 @@ class V1Manager:
         return []
 
     def stats(self) -> dict:
+        from seabox.runtime.cgroups import stats
+
         return stats.v1(self.paths)
 
     def exists(self) -> bool:

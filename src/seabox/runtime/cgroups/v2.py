@@ -21,7 +21,7 @@ import os
 import time
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument, SeaboxError, subject
-from seabox.runtime.cgroups import convert, fs, stats
+from seabox.runtime.cgroups import convert, fs
 from seabox.runtime.cgroups.layout import Layout, inner_path, join, own_cgroups
 
 CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids", "hugetlb", "rdma", "misc")
@@ -175,6 +175,8 @@ class V2Manager:
         return sorted(set(fs.procs(self.path))) if os.path.isdir(self.path) else []
 
     def stats(self) -> dict:
+        from seabox.runtime.cgroups import stats
+
         return stats.v2(self.path)
 
     def exists(self) -> bool:
