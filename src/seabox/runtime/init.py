@@ -155,7 +155,7 @@ def apply_process(sc: Syscalls, proc: Process, *, seccomp: dict[str, Any] | None
 def _preimport(spec: Spec) -> None:
     """Import, while the host root is still visible, what is needed after the root switch."""
     if spec.process is not None and spec.process.terminal:
-        import seabox.linux.console  # noqa: F401
+        import seabox.linux.console
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401
     if spec.linux.seccomp:
