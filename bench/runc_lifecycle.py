@@ -136,6 +136,11 @@ def main() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+    # Untimed: byte-compile seabox once, as an installed package is.  Without this, a shell
+    # with PYTHONDONTWRITEBYTECODE=1 makes every seabox-runc command recompile its modules.
+    import compileall
+
+    compileall.compile_dir(str(REPO / "src" / "seabox"), quiet=1)
     runs = int(os.environ.get("SEABOX_BENCH_RUNS", "25"))
     prefix = f"sbt-{secrets.token_hex(3)}"
     with tempfile.TemporaryDirectory(prefix="sbt-bench-") as t:
