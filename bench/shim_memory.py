@@ -1,0 +1,225 @@
+"""PSS of idle seabox-shims vs containerd-shim-runc-v2, and what starting a shim costs.
+
+N idle containers (busybox ``sleep``) each held by its own shim:
+
+* seabox: shims forked from one pre-warmed launcher (``seabox.shim.launcher``), the way
+  seaboxd starts them; each container made from a busybox bundle through the in-process
+  runtime.  Also reported: one shim started without the launcher (``seabox-shim start``, a
+  fresh interpreter), the launcher's own PSS, and start latencies (launcher spawn, CLI start,
+  create+start through the shim).
+* containerd: Debian's containerd on its own temp root/state/socket (CRI disabled), the same
+  busybox built as an OCI image and imported, N ``ctr run -d`` with runc; one
+  containerd-shim-runc-v2 per container.
+
+PSS comes from /proc/<pid>/smaps_rollup (``bench.harness.pss_kib``): shared pages are divided
+among the processes mapping them, so it is what each shim really costs the machine.  Usage:
+``python -m bench.shim_memory [N]`` (default 10, or $SEABOX_BENCH_SHIMS); root only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.harness import pss_kib, rss_kib, save
+
+IMAGE = "docker.io/library/sbt-busybox:latest"
+
+
+def _stats(values: list[float]) -> dict:
+    return {"median": statistics.median(values), "mean": statistics.mean(values), "min": min(values),
+            "max": max(values), "n": len(values)}
+
+
+def seabox_side(n: int) -> dict:
+    from seabox.shim.launcher import spawn_direct
+    from seabox.shim.testsupport import ShimHarness
+
+    h = ShimHarness()
+    try:
+        spawn_ms, create_ms, pids = [], [], []
+        bundle = h.bundle(["sleep", "100000"])
+        launcher_pid = h.launcher.pid
+        h.launcher.spawn(h.config())  # warm the launcher (its first reply waits for its imports)
+        for i in range(n):
+            b = bundle.parent / f"b-{i}"
+            shutil.copytree(bundle, b, symlinks=True)
+            t0 = time.perf_counter()
+            client, _cfg, info = h.spawn()
+            t1 = time.perf_counter()
+            client.create(str(b))
+            client.start()
+            t2 = time.perf_counter()
+            client.close()
+            spawn_ms.append((t1 - t0) * 1000)
+            create_ms.append((t2 - t1) * 1000)
+            pids.append(info.pid)
+        direct_ms = []
+        direct_pid = 0
+        for _ in range(3):
+            cfg = h.config()
+            t0 = time.perf_counter()
+            info = spawn_direct(cfg)
+            direct_ms.append((time.perf_counter() - t0) * 1000)
+            h.adopt(cfg, info.pid, info.address)
+            direct_pid = info.pid
+        from seabox.shim.client import ShimClient
+
+        c = ShimClient(os.path.join(h.state, h.namespace, cfg.id, "shim.sock"))
+        db = bundle.parent / "b-direct"
+        shutil.copytree(bundle, db, symlinks=True)
+        c.create(str(db))
+        c.start()
+        c.close()
+        time.sleep(2)  # idle
+        pss = [pss_kib(p) for p in pids]
+        return {
+            "shim_pss_kib": _stats(pss),
+            "shim_rss_kib": _stats([rss_kib(p) for p in pids]),
+            "launcher_pss_kib": pss_kib(launcher_pid),
+            "total_pss_kib_incl_launcher": sum(pss) + pss_kib(launcher_pid),
+            "direct_cli_shim_pss_kib": pss_kib(direct_pid),
+            "spawn_via_launcher_ms": _stats(spawn_ms),
+            "spawn_via_cli_ms": _stats(direct_ms),
+            "create_start_ms": _stats(create_ms),
+        }
+    finally:
+        h.cleanup()
+
+
+def _pids_with(needle: str, exe: str) -> list[int]:
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if needle in cmd and exe in cmd:
+            out.append(int(d.name))
+    return out
+
+
+def containerd_side(n: int) -> dict:
+    from tests.interop.test_runc_containerd import build_oci_layout, oci_archive
+
+    tmp = Path(tempfile.mkdtemp(prefix="sbt-ctrd-", dir="/tmp"))
+    ns = f"sbt-{secrets.token_hex(4)}"
+    address = str(tmp / "c.sock")
+    had_run_containerd = Path("/run/containerd").exists()
+    (tmp / "config.toml").write_text(f"""
+version = 2
+root = "{tmp}/root"
+state = "{tmp}/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing"]
+[grpc]
+  address = "{address}"
+[ttrpc]
+  address = "{address}.ttrpc"
+[debug]
+  address = "{tmp}/debug.sock"
+[metrics]
+  address = ""
+""")
+    log = open(tmp / "containerd.log", "w")  # noqa: SIM115 (closed below)
+    proc = subprocess.Popen(["containerd", "--config", str(tmp / "config.toml")], stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+    def ctr(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        res = subprocess.run(["ctr", "--address", address, "--namespace", ns, *args], capture_output=True,
+                             text=True, timeout=120)
+        if check and res.returncode != 0:
+            raise RuntimeError(f"ctr {' '.join(args)}: {res.stderr.strip()}")
+        return res
+
+    ids: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while not (Path(address).exists() and ctr("version", check=False).returncode == 0):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("containerd did not come up: " + (tmp / "containerd.log").read_text()[-2000:])
+            time.sleep(0.1)
+        layout = build_oci_layout(tmp / "layout")
+        ctr("images", "import", str(oci_archive(layout, tmp / "busybox.tar")))
+        run_ms = []
+        for _ in range(n):
+            cid = f"sbt-{secrets.token_hex(4)}"
+            ids.append(cid)
+            t0 = time.perf_counter()
+            ctr("run", "-d", "--runc-binary", "/usr/sbin/runc", IMAGE, cid, "sleep", "100000")
+            run_ms.append((time.perf_counter() - t0) * 1000)
+        time.sleep(2)
+        shims = _pids_with(address, "containerd-shim-runc-v2")
+        pss = [pss_kib(p) for p in shims]
+        return {"shims": len(shims), "shim_pss_kib": _stats(pss), "shim_rss_kib": _stats([rss_kib(p) for p in shims]),
+                "ctr_run_d_ms": _stats(run_ms), "containerd_pss_kib": pss_kib(proc.pid)}
+    finally:
+        if proc.poll() is None:
+            for cid in ids:
+                ctr("task", "kill", "-s", "SIGKILL", cid, check=False)
+            time.sleep(0.5)
+            for cid in ids:
+                ctr("task", "delete", "-f", cid, check=False)
+                ctr("containers", "delete", cid, check=False)
+            ctr("images", "rm", IMAGE, check=False)
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        log.close()
+        for pid in _pids_with(address, "containerd-shim"):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with open("/proc/self/mountinfo") as f:
+            mounts = [ln.split()[4] for ln in f if ln.split()[4].startswith(str(tmp))]
+        for mp in sorted(mounts, key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], check=False)
+        for base in Path("/sys/fs/cgroup").glob(f"*/{ns}"):
+            for dirpath, _d, _f in sorted(os.walk(base), key=lambda t: -len(t[0])):
+                with contextlib.suppress(OSError):
+                    os.rmdir(dirpath)
+        shutil.rmtree(Path("/run/containerd/runc") / ns, ignore_errors=True)
+        if not had_run_containerd:
+            shutil.rmtree("/run/containerd", ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = sys.argv[1:] if argv is None else argv
+    n = int(args[0]) if args else int(os.environ.get("SEABOX_BENCH_SHIMS", "10"))
+    sb = seabox_side(n)
+    cd = containerd_side(n)
+    ratio = sb["shim_pss_kib"]["median"] / cd["shim_pss_kib"]["median"]
+    summary = {"name": "shim_memory", "n": n, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+               "seabox": sb, "containerd": cd, "pss_ratio_seabox_vs_containerd": ratio}
+    print(f"\nshim_memory: {n} idle busybox sleep containers, one shim each")
+    print(f"  seabox-shim (launcher-forked) PSS median {sb['shim_pss_kib']['median']:.0f} KiB"
+          f"  (RSS {sb['shim_rss_kib']['median']:.0f} KiB; launcher {sb['launcher_pss_kib']} KiB;"
+          f" CLI-started shim {sb['direct_cli_shim_pss_kib']} KiB)")
+    print(f"  containerd-shim-runc-v2 PSS median {cd['shim_pss_kib']['median']:.0f} KiB"
+          f"  (RSS {cd['shim_rss_kib']['median']:.0f} KiB)")
+    print(f"  ratio seabox/containerd: {ratio:.2f}")
+    print(f"  start: launcher spawn {sb['spawn_via_launcher_ms']['median']:.1f} ms, CLI start "
+          f"{sb['spawn_via_cli_ms']['median']:.1f} ms, create+start via shim {sb['create_start_ms']['median']:.1f} ms;"
+          f" ctr run -d {cd['ctr_run_d_ms']['median']:.1f} ms")
+    save("shim_memory", summary)
+    return summary
+
+
+if __name__ == "__main__":
+    main()
