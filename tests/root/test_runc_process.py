@@ -61,7 +61,7 @@ def test_rlimits(runc: Runc) -> None:
 
 
 def test_rlimit_above_hard_limit_names_the_setting(runc: Runc) -> None:
-    hard = int(open("/proc/sys/fs/nr_open").read()) + 1
+    hard = int(Path("/proc/sys/fs/nr_open").read_text()) + 1
     b = runc.bundle(["true"], process={"rlimits": [{"type": "RLIMIT_NOFILE", "soft": hard, "hard": hard}]})
     r = runc.run(b)
     assert r.returncode != 0
