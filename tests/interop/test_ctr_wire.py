@@ -253,7 +253,11 @@ def test_images_pull_unpacks_into_overlayfs_and_native(
     ctr(daemon, "snapshots", "rm", "rootfs-view")
     tree = ctr(daemon, "snapshots", "tree").stdout
     assert chain in tree
-    ctr(daemon, "images", "rm", busybox, zstd)
+    # removing the images with --sync collects their blobs and snapshots before answering
+    ctr(daemon, "images", "rm", "--sync", busybox, zstd)
+    assert ctr(daemon, "content", "ls", "-q").stdout.split() == []
+    assert rows(ctr(daemon, "snapshots", "ls").stdout) == []
+    assert rows(ctr(daemon, "snapshots", "--snapshotter", "native", "ls").stdout) == []
 
 
 def test_unimplemented_services_say_so(daemon: RunningDaemon) -> None:

@@ -246,3 +246,11 @@ def test_blob_ownership_per_namespace(store: MetadataStore) -> None:
     assert store.content.delete("b", DIGEST) is True
     with pytest.raises(NotFound, match="content"):
         store.content.get("b", DIGEST)
+
+
+def test_lease_ids_accept_containerd_random_ids(store: MetadataStore) -> None:
+    for id in ("225573434-BjU-", "1-_a_-", "x"):
+        store.leases.create("ns", id)
+    for bad in ("a/b", "tab\there", "x" * 256):
+        with pytest.raises(InvalidArgument):
+            store.leases.create("ns", bad)

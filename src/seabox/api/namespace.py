@@ -13,6 +13,7 @@ from seabox.errdefs import FailedPrecondition, InvalidArgument
 from seabox.metadata.identifiers import validate
 
 HEADER = "containerd-namespace"
+LEASE_HEADER = "containerd-lease"
 
 
 def from_context(context: grpc.ServicerContext) -> str:
@@ -28,3 +29,12 @@ def from_context(context: grpc.ServicerContext) -> str:
         return validate("namespace", found)
     except InvalidArgument as e:
         raise InvalidArgument(str(e))
+
+
+def lease_from_context(context: grpc.ServicerContext) -> str:
+    """The lease a client works under (``containerd-lease`` header), or "" for none: objects
+    created under it are recorded as its resources, so GC leaves them alone meanwhile."""
+    for key, value in context.invocation_metadata() or ():
+        if key == LEASE_HEADER:
+            return value if isinstance(value, str) else value.decode()
+    return ""

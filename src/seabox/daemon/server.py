@@ -23,6 +23,7 @@ import seabox
 from seabox.daemon.config import Config
 from seabox.errdefs import FailedPrecondition, InvalidArgument
 from seabox.events.exchange import Exchange
+from seabox.metadata.gc import Scheduler
 from seabox.metadata.store import MetadataStore
 from seabox.snapshots.base import Snapshotter
 
@@ -84,6 +85,7 @@ class Daemon:
         self.server: object | None = None
         self._pool: futures.ThreadPoolExecutor | None = None
         self.snapshotters: dict[str, Snapshotter] = {}
+        self.gc: Scheduler | None = None
         self._stopped = threading.Event()
 
     def start(self) -> None:
@@ -112,6 +114,8 @@ class Daemon:
             content=ContentStore(Path(self.cfg.root) / "content"),
             snapshotters=self.snapshotters,
         )
+        deps.gc = self.gc = Scheduler(self.metadata, deps.content, self.snapshotters)
+        self.gc.start()
         g = self.cfg.grpc
         self._pool = futures.ThreadPoolExecutor(max_workers=g.max_workers, thread_name_prefix="grpc")
         server = grpc.server(
@@ -151,6 +155,8 @@ class Daemon:
             self.server.stop(grace).wait(grace + 1)  # type: ignore[attr-defined]
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
+        if self.gc is not None:
+            self.gc.stop()
         for sn in self.snapshotters.values():
             sn.close()
         if self.metadata is not None:

@@ -16,7 +16,7 @@ from functools import partial
 from seabox.errdefs import AlreadyExists, InvalidArgument, NotFound
 from seabox.metadata.db import DB, now_ns
 from seabox.metadata.filters import Filter, labels_field
-from seabox.metadata.identifiers import validate, validate_labels
+from seabox.metadata.identifiers import validate_labels
 
 
 @dataclass
@@ -30,6 +30,13 @@ class Lease:
 class Resource:
     id: str
     type: str
+
+
+def _check_id(id: str) -> None:
+    # containerd does not hold lease ids to the identifier rule: its clients make them from a
+    # time and base64url bytes ("225573434-BjU-"), so only printable text of sane length is required
+    if not id or len(id) > 255 or not id.isprintable() or "/" in id:
+        raise InvalidArgument(f'lease "{id[:64]}": id must be 1-255 printable characters without "/"')
 
 
 def _check_resource(lease: str, r: Resource) -> None:
@@ -55,7 +62,7 @@ class LeaseStore:
     def create(self, namespace: str, id: str = "", labels: dict[str, str] | None = None) -> Lease:
         if not id:
             id = f"{now_ns()}-{secrets.token_hex(3)}"
-        validate("lease", id)
+        _check_id(id)
         labels = validate_labels("lease", id, labels or {})
         lease = Lease(id, now_ns(), labels)
         with self.db.write() as tx:

@@ -14,6 +14,7 @@ import grpc
 
 from seabox.content.store import ContentStore
 from seabox.events.exchange import Exchange
+from seabox.metadata.gc import Scheduler
 from seabox.metadata.store import MetadataStore
 from seabox.snapshots.base import Snapshotter
 
@@ -41,6 +42,12 @@ class Deps:
     plugins: list[PluginEntry] = field(default_factory=list)
     content: ContentStore | None = None
     snapshotters: dict[str, Snapshotter] = field(default_factory=dict)
+    gc: Scheduler | None = None
+
+    def collect_garbage(self, *, sync: bool = False) -> None:
+        """After a deletion: schedule a GC pass (or run it now for a ``sync`` request)."""
+        if self.gc is not None:
+            self.gc.schedule(sync=sync)
 
 
 def register(server: grpc.Server, deps: Deps) -> list[PluginEntry]:

@@ -64,6 +64,7 @@ class ContainersService(pb_grpc.ContainersServicer):
     def __init__(self, deps: Deps) -> None:
         self.store = deps.metadata.containers
         self.exchange = deps.exchange
+        self.deps = deps
 
     def _publish(self, ns: str, topic: str, event: Message) -> None:
         a = pack(event)
@@ -115,6 +116,7 @@ class ContainersService(pb_grpc.ContainersServicer):
         ns = nsctx.from_context(context)
         self.store.delete(ns, request.id)
         self._publish(ns, "/containers/delete", ev.ContainerDelete(id=request.id))
+        self.deps.collect_garbage()
         return empty_pb2.Empty()
 
 

@@ -36,7 +36,6 @@ from seabox.oci.digest import parse_sha256
 
 PLUGIN_ID = "content"
 REQUIRES = ("io.containerd.metadata.v1",)
-LEASE_HEADER = "containerd-lease"
 READ_CHUNK = 1 << 20
 LIST_BATCH = 100
 
@@ -73,13 +72,6 @@ def _status_field(ref: str, st: Status, path: tuple[str, ...]) -> tuple[str, boo
     return "", False
 
 
-def _lease(context: grpc.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == LEASE_HEADER:
-            return value if isinstance(value, str) else value.decode()
-    return ""
-
-
 class ContentService(pb_grpc.ContentServicer):
     def __init__(self, deps: Deps) -> None:
         assert deps.content is not None
@@ -87,6 +79,7 @@ class ContentService(pb_grpc.ContentServicer):
         self.blobs = deps.metadata.content
         self.leases = deps.metadata.leases
         self.exchange = deps.exchange
+        self.deps = deps
 
     def _publish(self, ns: str, topic: str, event: Message) -> None:
         a = pack(event)
@@ -126,6 +119,7 @@ class ContentService(pb_grpc.ContentServicer):
             except NotFound:
                 pass
         self._publish(ns, "/content/delete", ev.ContentDelete(digest=d))
+        self.deps.collect_garbage()
         return empty_pb2.Empty()
 
     @rpc_stream
@@ -176,7 +170,7 @@ class ContentService(pb_grpc.ContentServicer):
         self, request_iterator: Iterator[pb.WriteContentRequest], context: grpc.ServicerContext
     ) -> Iterator[pb.WriteContentResponse]:
         ns = nsctx.from_context(context)
-        lease = _lease(context)
+        lease = nsctx.lease_from_context(context)
         first = next(request_iterator, None)
         if first is None:
             return

@@ -24,6 +24,7 @@ from seabox.api.gen.containerd.api.services.diff.v1 import diff_pb2 as pb
 from seabox.api.gen.containerd.api.services.diff.v1 import diff_pb2_grpc as pb_grpc
 from seabox.api.gen.containerd.api.types import descriptor_pb2, mount_pb2
 from seabox.errdefs import InvalidArgument, NotImplementedYet
+from seabox.metadata.leases import Resource
 from seabox.oci.digest import parse_sha256
 from seabox.snapshots.apply import apply_layer
 from seabox.snapshots.diff import MEDIA_TYPES, write_diff
@@ -64,6 +65,7 @@ class DiffService(pb_grpc.DiffServicer):
         assert deps.content is not None
         self.store = deps.content
         self.blobs = deps.metadata.content
+        self.leases = deps.metadata.leases
         overlay = deps.snapshotters.get("overlayfs")
         self.overlay_root = overlay.root if overlay is not None else None
 
@@ -118,6 +120,9 @@ class DiffService(pb_grpc.DiffServicer):
         labels = dict(request.labels)
         labels[LABEL_UNCOMPRESSED] = result.diff_id
         self.blobs.add(ns, info.digest, info.size, labels)
+        lease = nsctx.lease_from_context(context)
+        if lease:
+            self.leases.add_resource(ns, lease, Resource(info.digest, "content"))
         return pb.DiffResponse(diff=descriptor_pb2.Descriptor(media_type=media, digest=info.digest, size=info.size))
 
 

@@ -51,6 +51,7 @@ class ImagesService(pb_grpc.ImagesServicer):
     def __init__(self, deps: Deps) -> None:
         self.store = deps.metadata.images
         self.exchange = deps.exchange
+        self.deps = deps
 
     def _publish(self, ns: str, topic: str, event: Message) -> None:
         a = pack(event)
@@ -86,6 +87,7 @@ class ImagesService(pb_grpc.ImagesServicer):
         ns = nsctx.from_context(context)
         self.store.delete(ns, request.name)
         self._publish(ns, "/images/delete", ev.ImageDelete(name=request.name))
+        self.deps.collect_garbage(sync=request.sync)
         return empty_pb2.Empty()
 
 

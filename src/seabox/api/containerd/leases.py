@@ -29,6 +29,7 @@ def _wire(lease: Lease) -> pb.Lease:
 class LeasesService(pb_grpc.LeasesServicer):
     def __init__(self, deps: Deps) -> None:
         self.store = deps.metadata.leases
+        self.deps = deps
 
     @rpc
     def Create(self, request: pb.CreateRequest, context: grpc.ServicerContext) -> pb.CreateResponse:
@@ -39,6 +40,7 @@ class LeasesService(pb_grpc.LeasesServicer):
     def Delete(self, request: pb.DeleteRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         ns = nsctx.from_context(context)
         self.store.delete(ns, request.id)
+        self.deps.collect_garbage(sync=request.sync)
         return empty_pb2.Empty()
 
     @rpc

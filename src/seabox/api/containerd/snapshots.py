@@ -9,8 +9,10 @@ database so a namespace that still has snapshots cannot be deleted. Events:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from functools import partial
+from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
@@ -24,9 +26,10 @@ from seabox.api.gen.containerd.api.events import snapshot_pb2 as ev
 from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as pb
 from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2_grpc as pb_grpc
 from seabox.api.gen.containerd.api.types import mount_pb2
-from seabox.errdefs import InvalidArgument
+from seabox.errdefs import InvalidArgument, SeaboxError
 from seabox.metadata.db import now_ns
 from seabox.metadata.filters import labels_field, parse_all
+from seabox.metadata.leases import Resource
 from seabox.snapshots.base import Snapshotter
 from seabox.snapshots.metadata import Kind, SnapshotInfo
 from seabox.snapshots.mount import Mount
@@ -63,11 +66,33 @@ def _field(ns: str, i: SnapshotInfo, path: tuple[str, ...]) -> tuple[str, bool]:
     return "", False
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def unprefixed(fn: F) -> F:
+    """Errors from the backend name ``<namespace>/<key>``; the client knows only ``<key>``."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            return fn(self, request, context)
+        except SeaboxError as e:
+            try:
+                ns = nsctx.from_context(context)
+            except SeaboxError:
+                raise e from None
+            raise type(e)(str(e).replace(f'"{ns}/', '"').replace(f"'{ns}/", "'")) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
 class SnapshotsService(pb_grpc.SnapshotsServicer):
     def __init__(self, deps: Deps) -> None:
         self.snapshotters = deps.snapshotters
         self.db = deps.metadata.db
+        self.leases = deps.metadata.leases
         self.exchange = deps.exchange
+        self.deps = deps
 
     def _sn(self, name: str) -> Snapshotter:
         sn = self.snapshotters.get(name or "overlayfs")
@@ -78,6 +103,11 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
     def _publish(self, ns: str, topic: str, event: Message) -> None:
         a = pack(event)
         self.exchange.publish(ns, topic, a.type_url, a.value)
+
+    def _hold(self, context: grpc.ServicerContext, ns: str, snapshotter: str, key: str) -> None:
+        lease = nsctx.lease_from_context(context)
+        if lease:
+            self.leases.add_resource(ns, lease, Resource(key, f"snapshots/{snapshotter}"))
 
     def _record(self, ns: str, snapshotter: str, key: str, parent: str, kind: str) -> None:
         ts = now_ns()
@@ -97,32 +127,38 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
         sn = self._sn(request.snapshotter)
         parent = f"{ns}/{request.parent}" if request.parent else None
         create = sn.view if view else sn.prepare
+        self._hold(context, ns, sn.name, request.key)
         mounts = create(f"{ns}/{request.key}", parent, dict(request.labels))
         self._record(ns, sn.name, request.key, request.parent, "view" if view else "active")
         return ns, mounts
 
     @rpc
+    @unprefixed
     def Prepare(self, request: pb.PrepareSnapshotRequest, context: grpc.ServicerContext) -> pb.PrepareSnapshotResponse:
         ns, mounts = self._create(request, context, view=False)
         self._publish(ns, "/snapshot/prepare", ev.SnapshotPrepare(key=request.key, parent=request.parent))
         return pb.PrepareSnapshotResponse(mounts=mounts_to_wire(mounts))
 
     @rpc
+    @unprefixed
     def View(self, request: pb.ViewSnapshotRequest, context: grpc.ServicerContext) -> pb.ViewSnapshotResponse:
         _, mounts = self._create(request, context, view=True)
         return pb.ViewSnapshotResponse(mounts=mounts_to_wire(mounts))
 
     @rpc
+    @unprefixed
     def Mounts(self, request: pb.MountsRequest, context: grpc.ServicerContext) -> pb.MountsResponse:
         ns = nsctx.from_context(context)
         return pb.MountsResponse(mounts=mounts_to_wire(self._sn(request.snapshotter).mounts(f"{ns}/{request.key}")))
 
     @rpc
+    @unprefixed
     def Commit(self, request: pb.CommitSnapshotRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         ns = nsctx.from_context(context)
         if not request.name:
             raise InvalidArgument("snapshot name must be set")
         sn = self._sn(request.snapshotter)
+        self._hold(context, ns, sn.name, request.name)
         info = sn.commit(f"{ns}/{request.name}", f"{ns}/{request.key}", dict(request.labels))
         with self.db.write() as tx:
             tx.execute("DELETE FROM snapshots WHERE namespace=? AND snapshotter=? AND key=?", (ns, sn.name, request.key))
@@ -131,6 +167,7 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
         return empty_pb2.Empty()
 
     @rpc
+    @unprefixed
     def Remove(self, request: pb.RemoveSnapshotRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         ns = nsctx.from_context(context)
         sn = self._sn(request.snapshotter)
@@ -138,14 +175,17 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
         with self.db.write() as tx:
             tx.execute("DELETE FROM snapshots WHERE namespace=? AND snapshotter=? AND key=?", (ns, sn.name, request.key))
         self._publish(ns, "/snapshot/remove", ev.SnapshotRemove(key=request.key))
+        self.deps.collect_garbage()
         return empty_pb2.Empty()
 
     @rpc
+    @unprefixed
     def Stat(self, request: pb.StatSnapshotRequest, context: grpc.ServicerContext) -> pb.StatSnapshotResponse:
         ns = nsctx.from_context(context)
         return pb.StatSnapshotResponse(info=_info(ns, self._sn(request.snapshotter).stat(f"{ns}/{request.key}")))
 
     @rpc
+    @unprefixed
     def Update(self, request: pb.UpdateSnapshotRequest, context: grpc.ServicerContext) -> pb.UpdateSnapshotResponse:
         ns = nsctx.from_context(context)
         sn = self._sn(request.snapshotter)
@@ -164,6 +204,7 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
             yield pb.ListSnapshotsResponse(info=found[n : n + LIST_BATCH])
 
     @rpc
+    @unprefixed
     def Usage(self, request: pb.UsageRequest, context: grpc.ServicerContext) -> pb.UsageResponse:
         ns = nsctx.from_context(context)
         u = self._sn(request.snapshotter).usage(f"{ns}/{request.key}")
