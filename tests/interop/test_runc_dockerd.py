@@ -118,6 +118,7 @@ class Dockerd:
     tmp: Path
     host: str
     proc: subprocess.Popen
+    cgroup_parent: str
 
     def docker(self, *args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         res = subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True, timeout=timeout)
@@ -178,7 +179,7 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dockerd]:
         ],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
-    d = Dockerd(tmp=tmp, host=host, proc=proc)
+    d = Dockerd(tmp=tmp, host=host, proc=proc, cgroup_parent=parent)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -238,20 +239,37 @@ def test_exit_code(dockerd: Dockerd) -> None:
     assert res.returncode == 7, res.stderr
 
 
-def test_detached_exec_stop(dockerd: Dockerd) -> None:
+def _start_detached(dockerd: Dockerd) -> str:
     name = f"sbt-{secrets.token_hex(4)}"
     dockerd.docker(
         "run", "-d", "--name", name, "--runtime", "seabox", "--network", "none", "--memory", "64m", "--pids-limit", "50",
         IMAGE, "sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done",
     )  # fmt: skip
+    return name
+
+
+def test_detached_stop(dockerd: Dockerd) -> None:
+    name = _start_detached(dockerd)
     try:
-        out = dockerd.docker("exec", name, "sh", "-c", "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo none")
-        assert out.stdout.strip() in ("50", "none")
         inspect = json.loads(dockerd.docker("inspect", name).stdout)[0]
         assert inspect["HostConfig"]["Runtime"] == "seabox"
         assert inspect["State"]["Running"] is True
+        stats = json.loads(dockerd.docker("stats", "--no-stream", "--format", "{{json .}}", name).stdout)
+        assert stats["MemUsage"].endswith("64MiB"), stats  # the limit, read back through `events --stats`
+        assert stats["PIDs"] == "2", stats  # sh and sleep
         dockerd.docker("stop", "-t", "10", name)
         inspect = json.loads(dockerd.docker("inspect", name).stdout)[0]
         assert inspect["State"]["Running"] is False and inspect["State"]["ExitCode"] == 0
+    finally:
+        dockerd.docker("rm", "-f", name, check=False)
+
+
+def test_exec(dockerd: Dockerd) -> None:
+    name = _start_detached(dockerd)
+    try:
+        out = dockerd.docker("exec", name, "cat", "/proc/self/cgroup")
+        assert f"pids:/{dockerd.cgroup_parent}/" in out.stdout, out.stdout
+        res = dockerd.docker("exec", name, "sh", "-c", "exit 4", check=False)
+        assert res.returncode == 4, res.stderr
     finally:
         dockerd.docker("rm", "-f", name, check=False)
