@@ -141,7 +141,8 @@ def open_log(cfg: dict | None) -> JsonFileLog | PlainFileLog | None:
     try:
         if driver == "json-file":
             try:
-                max_file = int(cfg.get("max_file") or 1)
+                raw = cfg.get("max_file")
+                max_file = 1 if raw in (None, "") else int(raw)
             except (TypeError, ValueError):
                 raise InvalidArgument(f"log max-file {cfg.get('max_file')!r}: not a number")
             return JsonFileLog(path, parse_size(cfg.get("max_size")), max_file)
