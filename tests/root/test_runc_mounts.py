@@ -1,0 +1,116 @@
+"""Mounts, masked/read-only paths, read-only root and symlink-escape safety under seabox-runc."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seabox.runtime.testsupport import Runc
+from seabox.testing.bundle import default_spec
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def runc(tmp_path: Path) -> Iterator[Runc]:
+    r = Runc(tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+def host_mounts(under: str = "/tmp") -> set[str]:
+    """Host mount points below ``under`` (other people's tests mount elsewhere concurrently)."""
+    with open("/proc/self/mountinfo") as f:
+        return {m for m in (line.split()[4] for line in f) if m.startswith(under) and "dockerd" not in m}
+
+
+def test_masked_and_readonly_paths(runc: Runc) -> None:
+    b = runc.bundle(["sh", "-c",
+                     "cat /proc/kcore | head -c 10 | wc -c; ls /proc/acpi 2>/dev/null | wc -l; "
+                     "echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo WRITABLE || echo RO; "
+                     "echo 1 > /proc/sysrq-trigger 2>/dev/null && echo WRITABLE || echo RO"])
+    before = host_mounts()
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["0", "0", "RO", "RO"]
+    assert host_mounts() == before
+
+
+def test_ro_bind_tmpfs_and_readonly_root(runc: Runc, tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "hello").write_text("from host\n")
+    spec = default_spec(["sh"])
+    mounts = spec["mounts"] + [
+        {"destination": "/data", "type": "bind", "source": str(shared), "options": ["rbind", "ro"]},
+        {"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777"]},
+    ]
+    b = runc.bundle(["sh", "-c",
+                     "cat /data/hello; touch /data/x 2>/dev/null && echo DATA-RW || echo DATA-RO; "
+                     "touch /scratch/y && echo SCRATCH-RW; grep ' /scratch ' /proc/mounts | cut -d' ' -f3; "
+                     "touch /rootfile 2>/dev/null && echo ROOT-RW || echo ROOT-RO"],
+                    mounts=mounts, root={"path": "rootfs", "readonly": True})
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:5] == ["from host", "DATA-RO", "SCRATCH-RW", "tmpfs", "ROOT-RO"]
+    assert not (shared / "x").exists()
+    assert not (b / "rootfs" / "rootfile").exists()
+
+
+def test_mount_destination_symlink_cannot_escape(runc: Runc, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    b = runc.bundle(["sh", "-c", "ls /evil; ls /escape/target"])
+    rootfs = b / "rootfs"
+    # /evil -> the host's tmp dir by absolute path; /escape -> ../../.. relative climbing
+    os.symlink(str(outside), rootfs / "evil")
+    os.symlink("../../../../../../..", rootfs / "escape")
+    spec = default_spec(["sh", "-c", "ls /evil; ls /escape"])
+    mounts = spec["mounts"] + [
+        {"destination": "/evil/mnt", "type": "tmpfs", "source": "tmpfs", "options": []},
+        {"destination": "/escape" + str(outside) + "/mnt2", "type": "tmpfs", "source": "tmpfs", "options": []},
+    ]
+    b = runc.bundle(["sh", "-c", "true"], mounts=mounts, root={"path": str(rootfs)})
+    before = host_mounts(str(tmp_path))
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    assert not (outside / "mnt").exists()
+    assert not (outside / "mnt2").exists()
+    # the mounts landed inside the rootfs instead
+    assert (rootfs / str(outside).lstrip("/") / "mnt").is_dir()
+    assert host_mounts(str(tmp_path)) == before
+
+
+def test_default_devices_and_dev_symlinks(runc: Runc) -> None:
+    b = runc.bundle(["sh", "-c", "for d in null zero full random urandom tty; do stat -c '%n %t:%T' /dev/$d; done; "
+                     "readlink /dev/fd; readlink /dev/ptmx; echo ok > /dev/null && head -c 4 /dev/zero | wc -c"])
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[:6] == ["/dev/null 1:3", "/dev/zero 1:5", "/dev/full 1:7", "/dev/random 1:8", "/dev/urandom 1:9",
+                         "/dev/tty 5:0"]
+    assert lines[6:8] == ["/proc/self/fd", "pts/ptmx"]
+    assert lines[8].strip() == "4"
+
+
+def test_linux_devices_and_sysctl(runc: Runc) -> None:
+    b = runc.bundle(["sh", "-c", "stat -c '%t:%T %a' /dev/sbtnull; cat /proc/sys/net/ipv4/ip_forward"],
+                    linux={**default_spec(["true"])["linux"],
+                           "devices": [{"type": "c", "path": "/dev/sbtnull", "major": 1, "minor": 3,
+                                        "fileMode": 0o600}],
+                           "sysctl": {"net.ipv4.ip_forward": "1"}})
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split("\n")[:2] == ["1:3 600", "1"]
+
+
+def test_no_pivot(runc: Runc) -> None:
+    r = runc.run(runc.bundle(["sh", "-c", "ls /bin/busybox && cat /proc/self/mountinfo | wc -l"]), None,
+                 "--no-pivot")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("/bin/busybox\n")
