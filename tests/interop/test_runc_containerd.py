@@ -296,6 +296,12 @@ def test_detached_exec_kill_delete(containerd: Containerd) -> None:
         res = c.ctr("task", "exec", "--exec-id", "e2", cid, "sh", "-c", "hostname; id -u; exit 5", check=False)
         assert res.returncode == 5, res.stderr
         assert res.stdout.split()[1] == "0"
+        c.ctr("task", "pause", cid)  # the shim calls `<runtime> pause`
+        line = [ln for ln in c.ctr("task", "ls").stdout.splitlines() if ln.startswith(cid)]
+        assert line and "PAUSED" in line[0], line
+        c.ctr("task", "resume", cid)
+        line = [ln for ln in c.ctr("task", "ls").stdout.splitlines() if ln.startswith(cid)]
+        assert line and "RUNNING" in line[0], line
         c.ctr("task", "kill", cid)  # SIGTERM: the trap exits 0
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
