@@ -256,3 +256,21 @@ def test_events_reports_oom(cg: Manager, tmp_path: Path) -> None:
         it.close()
     finally:
         child.kill()
+
+
+def test_destroy_thaws_a_frozen_cgroup_whose_processes_were_killed(cg: Manager) -> None:
+    child = Child(lambda: 0)
+    try:
+        cg.apply(child.pid)
+        cg.freeze()
+        os.kill(child.pid, signal.SIGKILL)  # pending until thawed
+        time.sleep(0.1)
+        assert os.waitpid(child.pid, os.WNOHANG) == (0, 0)
+        reaper = threading.Thread(target=child.wait)
+        reaper.start()
+        cg.destroy()
+        reaper.join(10)
+        assert not reaper.is_alive()
+        assert not any(os.path.exists(p) for p in cg.paths.values())
+    finally:
+        child.kill()

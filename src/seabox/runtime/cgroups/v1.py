@@ -13,6 +13,7 @@ to devices.deny (deny-by-default, no exceptions), then each rule adds an excepti
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -77,6 +78,10 @@ class V1Manager:
                 raise FailedPrecondition(subject("container", self.container_id, f"cannot join cgroup {key}: {e}"))
 
     def destroy(self) -> None:
+        if self.exists() and self.state() == "frozen":
+            # killed processes of a paused container only die once thawed
+            with contextlib.suppress(SeaboxError):
+                self.thaw()
         errors = []
         for _key, mount, path in self._unique():
             try:

@@ -17,6 +17,7 @@ created in its /dev; it is access to mknod'ed or bind-mounted nodes that is ungu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -71,6 +72,10 @@ class V2Manager:
             raise FailedPrecondition(subject("container", self.container_id, f"cannot join its cgroup: {e}"))
 
     def destroy(self) -> None:
+        if self.exists() and self.state() == "frozen":
+            # killed processes of a paused container only die once thawed
+            with contextlib.suppress(SeaboxError):
+                fs.write(self.path, "cgroup.freeze", "0")
         try:
             fs.remove_tree(self.path)
         except SeaboxError as e:
