@@ -23,8 +23,10 @@ class Fake:
     """An endpoint that answers every request with ``status``, or proxies GETs to ``upstream``
     while refusing HEAD (``head_status``), counting what it saw."""
 
-    def __init__(self, *, status: int = 0, head_status: int = 0, upstream: str = "127.0.0.1:5000") -> None:
+    def __init__(self, *, status: int = 0, head_status: int = 0, upstream: str = "127.0.0.1:5000",
+                 corrupt_blobs: bool = False) -> None:  # fmt: skip
         self.status, self.head_status, self.upstream = status, head_status, upstream
+        self.corrupt_blobs = corrupt_blobs
         self.seen: list[str] = []
         fake = self
 
@@ -59,6 +61,8 @@ class Fake:
                 c.request("GET", self.path, headers={"Accept": self.headers.get("Accept", "*/*")})
                 r = c.getresponse()
                 body = r.read()
+                if fake.corrupt_blobs and "/blobs/" in self.path and len(body) > 100:
+                    body = body[:50] + bytes([body[50] ^ 0xFF]) + body[51:]  # same size, wrong bytes
                 # no Docker-Content-Digest: the client must compute the digest itself
                 self._reply(r.status, body, {"Content-Type": r.getheader("Content-Type", "")})
                 c.close()
@@ -117,3 +121,22 @@ def test_resolve_without_digest_header_falls_back_to_get(fixtures_info: dict, tm
     assert d.digest == fixtures_info["images"]["busybox"]["digest"]
     assert d.media_type == fixtures_info["images"]["busybox"]["mediaType"]
     assert [s.split(" ")[0] for s in f.seen] == ["HEAD", "GET"]
+
+
+@pytest.mark.root
+def test_corrupt_layer_from_registry_is_refused(fixtures_info: dict, tmp_path: Path, fakes: list[Fake]) -> None:
+    from seabox.snapshots.overlay import OverlaySnapshotter
+
+    f = Fake(corrupt_blobs=True)
+    fakes.append(f)
+    hosts = _hosts(tmp_path, f.host, f"http://{f.host}", [])
+    store = ContentStore(tmp_path / "c")
+    snap = OverlaySnapshotter(tmp_path / "snap")
+    try:
+        with pytest.raises(errdefs.FailedPrecondition, match="digest mismatch"):
+            pull(f"{f.host}/library/busybox:latest", content_store=store, snapshotter=snap, hosts_dir=hosts)
+        layer = fixtures_info["images"]["busybox"]["layers"][0]["digest"]
+        assert not store.exists(layer)
+        assert [s.name for s in snap.walk()] == []  # nothing committed, the extraction removed
+    finally:
+        snap.close()

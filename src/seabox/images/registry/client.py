@@ -52,13 +52,15 @@ class BlobReader:
     content store verifies the whole blob's digest when it commits.
     """
 
-    def __init__(self, resp: Response, desc: oci.Descriptor, subject: str, offset: int = 0) -> None:
+    def __init__(self, resp: Response, desc: oci.Descriptor, subject: str, offset: int = 0, *,
+                 verify_digest: bool = True) -> None:  # fmt: skip
         self._resp = resp
         self.descriptor = desc
         self.subject = subject
         self.offset = offset
         self.read_bytes = 0
-        self._h = hashlib.sha256() if offset == 0 and desc.digest.startswith("sha256:") else None
+        want = verify_digest and offset == 0 and desc.digest.startswith("sha256:")
+        self._h = hashlib.sha256() if want else None
         self._done = False
 
     def read(self, n: int = -1) -> bytes:
@@ -310,8 +312,13 @@ class RegistryClient:
             raise errdefs.FailedPrecondition(errdefs.subject("manifest", f"{ref.name}@{desc.digest}", f"digest mismatch: got {got}"))
         return data
 
-    def open_blob(self, ref: Reference, desc: oci.Descriptor, *, offset: int = 0) -> BlobReader:
-        """A verifying stream of blob ``desc`` (from byte ``offset`` when resuming)."""
+    def open_blob(self, ref: Reference, desc: oci.Descriptor, *, offset: int = 0,
+                  verify_digest: bool = True) -> BlobReader:  # fmt: skip
+        """A verifying stream of blob ``desc`` (from byte ``offset`` when resuming).
+
+        ``verify_digest=False`` checks only the size, for callers whose sink verifies the
+        digest anyway (the content store on commit), saving a second hash of every byte.
+        """
         scopes = [_scope(ref.path, "pull")]
         subject = f"{ref.name}@{desc.digest}"
 
@@ -326,7 +333,7 @@ class RegistryClient:
                     if not b:
                         break
                     skip -= len(b)
-            return BlobReader(r, desc, subject, offset)
+            return BlobReader(r, desc, subject, offset, verify_digest=verify_digest)
 
         return self._each(ref, "pull", one)
 
