@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 from seabox import errdefs
 from seabox.images.registry.auth import Authorizer, Challenge, NoCredentials, basic_header
@@ -29,7 +29,7 @@ from seabox.images.registry.credentials import IDENTITY_TOKEN_USER, CredentialSt
 from seabox.images.registry.hosts import RegistryHost, resolve_hosts
 from seabox.images.registry.transport import CHUNK, Response, Transport
 from seabox.oci import image as oci
-from seabox.oci.reference import Reference
+from seabox.oci.reference import DOCKER_DOMAIN, LEGACY_DOCKER_DOMAIN, Reference
 
 MAX_MANIFEST_SIZE = 4 << 20
 T = TypeVar("T")
@@ -379,8 +379,6 @@ class RegistryClient:
         loc = r.header("Location")
         if not loc:
             raise errdefs.Unavailable(f"registry {ref.domain}: upload response without Location")
-        from urllib.parse import urljoin
-
         return urljoin(r.url, loc)
 
     def start_upload(self, ref: Reference) -> str:
@@ -492,8 +490,6 @@ def login(
     skip_verify: bool = False,
 ) -> Path:
     """Check ``username``/``password`` against ``registry`` (GET /v2/), then save them (mode 0600)."""
-    from seabox.oci.reference import DOCKER_DOMAIN, LEGACY_DOCKER_DOMAIN
-
     domain = DOCKER_DOMAIN if registry in (LEGACY_DOCKER_DOMAIN, "registry-1.docker.io") else registry
     store = CredentialStore(config_path)
     with RegistryClient(hosts_dir=hosts_dir, credentials=lambda _h: (username, password),

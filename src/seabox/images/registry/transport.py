@@ -356,7 +356,3 @@ class Transport:
             raise error_from_response(resp.status, b, subject or host.netloc, what=what)
         raise errdefs.Unavailable(f"registry {host.netloc}: too many redirects or retries for {path}")
 
-
-def absolute(resp_url: str, location: str) -> str:
-    """Resolve a Location header against the URL that returned it."""
-    return urljoin(resp_url, location)
