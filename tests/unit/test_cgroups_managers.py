@@ -275,12 +275,18 @@ def test_v2_swap_smaller_than_memory_refused(tmp_path: Path) -> None:
         m.set({"memory": {"limit": 100, "swap": 50}})
 
 
-def test_v2_devices_not_enforced_says_so(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+def test_v2_devices_attach_an_ebpf_filter(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from seabox.runtime.cgroups import devicefilter
+
     m, _ = _manager(tmp_path, "v2")
-    assert m.device_rules_enforced is False
-    with caplog.at_level("WARNING"):
-        m.set({"devices": [{"allow": False, "access": "rwm"}]})
-    assert "NOT enforced" in caplog.text
+    attached: list[tuple[str, bytes]] = []
+    monkeypatch.setattr(devicefilter, "attach", lambda d, prog: attached.append((d, prog)))
+    rules = [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
+    m.set({"devices": rules})
+    assert m.device_rules_enforced is True
+    assert attached == [(m.paths["unified"], devicefilter.compile_rules(rules))]
+    m.set({"pids": {"limit": 3}})  # no devices key: the filter is left alone
+    assert len(attached) == 1
 
 
 def test_v2_enables_controllers_in_parents(tmp_path: Path) -> None:

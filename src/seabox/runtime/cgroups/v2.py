@@ -9,10 +9,10 @@ OCI resources are v1-shaped and translated in ``convert`` (shares → cpu.weight
 memory+swap → memory.swap.max, blkio weight → io.weight).
 
 Device rules: on v2 the kernel filters device access only through an eBPF program of
-type BPF_PROG_TYPE_CGROUP_DEVICE attached to the cgroup.  seabox does not build one
-yet, so on a pure v2 host ``set`` logs a warning that device rules are NOT enforced
-and ``device_rules_enforced`` is False (the container still gets only the device nodes
-created in its /dev; it is access to mknod'ed or bind-mounted nodes that is unguarded).
+type BPF_PROG_TYPE_CGROUP_DEVICE attached to the cgroup; ``devicefilter`` compiles the
+OCI rule list into one and attaches it (replacing the previous one on ``update``).  A
+host that refuses the program (no CAP_BPF/CAP_SYS_ADMIN, an ancestor that forbids
+attaching) fails ``set`` rather than run the container unguarded.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ CONTROLLERS = ("cpuset", "cpu", "io", "memory", "pids", "hugetlb", "rdma", "misc
 
 
 class V2Manager:
-    device_rules_enforced = False
+    device_rules_enforced = True
 
     def __init__(self, layout: Layout, cleaned: str, container_id: str, proc_cgroup: str) -> None:
         assert layout.unified is not None
@@ -124,11 +124,10 @@ class V2Manager:
         if p.get("limit"):
             fs.write(d, "pids.max", convert.limit_text(p["limit"]))
         self._set_io(r.get("blockIO") or {})
-        if r.get("devices"):
-            fs.warn(
-                f'container "{self.container_id}": device access rules are NOT enforced on this cgroup v2 host '
-                "(they need an eBPF device program, which seabox does not load yet)"
-            )
+        if r.get("devices") is not None:
+            from seabox.runtime.cgroups import devicefilter
+
+            devicefilter.attach(d, devicefilter.compile_rules(r["devices"]))
         if r.get("hugepageLimits"):
             fs.debug("hugepageLimits are ignored: seabox does not manage hugetlb")
         if r.get("network"):
