@@ -67,16 +67,22 @@ def limit_text(value: int) -> str:
     return "max" if value < 0 else str(value)
 
 
-def device_line(rule: dict) -> str:
-    """An OCI device rule as a v1 devices.allow/deny line: ``c 1:3 rwm``."""
+def device_rule(rule: dict) -> tuple[str, str]:
+    """Validate an OCI device rule; its (type, access) with the defaults ("a", "rwm") filled in."""
     kind = rule.get("type") or "a"
     if kind not in ("a", "b", "c"):
         raise InvalidArgument(subject("device rule type", str(kind), "must be a, b or c"))
-    major = rule.get("major")
-    minor = rule.get("minor")
     access = rule.get("access") or "rwm"
     if set(access) - set("rwm"):
         raise InvalidArgument(subject("device rule access", access, "must be made of r, w and m"))
+    return kind, access
+
+
+def device_line(rule: dict) -> str:
+    """An OCI device rule as a v1 devices.allow/deny line: ``c 1:3 rwm``."""
+    kind, access = device_rule(rule)
+    major = rule.get("major")
+    minor = rule.get("minor")
     if kind == "a":
         return "a"
     maj = "*" if major is None or major == -1 else str(int(major))

@@ -20,7 +20,8 @@ import errno
 import os
 import struct
 
-from seabox.errdefs import FailedPrecondition, InvalidArgument, subject
+from seabox.errdefs import FailedPrecondition, subject
+from seabox.runtime.cgroups.convert import device_rule
 
 # instruction opcodes (class | op | source)
 LDX_MEM_W = 0x61  # dst = *(u32 *)(src + off)
@@ -54,12 +55,7 @@ def _access_bits(access: str) -> int:
 
 def _rule_block(rule: dict) -> list[tuple[int, int, int]]:
     """The checks of one rule, each (jump op, register, immediate): a jump means "no match"."""
-    kind = rule.get("type") or "a"
-    access = rule.get("access") or "rwm"
-    if kind not in ("a", "b", "c"):
-        raise InvalidArgument(subject("device rule type", str(kind), "must be a, b or c"))
-    if set(access) - set("rwm"):
-        raise InvalidArgument(subject("device rule access", access, "must be made of r, w and m"))
+    kind, access = device_rule(rule)
     major = rule.get("major")
     minor = rule.get("minor")
     checks: list[tuple[int, int, int]] = []

@@ -34,6 +34,7 @@ class V1Manager:
         own = own_cgroups(proc_cgroup) if not cleaned.startswith("/") else {}
         self.paths: dict[str, str] = {}
         self._mounts: dict[str, str] = {}
+        self._created = False
         for sub, mount in layout.v1.items():
             self.paths[sub] = join(mount, inner_path(cleaned, own.get(sub)))
             self._mounts[sub] = mount
@@ -62,6 +63,7 @@ class V1Manager:
         return out
 
     def create(self) -> None:
+        self._created = True
         for key, mount, path in self._unique():
             hook = _cpuset_inherit if key == "cpuset" or "cpuset" in _co_mounted(mount) else None
             fs.make_dirs(mount, path, hook)
@@ -70,7 +72,8 @@ class V1Manager:
                 _cpuset_fill(path, mount)
 
     def apply(self, pid: int) -> None:
-        self.create()
+        if not self._created:
+            self.create()
         for key, _mount, path in self._unique():
             try:
                 fs.write(path, "cgroup.procs", pid)

@@ -39,6 +39,7 @@ class V2Manager:
         own = own_cgroups(proc_cgroup).get("unified") if not cleaned.startswith("/") else None
         self.path = join(self.mount, inner_path(cleaned, own, v2=True))
         self.paths: dict[str, str] = {"unified": self.path}
+        self._created = False
 
     def use_paths(self, paths: dict[str, str]) -> None:
         if paths.get("unified"):
@@ -46,6 +47,7 @@ class V2Manager:
             self.paths = {"unified": self.path}
 
     def create(self) -> None:
+        self._created = True
         fs.make_dirs(self.mount, self.path)
         chain = []
         p = os.path.dirname(self.path)
@@ -65,7 +67,8 @@ class V2Manager:
                         fs.debug(f"cannot enable controller {c} in {d}: {e}")
 
     def apply(self, pid: int) -> None:
-        self.create()
+        if not self._created:
+            self.create()
         try:
             fs.write(self.path, "cgroup.procs", pid)
         except SeaboxError as e:
