@@ -42,12 +42,12 @@ _LOCKABLE = {1: s.MS_RDONLY, 2: s.MS_NOSUID, 4: s.MS_NODEV, 8: s.MS_NOEXEC, 1024
              2048: s.MS_NODIRATIME, 4096: s.MS_RELATIME}
 
 DEFAULT_DEVICES = [
-    Device("c", "/dev/null", 1, 3, 0o666, 0, 0),
-    Device("c", "/dev/zero", 1, 5, 0o666, 0, 0),
-    Device("c", "/dev/full", 1, 7, 0o666, 0, 0),
-    Device("c", "/dev/tty", 5, 0, 0o666, 0, 0),
-    Device("c", "/dev/random", 1, 8, 0o666, 0, 0),
-    Device("c", "/dev/urandom", 1, 9, 0o666, 0, 0),
+    Device("c", "/dev/null", 1, 3, 0o666),
+    Device("c", "/dev/zero", 1, 5, 0o666),
+    Device("c", "/dev/full", 1, 7, 0o666),
+    Device("c", "/dev/tty", 5, 0, 0o666),
+    Device("c", "/dev/random", 1, 8, 0o666),
+    Device("c", "/dev/urandom", 1, 9, 0o666),
 ]
 DEV_SYMLINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                 ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]

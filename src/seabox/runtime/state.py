@@ -93,7 +93,7 @@ def require(action: str, container_id: str, status: str) -> None:
 
 
 def validate_id(container_id: str) -> None:
-    if not container_id or not _ID_RE.match(container_id) or container_id in (".", ".."):
+    if not container_id or not _ID_RE.fullmatch(container_id) or container_id in (".", ".."):
         raise InvalidArgument(subject("container", container_id, "invalid container id format"))
 
 
