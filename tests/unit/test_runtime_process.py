@@ -65,7 +65,7 @@ def test_no_capabilities_section_keeps_sets() -> None:
 
 def test_rlimit_error_names_setting() -> None:
     sc = RecordingSyscalls(fail={"setrlimit": 1})
-    with pytest.raises(FailedPrecondition, match="process.rlimits: RLIMIT_NOFILE soft=10 hard=20"):
+    with pytest.raises(FailedPrecondition, match=r"process\.rlimits: RLIMIT_NOFILE soft=10 hard=20"):
         p.set_rlimits(sc, [Rlimit("RLIMIT_NOFILE", 10, 20)])
     with pytest.raises(InvalidArgument, match=r"process.rlimits\[0\].type"):
         p.set_rlimits(RecordingSyscalls(), [Rlimit("RLIMIT_BOGUS", 1, 1)])
@@ -76,7 +76,7 @@ def test_rlimit_error_names_setting() -> None:
 
 def test_oom_score_adj_error_names_setting() -> None:
     sc = RecordingSyscalls(fail={"write_file": 13})
-    with pytest.raises(FailedPrecondition, match="process.oomScoreAdj: -500"):
+    with pytest.raises(FailedPrecondition, match=r"process\.oomScoreAdj: -500"):
         p.set_oom_score_adj(sc, -500)
     sc = RecordingSyscalls()
     p.set_oom_score_adj(sc, 100)

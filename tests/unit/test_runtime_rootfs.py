@@ -42,7 +42,7 @@ def test_prepare_rootfs_sequence(tmp_path: Path) -> None:
     assert mounts[3][1:4] == ("tmpfs", f"{c.rootfs}/dev", "tmpfs")
     assert mounts[3][4] == s.MS_NOSUID | s.MS_STRICTATIME and mounts[3][5] == "mode=755,size=65536k"
     assert mounts[4][1:4] == ("devpts", f"{c.rootfs}/dev/pts", "devpts")
-    sysfs = [m for m in mounts if m[3] == "sysfs"][0]
+    sysfs = next(m for m in mounts if m[3] == "sysfs")
     assert sysfs[4] == s.MS_NOSUID | s.MS_NOEXEC | s.MS_NODEV | s.MS_RDONLY
     # default devices by mknod, then /dev symlinks
     nodes = {m[1][len(c.rootfs):]: (m[2], m[3]) for m in sc.of("mknod")}

@@ -79,7 +79,7 @@ def test_user_namespace_mappings_and_paths() -> None:
 
 
 def test_load_spec_errors(tmp_path: Path) -> None:
-    with pytest.raises(InvalidArgument, match="config.json not found"):
+    with pytest.raises(InvalidArgument, match=r"config\.json not found"):
         load_spec(tmp_path)
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(InvalidArgument, match="invalid JSON"):
