@@ -1,0 +1,124 @@
+"""Checksums of build-context files, the input half of a COPY/ADD cache key.
+
+A COPY step's cache key must change exactly when what it copies changes: the
+selected files' relative paths, types, modes, ownership, symlink targets and
+content — and not when only their mtimes change (BuildKit ignores mtimes too, so
+a fresh ``git clone`` still hits the cache).  ``ContextIndex`` scans a context
+directory once, honouring ``.dockerignore`` strictly (COPY never sees excluded
+files, even the Dockerfile), hashing file contents with streaming sha256, and then
+answers checksum questions for any list of COPY sources.  ``reuse`` lets a caller
+skip re-reading files whose (size, mtime, inode) did not change since a previous
+index — that shortcut decides only whether to re-read, never what the key is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from seabox import errdefs
+from seabox.build import cachekey
+from seabox.build.ignore import IgnoreRules, clean, compile_pattern, walk
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One context entry: ``kind`` is "file", "dir", "symlink" or "other"; ``digest`` is for files."""
+
+    path: str
+    kind: str
+    mode: int  # permission bits incl. setuid/setgid/sticky
+    uid: int
+    gid: int
+    size: int = 0
+    digest: str = ""
+    target: str = ""
+    stamp: tuple[int, int, int] = (0, 0, 0)  # (size, mtime_ns, inode): reuse hint only, never hashed
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return "sha256:" + h.hexdigest()
+
+
+def _entry(context_dir: str, rel: str, reuse: Mapping[str, FileEntry]) -> FileEntry:
+    full = os.path.join(context_dir, rel)
+    st = os.lstat(full)
+    mode = stat.S_IMODE(st.st_mode)
+    stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+    if stat.S_ISDIR(st.st_mode):
+        return FileEntry(rel, "dir", mode, st.st_uid, st.st_gid, stamp=stamp)
+    if stat.S_ISLNK(st.st_mode):
+        return FileEntry(rel, "symlink", mode, st.st_uid, st.st_gid, target=os.readlink(full), stamp=stamp)
+    if stat.S_ISREG(st.st_mode):
+        old = reuse.get(rel)
+        if old is not None and old.kind == "file" and old.stamp == stamp:
+            digest = old.digest
+        else:
+            digest = file_digest(full)
+        return FileEntry(rel, "file", mode, st.st_uid, st.st_gid, st.st_size, digest, stamp=stamp)
+    return FileEntry(rel, "other", mode, st.st_uid, st.st_gid, stamp=stamp)
+
+
+class ContextIndex:
+    """Every included entry of a build context, with content digests."""
+
+    def __init__(self, entries: Iterable[FileEntry]) -> None:
+        self.entries: dict[str, FileEntry] = {e.path: e for e in entries}
+
+    @classmethod
+    def scan(
+        cls, context_dir: str, rules: IgnoreRules | None = None, *, reuse: Mapping[str, FileEntry] | None = None
+    ) -> ContextIndex:
+        rules = rules or IgnoreRules()
+        entries = [_entry(context_dir, rel, reuse or {}) for rel in walk(context_dir, rules, always=())]
+        return cls(entries)
+
+    def select(self, source: str) -> list[FileEntry]:
+        """The entries a COPY source names: matched paths (globs allowed) and everything below them."""
+        src = clean("/" + source).lstrip("/") or "."
+        if src == ".":
+            return sorted(self.entries.values(), key=lambda e: e.path)
+        if any(c in src for c in "*?["):
+            pat = compile_pattern(src)
+            roots = [p for p in self.entries if pat.regex.match(p)]
+        else:
+            roots = [src] if src in self.entries else []
+        if not roots:
+            raise errdefs.NotFound(errdefs.subject("COPY source", source, "not found in build context "
+                                                   "(or excluded by .dockerignore)"))
+        out: dict[str, FileEntry] = {}
+        for root in roots:
+            out[root] = self.entries[root]
+            if self.entries[root].kind == "dir":
+                prefix = root + "/"
+                for p, e in self.entries.items():
+                    if p.startswith(prefix):
+                        out[p] = e
+        return [out[p] for p in sorted(out)]
+
+    def checksum(
+        self,
+        sources: Iterable[str],
+        *,
+        chown: tuple[int, int] | None = None,
+        chmod: int | None = None,
+    ) -> str:
+        """The tree checksum of what ``COPY <sources>`` would copy (after ``--chown``/``--chmod``)."""
+        parts = []
+        for s in sources:
+            sel = self.select(s)
+            parts.append((s, cachekey.tree_checksum(_as_items(sel), chown=chown, chmod=chmod)))
+        return cachekey.digest_of({"sources": parts})
+
+
+def _as_items(entries: Iterable[FileEntry]) -> list[cachekey.TreeItem]:
+    return [cachekey.TreeItem(e.path, e.kind, e.mode, e.uid, e.gid, e.digest, e.target) for e in entries]
