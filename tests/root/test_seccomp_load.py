@@ -188,3 +188,34 @@ def test_loads_after_the_root_changed(tmp_path: Path) -> None:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 61
+
+
+def test_prepared_filter_loads_without_libseccomp_or_files(tmp_path: Path) -> None:
+    """prepare() in the parent; the child only issues seccomp(2) after losing the host root."""
+    from seabox.linux.seccomp import prepare
+
+    flt = prepare(
+        {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "flags": ["SECCOMP_FILTER_FLAG_TSYNC"],
+            "syscalls": [{"names": ["getcwd"], "action": "SCMP_ACT_ERRNO", "errnoRet": 62}],
+        }
+    )
+    pid = os.fork()
+    if pid == 0:
+        code = 99
+        try:
+            os.chroot(str(tmp_path))
+            os.chdir("/")
+            flt.load()
+            try:
+                os.getcwd()
+                code = 0
+            except OSError as e:
+                code = e.errno or 1
+        except BaseException:
+            code = 98
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 62

@@ -143,3 +143,21 @@ def test_compile_check_docker_like_allowlist() -> None:
             "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
         }
     )
+
+
+def test_prepare_exports_bpf_and_flags() -> None:
+    flt = seccomp.prepare(
+        _profile(
+            flags=["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG"],
+            syscalls=[{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38}],
+        )
+    )
+    assert flt.flags == 1 | 2
+    assert len(flt.program) >= 8 * 4 and len(flt.program) % 8 == 0  # struct sock_filter is 8 bytes
+    # the errno action (SECCOMP_RET_ERRNO | 38) is a return value inside the program
+    assert (0x00050000 | 38).to_bytes(4, "little") in flt.program
+
+
+def test_prepare_rejects_like_compile_check() -> None:
+    with pytest.raises(InvalidArgument, match="SCMP_ACT_NOPE"):
+        seccomp.prepare({"defaultAction": "SCMP_ACT_NOPE"})

@@ -8,12 +8,15 @@ before anything is cloned:
 
 * ``parse`` validates the JSON into a ``Profile`` (pure Python, no library);
 * ``compile_check`` additionally builds the filter in libseccomp and releases it;
-* ``load_filter`` builds it and loads it into the calling thread — call it last
-  before ``execve`` (after this, only the syscalls the profile allows are possible).
+* ``prepare`` builds it and exports the classic-BPF program (a ``Filter``), whose
+  ``load()`` is a single seccomp(2) syscall: build in the runtime before cloning, load
+  in the init last before ``execve`` (after this, only the allowed syscalls work);
+* ``load_filter`` = ``prepare(...).load()`` in one call.
 
-libseccomp.so is dlopen'ed when this module is imported, not at first use: the
-container's init loads the filter after pivot_root, where the host's libraries are no
-longer reachable, so importing this module before pivot_root is what makes it work.
+libseccomp.so is dlopen'ed when this module is imported, not at first use: a caller
+that compiles after pivot_root (``load_filter`` in the init) no longer reaches the
+host's libraries, so importing this module before pivot_root is what makes that work.
+``prepare`` before the root switch needs neither.
 
 Behaviour follows runc: syscall names libseccomp does not know are skipped (profiles
 list syscalls of newer kernels); a rule whose action equals the default action is
@@ -29,8 +32,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import os
 
-from seabox.errdefs import InvalidArgument, SeaboxError, subject
+from seabox.errdefs import FailedPrecondition, InvalidArgument, SeaboxError, subject
 
 ACT_KILL_PROCESS = 0x80000000
 ACT_KILL_THREAD = 0x00000000
@@ -238,8 +242,8 @@ def _libseccomp() -> ctypes.CDLL:
             ctypes.POINTER(_ArgCmpC),
         ]
         lib.seccomp_rule_add_array.restype = ctypes.c_int
-        lib.seccomp_load.argtypes = [ctypes.c_void_p]
-        lib.seccomp_load.restype = ctypes.c_int
+        lib.seccomp_export_bpf.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.seccomp_export_bpf.restype = ctypes.c_int
         _lib = lib
     return _lib
 
@@ -311,18 +315,72 @@ def compile_check(seccomp: dict) -> None:
     _libseccomp().seccomp_release(ctx)
 
 
-def load_filter(seccomp: dict) -> None:
-    """Build the profile and load it into the calling thread (TSYNC flag: every thread)."""
+_SYS_SECCOMP = {"x86_64": 317, "aarch64": 277, "armv7l": 383, "ppc64le": 358, "s390x": 348, "riscv64": 277}
+_SECCOMP_SET_MODE_FILTER = 1
+_FILTER_FLAG_BITS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": 1,
+    "SECCOMP_FILTER_FLAG_LOG": 2,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": 4,
+}
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class Filter:
+    """A compiled filter: classic BPF bytes plus seccomp(2) flags, loadable without libseccomp.
+
+    ``prepare`` runs in the runtime (host root, libseccomp at hand, errors reported before
+    anything is cloned); the container's init then calls ``load()`` last before execve —
+    one seccomp(2) syscall, no library, no file access, no second compilation.
+    """
+
+    __slots__ = ("_buf", "_libc", "_nr", "flags", "program")
+
+    def __init__(self, program: bytes, flags: int) -> None:
+        self.program = program
+        self.flags = flags
+        self._buf = ctypes.create_string_buffer(program, len(program))
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._nr = _SYS_SECCOMP.get(os.uname().machine, -1)
+
+    def load(self) -> None:
+        if self._nr < 0:
+            raise FailedPrecondition(subject("linux.seccomp", os.uname().machine, "seccomp(2) number unknown"))
+        prog = _SockFprog(len(self.program) // 8, ctypes.addressof(self._buf))
+        rc = self._libc.syscall(
+            ctypes.c_long(self._nr), ctypes.c_uint(_SECCOMP_SET_MODE_FILTER), ctypes.c_uint(self.flags),
+            ctypes.byref(prog),
+        )  # fmt: skip
+        if rc != 0:
+            err = ctypes.get_errno()
+            raise FailedPrecondition(subject("linux.seccomp", "filter", f"cannot be loaded: {os.strerror(err)}"))
+
+
+def prepare(seccomp: dict) -> Filter:
+    """Validate and compile a profile into a ``Filter`` (nothing is loaded)."""
     profile = parse(seccomp)
     lib = _libseccomp()
     ctx = _build(profile)
     try:
-        rc = lib.seccomp_load(ctx)
-        if rc < 0:
-            from seabox.errdefs import FailedPrecondition
-
-            raise FailedPrecondition(
-                subject("linux.seccomp", "filter", f"cannot be loaded: {errno.errorcode.get(-rc, rc)}")
-            )
+        fd = os.memfd_create("seabox-seccomp", os.MFD_CLOEXEC)
+        try:
+            rc = lib.seccomp_export_bpf(ctx, fd)
+            if rc < 0:
+                raise _fail("linux.seccomp", "filter", rc)
+            size = os.lseek(fd, 0, os.SEEK_CUR)
+            program = os.pread(fd, size, 0)
+        finally:
+            os.close(fd)
     finally:
         lib.seccomp_release(ctx)
+    flags = 0
+    for flag in profile.flags:
+        flags |= _FILTER_FLAG_BITS[flag]
+    return Filter(program, flags)
+
+
+def load_filter(seccomp: dict) -> None:
+    """Compile the profile and load it into the calling thread (TSYNC flag: every thread)."""
+    prepare(seccomp).load()
