@@ -234,3 +234,20 @@ def test_pause_resume_update_stats(h: ShimHarness) -> None:
     assert stats["pids"]["current"] >= 1
     client.kill(signal.SIGKILL, all=True)
     assert client.wait().exit_status == 137
+
+
+def test_oom_event_and_exit(h: ShimHarness) -> None:
+    from seabox.testing.bundle import default_spec
+
+    linux = default_spec(["true"])["linux"]
+    linux["resources"]["memory"] = {"limit": 32 * 1024 * 1024}
+    client, _, _ = h.spawn()
+    client.create(str(h.bundle(["sh", "-c", "x=aaaaaaaa; while true; do x=$x$x; done"], linux=linux)))
+    client.start()
+    assert client.wait().exit_status == 137
+
+    def topics() -> list[str]:
+        return [e["event"] for e in client.events()[0]]
+
+    assert wait_for(lambda: "oom" in topics()), topics()
+    assert topics().count("exit") == 1

@@ -27,9 +27,7 @@ import gc
 import json
 import os
 import select
-import subprocess
 import sys
-import threading
 import time
 
 from seabox.errdefs import FailedPrecondition, SeaboxError, Unavailable, subject
@@ -37,6 +35,7 @@ from seabox.shim.server import ShimConfig
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from typing import NoReturn
 
 
@@ -117,7 +116,9 @@ def preload(runtime: bool = True) -> None:
     """Import what shims (and their runtime children) need, then freeze the heap."""
     import seabox.shim.logs
     import seabox.shim.stdio
+    from seabox.shim.server import load_prctl
 
+    load_prctl()
     if runtime:
         import seabox.linux.console
         import seabox.oci.runtime_spec
@@ -173,8 +174,11 @@ class Launcher:
 
     def __init__(self, python: str = sys.executable, preload_runtime: bool = True,
                  env: dict[str, str] | None = None) -> None:
+        import subprocess  # here, not at the top: the launcher process itself never needs it
+        import threading
+
         argv = [python, "-m", "seabox.shim.launcher"] + ([] if preload_runtime else ["--no-runtime"])
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
+        self.proc: subprocess.Popen[bytes] = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
         self._lock = threading.Lock()
 
     @property
@@ -198,6 +202,8 @@ class Launcher:
         return ShimInfo(int(reply["pid"]), str(reply["address"]))
 
     def close(self) -> None:
+        import subprocess
+
         with self._lock:
             if self.proc.stdin is not None and not self.proc.stdin.closed:
                 self.proc.stdin.close()
@@ -218,6 +224,8 @@ class Launcher:
 
 def spawn_direct(cfg: ShimConfig, python: str = sys.executable, timeout: float = 30.0) -> ShimInfo:
     """Start one shim without a launcher: ``seabox-shim start`` in a fresh interpreter."""
+    import subprocess
+
     argv = [python, "-m", "seabox.cli.shim", "start", "--namespace", cfg.namespace, "--id", cfg.id,
             "--state-dir", cfg.state_dir]
     if cfg.runtime_binary:

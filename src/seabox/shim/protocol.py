@@ -21,6 +21,25 @@ import json
 
 from seabox import errdefs
 
+try:  # the C encoder and scanner, called directly: no Python-level json frames per message, which
+    # keeps the pages a shim touches (and so its private memory) small
+    from _json import make_encoder as _make_encoder
+
+    def _no_default(o: object) -> object:
+        raise TypeError(f"{type(o).__name__} is not JSON serializable")
+
+    _c_encode = _make_encoder(None, _no_default, json.encoder.encode_basestring_ascii, None, ":", ",", False,
+                              False, True)
+
+    def _dumps(msg: dict) -> str:
+        return "".join(_c_encode(msg, 0))
+except ImportError:  # pragma: no cover (CPython always has _json)
+    def _dumps(msg: dict) -> str:
+        return json.dumps(msg, separators=(",", ":"))
+
+_scan = json.decoder.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_WS = " \t\r\n"
+
 MAX_LINE = 1 << 20  # a request longer than this is refused and the connection dropped
 
 ERROR_KINDS: dict[str, type[errdefs.SeaboxError]] = {
@@ -38,12 +57,17 @@ class ProtocolError(errdefs.InvalidArgument):
 
 
 def encode(msg: dict) -> bytes:
-    return json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+    return _dumps(msg).encode() + b"\n"
 
 
 def decode(line: bytes) -> dict:
     try:
-        msg = json.loads(line)
+        text = line.decode("utf-8").strip(_WS)
+        msg, end = _scan(text, 0)
+        if end != len(text):
+            raise ValueError(f"extra data at char {end}")
+    except StopIteration as e:
+        raise ProtocolError(f"shim protocol: malformed JSON at char {e.value}")
     except (ValueError, UnicodeDecodeError) as e:
         raise ProtocolError(f"shim protocol: malformed JSON: {e}")
     if not isinstance(msg, dict):

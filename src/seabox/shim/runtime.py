@@ -315,9 +315,15 @@ def cgroup_paths(state_file: str) -> dict[str, str]:
     """The container's cgroup directories as the runtime recorded them (seabox and runc both
     write ``cgroup_paths`` in state.json); {} if unknown."""
     try:
-        with open(state_file) as f:
-            doc = json.load(f)
-    except (OSError, ValueError):
+        fd = os.open(state_file, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            data = b""
+            while chunk := os.read(fd, 1 << 20):
+                data += chunk
+        finally:
+            os.close(fd)
+        doc = protocol.decode(data)
+    except (OSError, SeaboxError):
         return {}
     paths = doc.get("cgroup_paths") if isinstance(doc, dict) else None
     return {str(k): str(v) for k, v in paths.items()} if isinstance(paths, dict) else {}

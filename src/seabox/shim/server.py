@@ -16,10 +16,10 @@ exits it missed.  Files under the shim's state dir (``shim.sock``, ``shim.pid``,
 
 from __future__ import annotations
 
-import json
+import _signal
+import _socket
 import os
 import signal
-import socket
 import sys
 
 from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SeaboxError, subject
@@ -66,11 +66,24 @@ class ShimConfig:
         return os.path.join(self.state_dir, SOCKET_NAME)
 
 
-def set_child_subreaper() -> None:
-    import ctypes
+_prctl: object = None
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+
+def load_prctl() -> object:
+    """libc's prctl through ctypes; the launcher calls this before forking, so shims share it."""
+    global _prctl
+    if _prctl is None:
+        import ctypes
+
+        _prctl = ctypes.CDLL(None, use_errno=True).prctl
+    return _prctl
+
+
+def set_child_subreaper() -> None:
+    prctl = load_prctl()
+    if prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:  # type: ignore[operator]
+        import ctypes
+
         e = ctypes.get_errno()
         raise OSError(e, f"prctl(PR_SET_CHILD_SUBREAPER): {os.strerror(e)}")
 
@@ -78,17 +91,22 @@ def set_child_subreaper() -> None:
 def process_start_time(pid: int) -> int:
     """Field 22 of /proc/<pid>/stat (0 if gone): tells a live shim from a reused pid."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return 0
+    try:
+        data = os.read(fd, 4096)
+    except OSError:
+        return 0
+    finally:
+        os.close(fd)
     return int(data[data.rindex(b")") + 2:].split()[19])
 
 
 class Conn:
     __slots__ = ("buf", "out", "sock", "subscribed")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: _socket.socket) -> None:
         self.sock = sock
         self.buf = protocol.LineBuffer()
         self.out = bytearray()
@@ -102,7 +120,7 @@ class Shim:
         self.runtime = open_runtime(cfg.runtime_binary, cfg.runtime_root, cfg.state_dir)
         self.loop = Loop()
         self.loop.on_error = self._log_error
-        self.listener: socket.socket | None = None
+        self.listener: _socket.socket | None = None
         self.conns: dict[int, Conn] = {}
         self.waiters: dict[str, list[tuple[Conn, object]]] = {}
         self.oom_fd = -1
@@ -114,7 +132,8 @@ class Shim:
 
     def listen(self) -> None:
         d = self.cfg.state_dir
-        os.makedirs(d, mode=0o711, exist_ok=True)
+        if not os.path.isdir(d):
+            os.makedirs(d, mode=0o711, exist_ok=True)
         addr = self.cfg.address
         if len(addr.encode()) > 107:
             raise InvalidArgument(subject("shim socket", addr, "path longer than 107 bytes"))
@@ -122,7 +141,8 @@ class Shim:
             os.unlink(addr)
         except FileNotFoundError:
             pass
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        # _socket, not socket: the plain C type (socket.socket's Python layer adds pages per shim)
+        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         old = os.umask(0o077)
         try:
             sock.bind(addr)
@@ -136,21 +156,24 @@ class Shim:
         os.set_blocking(r, False)
         os.set_blocking(w, False)
         self.wake_r = r
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        _signal.signal(signal.SIGCHLD, _noop)  # _signal: no enum conversions
+        _signal.set_wakeup_fd(w, warn_on_full_buffer=False)
         self.loop.add_reader(r, self._sigchld)
         for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
-            signal.signal(sig, signal.SIG_IGN)
+            _signal.signal(sig, _signal.SIG_IGN)
         self._write_files()
 
     def _write_files(self, bundle: str = "") -> None:
         d = self.cfg.state_dir
         info = {**self.cfg.to_dict(), "pid": os.getpid(), "start_time": process_start_time(os.getpid()),
                 "address": self.cfg.address, "bundle": bundle or self.task.bundle}
-        for name, text in ((INFO_NAME, json.dumps(info)), (PID_NAME, f"{os.getpid()}\n")):
+        for name, data in ((INFO_NAME, protocol.encode(info)), (PID_NAME, f"{os.getpid()}\n".encode())):
             tmp = os.path.join(d, f".{name}.tmp")
-            with open(tmp, "w") as f:
-                f.write(text)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
             os.replace(tmp, os.path.join(d, name))
 
     def remove_files(self) -> None:
@@ -187,9 +210,10 @@ class Shim:
         assert self.listener is not None
         while True:
             try:
-                sock, _ = self.listener.accept()
+                fd, _ = self.listener._accept()  # type: ignore[attr-defined]
             except (BlockingIOError, InterruptedError):
                 return
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM, 0, fd)
             sock.setblocking(False)
             c = Conn(sock)
             self.conns[sock.fileno()] = c
@@ -348,8 +372,11 @@ class Shim:
             efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
             ofd = os.open(os.path.join(mem, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
             try:
-                with open(os.path.join(mem, "cgroup.event_control"), "w") as f:
-                    f.write(f"{efd} {ofd}")
+                cfd = os.open(os.path.join(mem, "cgroup.event_control"), os.O_WRONLY | os.O_CLOEXEC)
+                try:
+                    os.write(cfd, f"{efd} {ofd}".encode())
+                finally:
+                    os.close(cfd)
             finally:
                 os.close(ofd)
         except OSError:
@@ -639,6 +666,10 @@ class Shim:
     def op_ack(self, c: Conn, req_id: object, msg: dict) -> dict:
         self.task.events.ack(int(msg["seq"]))
         return {}
+
+
+def _noop(*_: object) -> None:
+    pass
 
 
 def run(cfg: ShimConfig, ready_fd: int = -1) -> int:
