@@ -382,7 +382,9 @@ class _Parser:
         return ""
 
     def _check_cycles(self, stages: list[Stage]) -> None:
+        """Refuse reference cycles, naming a forward reference of the cycle (FROM can only look back)."""
         color = [0] * len(stages)
+        path: list[tuple[int, StageRef]] = []
 
         def visit(i: int) -> None:
             color[i] = 1
@@ -390,11 +392,18 @@ class _Parser:
                 if r.stage is None:
                     continue
                 if color[r.stage] == 1:
-                    raise DockerfileError(self.filename, r.line, f"circular dependency between stages: stage "
-                                          f"{stages[i].display()!r} refers to {stages[r.stage].display()!r}",
-                                          self._text_at(r.line))
+                    start = next((k for k, (s, _) in enumerate(path) if s == r.stage), len(path))
+                    cycle = [*path[start:], (i, r)]
+                    forward = [(s, ref) for s, ref in cycle if ref.stage is not None and ref.stage >= s]
+                    src, bad = min(forward or cycle, key=lambda c: c[1].line)
+                    target = stages[bad.stage].display() if bad.stage is not None else bad.name
+                    raise DockerfileError(self.filename, bad.line, f"circular dependency between stages: stage "
+                                          f"{stages[src].display()!r} refers to {target!r}",
+                                          self._text_at(bad.line))
                 if color[r.stage] == 0:
+                    path.append((i, r))
                     visit(r.stage)
+                    path.pop()
             color[i] = 2
 
         for i in range(len(stages)):

@@ -1,0 +1,3 @@
+# a comment
+RUN echo hi
+FROM alpine

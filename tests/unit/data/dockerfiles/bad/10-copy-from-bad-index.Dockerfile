@@ -1,0 +1,3 @@
+FROM alpine
+FROM busybox
+COPY --from=7 /a /b

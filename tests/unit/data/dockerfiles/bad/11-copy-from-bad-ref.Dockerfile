@@ -1,0 +1,3 @@
+FROM alpine AS build
+FROM busybox
+COPY --from=Build! /a /b

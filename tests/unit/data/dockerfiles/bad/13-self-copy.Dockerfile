@@ -1,0 +1,2 @@
+FROM alpine AS self
+COPY --from=self /x /x

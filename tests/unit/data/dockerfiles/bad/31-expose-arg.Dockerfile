@@ -1,0 +1,3 @@
+FROM alpine
+ARG P=http
+EXPOSE $P

@@ -1,0 +1,4 @@
+FROM alpine
+RUN --mount=type=cache \
+    # the cache
+    make

@@ -1,0 +1,2 @@
+FROM alpine AS b
+FROM busybox AS B

@@ -1,0 +1,4 @@
+from alpine
+run true
+expose 80
+copyy a b
