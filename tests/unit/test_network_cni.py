@@ -148,3 +148,19 @@ def test_cache_path_shape(tmp_path: Path) -> None:
     cni = CNI(["/x"], str(tmp_path))
     assert cni.cache_path("net", "cid", "eth0") == str(tmp_path / "results" / "net-cid-eth0")
     assert cnimod.CACHE_KIND == "cniCacheV1"
+
+
+def test_load_network_configs(tmp_path: Path) -> None:
+    d = tmp_path / "net.d"
+    d.mkdir()
+    (d / "10-single.conf").write_text(json.dumps({"cniVersion": "0.4.0", "name": "single", "type": "bridge",
+                                                  "bridge": "cni0"}))
+    (d / "20-list.conflist").write_text(json.dumps(CONFLIST))
+    (d / "30-broken.conflist").write_text("{nope")
+    (d / "README").write_text("not a config")
+    confs = cnimod.network_configs(str(d))
+    assert [c["name"] for c in confs] == ["single", "testnet"]
+    assert confs[0] == {"cniVersion": "0.4.0", "name": "single", "plugins": [{"type": "bridge", "bridge": "cni0"}]}
+    with pytest.raises(Exception, match="not JSON"):
+        cnimod.load_network_config(str(d / "30-broken.conflist"))
+    assert cnimod.network_configs(str(tmp_path / "missing")) == []

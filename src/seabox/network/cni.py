@@ -109,6 +109,49 @@ def validate_conflist(conflist: dict[str, Any]) -> None:
             raise InvalidArgument(f'network "{name}": a plugin has no type')
 
 
+CONFIG_EXTENSIONS = (".conflist", ".conf", ".json")
+
+
+def load_network_config(path: str) -> dict[str, Any]:
+    """A network config file as a config list: ``.conflist`` as is, a single-plugin ``.conf``/``.json``
+    wrapped into a one-plugin list (as libcni's ConfListFromConf does)."""
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except FileNotFoundError:
+        raise NotFound(f'network config "{path}": not found')
+    except ValueError as e:
+        raise InvalidArgument(f'network config "{path}": not JSON: {e}')
+    if not isinstance(doc, dict):
+        raise InvalidArgument(f'network config "{path}": not a JSON object')
+    if path.endswith(".conflist") or "plugins" in doc:
+        validate_conflist(doc)
+        return doc
+    if not isinstance(doc.get("type"), str):
+        raise InvalidArgument(f'network config "{path}": no plugin type')
+    plugin = {k: v for k, v in doc.items() if k not in ("name", "cniVersion")}
+    out = {"cniVersion": doc.get("cniVersion", "1.0.0"), "name": doc.get("name", ""), "plugins": [plugin]}
+    validate_conflist(out)
+    return out
+
+
+def network_configs(conf_dir: str) -> list[dict[str, Any]]:
+    """Every valid network config in ``conf_dir``, in file-name order (the first is the default, as
+    containerd's CRI plugin takes it); unreadable files are skipped."""
+    try:
+        names = sorted(os.listdir(conf_dir))
+    except FileNotFoundError:
+        return []
+    out = []
+    for name in names:
+        if name.endswith(CONFIG_EXTENSIONS):
+            try:
+                out.append(load_network_config(os.path.join(conf_dir, name)))
+            except SeaboxError:
+                continue
+    return out
+
+
 class CNI:
     """The plugin runner and its result cache."""
 

@@ -426,6 +426,8 @@ class Networks:
                 subnets.check_in_subnet("ip", static_ip, ipaddress.IPv4Network(nets[0].subnet))
                 if static_ip == nets[0].gateway:
                     raise InvalidArgument(f'ip "{static_ip}": is the gateway of network "{nets[0].name}"')
+            if nets and not netns_path:
+                raise InvalidArgument(f'container "{container_id}": attaching to networks needs a netns path')
             if port_mappings and not nets:
                 raise InvalidArgument("published ports need a network (not --network none or host)")
             ports = allocate(port_mappings, taken=self.published_ports())
