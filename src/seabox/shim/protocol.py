@@ -12,7 +12,50 @@ Error:    ``{"id": 7, "ok": false, "error": "NotFound", "message": "exec \\"e1\\
 Event (only on a connection that sent ``subscribe``): ``{"event": "exit", "seq": 3, ...}``
 
 Errors carry the kind of ``seabox.errdefs`` error they were raised as, and the client raises
-the same kind again, so a caller cannot tell a local failure from a remote one.
+the same kind again, so a caller cannot tell a local failure from a remote one.  Error kinds:
+NotFound, AlreadyExists, InvalidArgument, FailedPrecondition, Unavailable, Internal.
+
+Operations (``exec_id`` "" or absent means the container's init; ``client.ShimClient`` has one
+method per operation):
+
+=========  ==========================================================  =====================================
+op         request fields                                              result fields
+=========  ==========================================================  =====================================
+ping       -                                                           pid, id, namespace, runtime, address
+create     bundle, stdin, stdout, stderr (FIFO paths, optional),       pid, warnings
+           terminal, log ({driver: json-file|file, path, max_size,
+           max_file})
+start      exec_id                                                     pid
+exec       exec_id, process (OCI process object), stdin, stdout,       -
+           stderr, terminal, log   (registers; ``start`` runs it)
+state      exec_id                                                     id, exec_id, pid, status (created|
+                                                                       running|paused|stopped), exit_status,
+                                                                       exited_at, terminal, stdin, stdout,
+                                                                       stderr, bundle, namespace
+list       -                                                           processes: [state...]
+kill       exec_id, signal (int), all (bool)                           -
+wait       exec_id   (answered when the process exits)                 id, exec_id, pid, exit_status, exited_at
+resize     exec_id, width, height                                      -
+close_io   exec_id   (forward pending stdin, then close it)            -
+pids       -                                                           pids: [{pid, exec_id}]
+pause      -                                                           -
+resume     -                                                           -
+update     resources (OCI linux.resources)                             -
+stats      -                                                           stats (runc ``events --stats`` data)
+delete     exec_id, force   (init: runtime delete)                     id, exec_id, pid, exit_status, exited_at
+shutdown   now   (refused while the container runs, unless now)        pid   (then the shim exits)
+events     since (optional seq)                                        events: [...], seq
+ack        seq   (events up to seq are consumed)                       -
+subscribe  since (optional seq)                                        seq; then events pushed on this
+                                                                       connection, missed ones first
+=========  ==========================================================  =====================================
+
+Events: ``{"event": topic, "seq": n, "timestamp": ..., "id": container id, ...}`` with topics
+create, start, exec_added, exec_started, exit (exec_id, pid, exit_status, exited_at), oom,
+paused, resumed, delete.  Without ``since``, ``events``/``subscribe`` return the events not yet
+acknowledged, so a daemon that acks what it has handled sees, after a restart, exactly what it
+missed.  Exit status is 128+signal for a process killed by a signal; times are RFC 3339 UTC
+with nanoseconds.
 """
 
 from __future__ import annotations
