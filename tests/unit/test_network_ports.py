@@ -111,3 +111,13 @@ def test_host_port_free_sees_a_listening_socket() -> None:
         assert not host_port_free(port, "tcp", "127.0.0.1")
         assert not host_port_free(port, "tcp", "")
     assert host_port_free(port, "tcp", "127.0.0.1")
+
+
+def test_host_port_free_for_an_address_not_on_the_host() -> None:
+    # 198.51.100.0/24 (TEST-NET-2) is not assigned here: checked as the wildcard address
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert not host_port_free(port, "tcp", "198.51.100.7")
+    assert host_port_free(port, "tcp", "198.51.100.7")

@@ -54,23 +54,29 @@ def _drop_chain(binary: str, table: str, chain: str) -> None:
     _ipt(binary, table, "-X", chain)
 
 
-def remove_idle_chains(admin_chain: str, binary: str = "iptables") -> list[str]:
-    """Remove the plugins' shared chains when idle and seabox's admin chain; return what was removed."""
+def remove_idle_chains(admin_chain: str, binary: str = "iptables", only: set[str] | None = None) -> list[str]:
+    """Remove the plugins' shared chains when idle and seabox's admin chain; return what was removed.
+
+    ``only`` limits removal to those chain names (a test passes the chains it saw appear).
+    """
     if not shutil.which(binary):
         return []
     removed: list[str] = []
     nat = chains("nat", binary)
+    flt = chains("filter", binary)
+    if only is not None:
+        nat &= only
+        flt &= only
     dnat_rules = _chain_rules(binary, "nat", "CNI-HOSTPORT-DNAT") if "CNI-HOSTPORT-DNAT" in nat else []
     if not dnat_rules and any(c in nat for c in HOSTPORT_CHAINS):
         for chain in HOSTPORT_CHAINS:
             if chain in nat:
                 _drop_chain(binary, "nat", chain)
                 removed.append(f"nat/{chain}")
-    flt = chains("filter", binary)
     if admin_chain in flt and not _chain_rules(binary, "filter", admin_chain):
         _drop_chain(binary, "filter", admin_chain)
         removed.append(f"filter/{admin_chain}")
-    if FORWARD_CHAIN in chains("filter", binary):
+    if FORWARD_CHAIN in flt and FORWARD_CHAIN in chains("filter", binary):
         left = _chain_rules(binary, "filter", FORWARD_CHAIN)
         if not left:
             _drop_chain(binary, "filter", FORWARD_CHAIN)

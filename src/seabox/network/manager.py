@@ -384,6 +384,10 @@ class Networks:
             out += [PortMapping(**{**p, "host_range": tuple(p.get("host_range", (0, 0)))}) for p in ep.get("ports", [])]
         return out
 
+    def attachments(self) -> builtins.list[Attachment]:
+        """Every attached container (seaboxd reconciles them with live containers at start-up)."""
+        return [self._to_attachment(ep) for ep in self._endpoints()]
+
     def attachment(self, container_id: str) -> Attachment | None:
         ep = self._endpoint(container_id)
         return self._to_attachment(ep) if ep else None

@@ -19,6 +19,7 @@ Forms (as ``docker run -p``)::
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import random
 import socket
@@ -153,17 +154,26 @@ def publish_all(exposed: Iterable[str], host_ip: str = "") -> list[PortMapping]:
 
 
 def host_port_free(port: int, protocol: str = "tcp", host_ip: str = "") -> bool:
-    """True if a socket can bind ``host_ip:port`` (all addresses when empty) for ``protocol`` now."""
+    """True if a socket can bind ``host_ip:port`` (all addresses when empty) for ``protocol`` now.
+
+    An address not (yet) on the host — a network's gateway before its bridge has an address —
+    is checked as the wildcard address instead.
+    """
     family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
-    try:
-        with socket.socket(family, kind) as s:
-            if kind == socket.SOCK_STREAM:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            s.bind((host_ip or ("::" if family == socket.AF_INET6 else "0.0.0.0"), port))
-    except OSError:
-        return False
-    return True
+    wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    for addr in (host_ip or wildcard, wildcard):
+        try:
+            with socket.socket(family, kind) as s:
+                if kind == socket.SOCK_STREAM:
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                s.bind((addr, port))
+        except OSError as e:
+            if e.errno == errno.EADDRNOTAVAIL and addr != wildcard:
+                continue
+            return False
+        return True
+    return False
 
 
 def _conflicts(m: PortMapping, port: int, taken: Iterable[PortMapping]) -> bool:
