@@ -14,14 +14,16 @@ A step's key is the sha256 of a canonical JSON document holding:
 
 ``tree_checksum`` hashes each entry's relative path, type, mode, ownership (after
 ``--chown``/``--chmod``), symlink target and content digest, in path order;
-mtimes are left out, as BuildKit does.  The engine keeps the mapping key → layer.
+mtimes are left out, as BuildKit does.  Only filesystem steps (RUN, COPY, ADD,
+WORKDIR) get keys of their own; ``chain`` threads the keys through a stage.  The
+engine keeps the mapping key → layer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -105,3 +107,39 @@ def step_key(
         "inputs": dict(sorted((inputs or {}).items())),
     }
     return digest_of(doc)
+
+
+FILESYSTEM_STEPS = (ins.Run, ins.Copy, ins.Add, ins.Workdir)
+
+
+def is_filesystem_step(instruction: ins.Instruction) -> bool:
+    """Whether the step changes the filesystem (and so gets a cache record of its own).
+
+    The other instructions only edit the image config; their effect on later steps
+    reaches those steps' keys through the build state (ENV, ARG and USER in a RUN's
+    key), exactly where it matters — so a changed build arg misses from the first
+    RUN that sees it, not from the ARG line, and a LABEL change misses nothing.
+    """
+    return isinstance(instruction, FILESYSTEM_STEPS)
+
+
+def chain(
+    parent: str,
+    steps: Iterable[Step],
+    *,
+    files: Callable[[Step], str | None] | None = None,
+    inputs: Callable[[Step], Mapping[str, str] | None] | None = None,
+) -> list[str]:
+    """The key of the filesystem state after each step, each on top of the previous one.
+
+    Config-only steps keep their parent's key (see ``is_filesystem_step``).
+    """
+    keys = []
+    for step in steps:
+        if not is_filesystem_step(step.instruction):
+            keys.append(parent)
+            continue
+        parent = step_key(parent, step, files=files(step) if files else None,
+                          inputs=inputs(step) if inputs else None)
+        keys.append(parent)
+    return keys

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from seabox import errdefs
 from seabox.build import cachekey
+from seabox.build.dockerfile import instructions as ins
 from seabox.build.ignore import IgnoreRules, clean, compile_pattern, walk
 
 _CHUNK = 1 << 20
@@ -118,6 +119,27 @@ class ContextIndex:
             sel = self.select(s)
             parts.append((s, cachekey.tree_checksum(_as_items(sel), chown=chown, chmod=chmod)))
         return cachekey.digest_of({"sources": parts})
+
+
+    def for_instruction(
+        self, instruction: ins.Copy | ins.Add, *, chown: tuple[int, int] | None = None
+    ) -> str | None:
+        """The context checksum of a COPY/ADD step; None when it copies nothing from the context.
+
+        ``COPY --from`` reads another stage or image (the engine passes that key as an input
+        instead); ADD's URLs are not context files (the engine adds the fetched digest);
+        heredoc bodies are already part of the instruction's key.
+        """
+        if isinstance(instruction, ins.Copy) and instruction.from_:
+            return None
+        local = [s for s in instruction.sources if not _is_remote(s)]
+        if not local:
+            return None
+        return self.checksum(local, chown=chown, chmod=instruction.chmod)
+
+
+def _is_remote(source: str) -> bool:
+    return "://" in source or source.startswith("git@")
 
 
 def _as_items(entries: Iterable[FileEntry]) -> list[cachekey.TreeItem]:
