@@ -8,7 +8,7 @@ import sys
 import pytest
 
 # commands whose issue has not landed; remove a name here when its command becomes real
-STUBS = ["ctr", "seabox", "buildd", "buildctl"]
+STUBS = ["seabox", "buildd", "buildctl"]
 
 
 @pytest.mark.parametrize("mod", STUBS)

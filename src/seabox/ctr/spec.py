@@ -1,0 +1,327 @@
+"""The OCI runtime spec a container gets, generated client side as ctr does.
+
+:func:`default_spec` is containerd's default Linux spec (``oci.populateDefaultUnixSpec``):
+the same mounts, namespaces, capabilities, masked and read-only paths, rlimit and the
+``/<namespace>/<id>`` cgroup path.  :func:`build` then applies the image config (args from
+Entrypoint+Cmd, Env, WorkingDir, User) and ctr's ``run`` flags, in ctr's order.  Pure data
+in, dict out: no I/O, so it is tested without a daemon; resolving a user *name* needs the
+image's /etc/passwd, which the caller reads and passes in.
+"""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from seabox import errdefs
+
+SPEC_VERSION = "1.0.2-dev"
+SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
+PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
+DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]  # fmt: skip
+
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+]  # fmt: skip
+
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+    "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+]  # fmt: skip
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+
+def default_mounts() -> list[dict[str, Any]]:
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+    ]  # fmt: skip
+
+
+def default_spec(namespace: str, container_id: str) -> dict[str, Any]:
+    """containerd's default Linux spec for ``container_id`` in ``namespace``."""
+    return {
+        "ociVersion": SPEC_VERSION,
+        "process": {
+            "user": {"uid": 0, "gid": 0},
+            "args": [],
+            "env": [DEFAULT_PATH],
+            "cwd": "/",
+            "capabilities": {
+                "bounding": list(DEFAULT_CAPS),
+                "effective": list(DEFAULT_CAPS),
+                "permitted": list(DEFAULT_CAPS),
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
+            "noNewPrivileges": True,
+        },
+        "root": {"path": "rootfs"},
+        "mounts": default_mounts(),
+        "linux": {
+            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "cgroupsPath": f"/{namespace}/{container_id}",
+            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")],
+            "maskedPaths": list(MASKED_PATHS),
+            "readonlyPaths": list(READONLY_PATHS),
+        },
+    }
+
+
+# -- pieces ------------------------------------------------------------------------------------
+
+
+def replace_or_append_env(base: Sequence[str], extra: Sequence[str]) -> list[str]:
+    """containerd's replaceOrAppendEnvValues: ``K=V`` replaces K, a bare ``K`` removes it."""
+    out = list(base)
+    for e in extra:
+        key, sep, _ = e.partition("=")
+        idx = next((i for i, cur in enumerate(out) if cur.partition("=")[0] == key), None)
+        if not sep:
+            if idx is not None:
+                out.pop(idx)
+            continue
+        if idx is None:
+            out.append(e)
+        else:
+            out[idx] = e
+    return out
+
+
+@dataclass(frozen=True)
+class Mount:
+    destination: str
+    type: str
+    source: str
+    options: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"destination": self.destination, "type": self.type, "source": self.source, "options": list(self.options)}
+
+
+def parse_mount(text: str) -> Mount:
+    """ctr's ``--mount type=bind,src=/tmp,dst=/host,options=rbind:ro``."""
+    kv: dict[str, str] = {}
+    for part in text.split(","):
+        k, sep, v = part.partition("=")
+        if not sep:
+            raise errdefs.InvalidArgument(f"mount {text!r}: expected key=value, got {part!r}")
+        kv[k.strip()] = v
+    typ = kv.pop("type", "")
+    src = kv.pop("source", kv.pop("src", ""))
+    dst = kv.pop("destination", kv.pop("dst", kv.pop("target", "")))
+    opts = tuple(o for o in kv.pop("options", "").split(":") if o)
+    if kv:
+        raise errdefs.InvalidArgument(f"mount {text!r}: unknown key {sorted(kv)[0]!r}")
+    if not dst:
+        raise errdefs.InvalidArgument(f"mount {text!r}: a destination (dst=) is required")
+    return Mount(dst, typ, src, opts)
+
+
+def resolve_user(user: str, passwd: str | None = None, group: str | None = None) -> tuple[int, int, list[int]]:
+    """``user[:group]`` (names or numbers) to (uid, gid, additional gids) using the image's
+    /etc/passwd and /etc/group text (None when the image has none)."""
+    name, _, grp = user.partition(":")
+    pw = [ln.split(":") for ln in (passwd or "").splitlines() if ln and not ln.startswith("#")]
+    gr = [ln.split(":") for ln in (group or "").splitlines() if ln and not ln.startswith("#")]
+    uid: int | None = None
+    gid: int | None = None
+    uname = ""
+    if name.isdigit():
+        uid = int(name)
+        for e in pw:
+            if len(e) >= 4 and e[2] == name:
+                uname = e[0]
+                if not grp:
+                    gid = int(e[3]) if e[3].isdigit() else None
+                break
+    else:
+        for e in pw:
+            if len(e) >= 4 and e[0] == name:
+                uid, uname = int(e[2]), name
+                gid = int(e[3]) if e[3].isdigit() else 0
+                break
+        if uid is None:
+            raise errdefs.NotFound(f"unable to find user {name}: no matching entries in passwd file")
+    if grp:
+        if grp.isdigit():
+            gid = int(grp)
+        else:
+            found = next((e for e in gr if len(e) >= 3 and e[0] == grp), None)
+            if found is None:
+                raise errdefs.NotFound(f"unable to find group {grp}: no matching entries in group file")
+            gid = int(found[2])
+    if gid is None:
+        gid = 0
+    extra: list[int] = []
+    if uname:
+        for e in gr:
+            if len(e) >= 4 and uname in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
+                extra.append(int(e[2]))
+    return uid, gid, extra
+
+
+# -- the whole spec ----------------------------------------------------------------------------
+
+
+@dataclass
+class SpecOptions:
+    """What ``ctr run``/``containers create`` flags ask for (beyond the image)."""
+
+    args: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+    cwd: str = ""
+    user: str = ""
+    tty: bool = False
+    mounts: list[Mount] = field(default_factory=list)
+    net_host: bool = False
+    hostname: str = ""
+    privileged: bool = False
+    read_only: bool = False
+    memory_limit: int = 0
+    cpus: float = 0.0
+    cpu_shares: int = 0
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    annotations: dict[str, str] = field(default_factory=dict)
+    allow_new_privs: bool = False
+    cgroup: str | None = None  # None: /<ns>/<id>; "" disables
+
+
+def _caps(p: dict[str, Any]) -> dict[str, list[str]]:
+    caps: dict[str, list[str]] = p.setdefault("capabilities", {})
+    return caps
+
+
+def _norm_cap(c: str) -> str:
+    c = c.upper()
+    return c if c.startswith("CAP_") else "CAP_" + c
+
+
+def build(
+    namespace: str,
+    container_id: str,
+    image_config: dict[str, Any] | None,
+    opts: SpecOptions,
+    *,
+    passwd: str | None = None,
+    group: str | None = None,
+    host_hostname: str = "",
+) -> dict[str, Any]:
+    """The spec ctr would send for this container (image config first, then flags)."""
+    s = default_spec(namespace, container_id)
+    p = s["process"]
+    cfg = image_config or {}
+    # WithImageConfig
+    if cfg:
+        p["env"] = replace_or_append_env(p["env"], cfg.get("Env") or [])
+        p["args"] = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
+        p["cwd"] = cfg.get("WorkingDir") or "/"
+        if cfg.get("User"):
+            uid, gid, extra = resolve_user(cfg["User"], passwd, group)
+            p["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
+    if opts.args:
+        p["args"] = list(opts.args)
+    if opts.cwd:
+        p["cwd"] = opts.cwd
+    if opts.env:
+        p["env"] = replace_or_append_env(p["env"], opts.env)
+    if opts.tty:
+        p["terminal"] = True
+        p["env"] = p["env"] + ["TERM=xterm"]
+    if opts.user:
+        uid, gid, extra = resolve_user(opts.user, passwd, group)
+        p["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
+    linux = s["linux"]
+    if opts.net_host:
+        linux["namespaces"] = [n for n in linux["namespaces"] if n["type"] != "network"]
+        s["mounts"].append({"destination": "/etc/hosts", "type": "bind", "source": "/etc/hosts", "options": ["rbind", "ro"]})
+        s["mounts"].append(
+            {"destination": "/etc/resolv.conf", "type": "bind", "source": "/etc/resolv.conf", "options": ["rbind", "ro"]}
+        )
+        p["env"] = replace_or_append_env(p["env"], [f"HOSTNAME={host_hostname}"])
+    if opts.hostname:
+        s["hostname"] = opts.hostname
+    for m in opts.mounts:
+        s["mounts"].append(m.to_dict())
+    if opts.privileged:
+        caps = _caps(p)
+        for k in ("bounding", "effective", "permitted"):
+            caps[k] = list(ALL_CAPS)
+        linux.pop("maskedPaths", None)
+        linux.pop("readonlyPaths", None)
+        for m in s["mounts"]:
+            if m["type"] == "sysfs":
+                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+    for c in opts.cap_add:
+        caps = _caps(p)
+        for k in ("bounding", "effective", "permitted"):
+            if _norm_cap(c) not in caps.setdefault(k, []):
+                caps[k].append(_norm_cap(c))
+    for c in opts.cap_drop:
+        caps = _caps(p)
+        for k in list(caps):
+            caps[k] = [x for x in caps[k] if x != _norm_cap(c) and _norm_cap(c) != "CAP_ALL"]
+    if opts.read_only:
+        s["root"]["readonly"] = True
+    if opts.allow_new_privs:
+        p["noNewPrivileges"] = False
+    res = linux["resources"]
+    if opts.memory_limit:
+        res["memory"] = {"limit": int(opts.memory_limit)}
+    if opts.cpus:
+        period = 100000
+        res["cpu"] = {**res.get("cpu", {}), "quota": int(opts.cpus * period), "period": period}
+    if opts.cpu_shares and opts.cpu_shares != 1024:
+        res["cpu"] = {**res.get("cpu", {}), "shares": int(opts.cpu_shares)}
+    if opts.cgroup is not None:
+        if opts.cgroup:
+            linux["cgroupsPath"] = opts.cgroup
+        else:
+            linux.pop("cgroupsPath", None)
+    if opts.annotations:
+        s["annotations"] = dict(opts.annotations)
+    return s
+
+
+def exec_process(spec: dict[str, Any], args: Sequence[str], *, tty: bool = False, cwd: str = "", user: str = "",
+                 passwd: str | None = None, group: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """The process of ``tasks exec``: the container's process with new args (ctr's way)."""
+    p = copy.deepcopy(spec.get("process") or {})
+    p["args"] = list(args)
+    p["terminal"] = tty
+    if cwd:
+        p["cwd"] = cwd
+    if user:
+        uid, gid, extra = resolve_user(user, passwd, group)
+        p["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
+    p.pop("consoleSize", None)
+    return p
+
+
+def describe_args(args: Sequence[str]) -> str:
+    return " ".join(shlex.quote(a) for a in args)
