@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -174,3 +175,20 @@ def test_no_network_still_writes_files(nets: Networks) -> None:
         nets.attach("c-none2", "", [], extra_hosts=[("gw", "host-gateway")])
     nets.detach("c-none")
     assert nets.attachment("c-none") is None
+
+
+def test_host_network_files_start_from_the_host(nets: Networks, tmp_path: Path) -> None:
+    hosts = tmp_path / "etc-hosts"
+    hosts.write_text("127.0.0.1 localhost\n192.0.2.2 myhost\n")
+    n = Networks(dataclasses.replace(nets.settings, etc_hosts=str(hosts)), nets.cni)
+    att = n.attach("c-host", "", [], host_network=True, extra_hosts=[("db", "10.0.0.5")])
+    assert Path(att.hosts_path).read_text() == "127.0.0.1 localhost\n192.0.2.2 myhost\n10.0.0.5\tdb\n"
+    # the host's local resolver is reachable from the host's netns: kept verbatim
+    assert Path(att.resolv_path).read_text() == Path(n.settings.etc_resolv).read_text()
+    att2 = n.attach("c-host2", "", [], host_network=True, dns=DNSConfig(search=("x.example",)))
+    assert Path(att2.resolv_path).read_text() == ("search x.example\nnameserver 127.0.0.53\n"
+                                                  "nameserver 192.0.2.53\n")
+    with pytest.raises(InvalidArgument, match="--network host"):
+        n.attach("c-host3", "", ["bridge"], host_network=True)
+    n.detach("c-host")
+    n.detach("c-host2")

@@ -86,7 +86,14 @@ def own_names(hostname: str, name: str = "", aliases: Sequence[str] = ()) -> tup
 
 
 def render_hosts(*, hostname: str = "", ip: str = "", name: str = "", aliases: Sequence[str] = (),
-                 extra_hosts: Sequence[tuple[str, str]] = (), peers: Sequence[HostEntry] = ()) -> str:
+                 extra_hosts: Sequence[tuple[str, str]] = (), peers: Sequence[HostEntry] = (),
+                 base: str | None = None) -> str:
+    """The container's hosts file; ``base`` (the host's /etc/hosts, for host-network containers)
+    replaces the localhost lines and no own-address line is added."""
+    if base is not None:
+        lines = base.rstrip("\n").splitlines()
+        lines += [f"{addr}\t{host}" for host, addr in extra_hosts]
+        return "\n".join(lines) + "\n"
     lines = [f"{a}\t{n}" for a, n in LOCALHOST_LINES]
     for host, addr in extra_hosts:
         lines.append(f"{addr}\t{host}")
@@ -145,9 +152,11 @@ def host_resolv_path(etc_resolv: str = "/etc/resolv.conf", upstream: str = RESOL
     return etc_resolv
 
 
-def render_resolv(host_text: str, dns: DNSConfig = DNSConfig()) -> str:
+def render_resolv(host_text: str, dns: DNSConfig = DNSConfig(), *, keep_loopback: bool = False) -> str:
+    """The container's resolv.conf; ``keep_loopback`` for host-network containers, where the
+    host's local resolver is reachable."""
     host = parse_resolv(host_text)
-    servers = list(dns.servers) or [s for s in host.nameservers if not _is_loopback(s)]
+    servers = list(dns.servers) or [s for s in host.nameservers if keep_loopback or not _is_loopback(s)]
     if not servers:
         servers = list(DEFAULT_NAMESERVERS)
     search = list(dns.search) if dns.search else host.search

@@ -64,6 +64,7 @@ class Settings:
     subnet_start: str = "10.4.0.0/24"
     route_table: str = "/proc/net/route"
     etc_resolv: str = "/etc/resolv.conf"
+    etc_hosts: str = "/etc/hosts"
     resolved_upstream: str = hostsfile.RESOLVED_UPSTREAM
 
 
@@ -406,12 +407,13 @@ class Networks:
                port_mappings: Sequence[PortMapping] = (), static_ip: str | None = None,
                hostname: str = "", name: str = "", aliases: Sequence[str] = (),
                extra_hosts: Sequence[tuple[str, str]] = (), dns: hostsfile.DNSConfig = _NO_DNS,
-               cni_args: Sequence[tuple[str, str]] = ()) -> Attachment:
+               cni_args: Sequence[tuple[str, str]] = (), host_network: bool = False) -> Attachment:
         """Connect a container's netns to ``networks`` (eth0, eth1, ... in order) and write its files.
 
         ``port_mappings`` (host ports 0 or ranges are chosen here; a port in use fails with
         ``port N is already in use``) and ``static_ip`` apply to the first network.  With no
-        networks (``--network none``) only hosts/resolv.conf/hostname are written.
+        networks (``--network none``) only hosts/resolv.conf/hostname are written; ``host_network``
+        (``--network host``) starts them from the host's /etc/hosts and resolv.conf.
         ``extra_hosts`` are (name, ip) pairs; ip ``host-gateway`` becomes the first network's gateway.
         """
         hostsfile.validate_dns(dns)
@@ -430,6 +432,8 @@ class Networks:
                 subnets.check_in_subnet("ip", static_ip, ipaddress.IPv4Network(nets[0].subnet))
                 if static_ip == nets[0].gateway:
                     raise InvalidArgument(f'ip "{static_ip}": is the gateway of network "{nets[0].name}"')
+            if host_network and (nets or port_mappings or static_ip):
+                raise InvalidArgument("--network host takes no other network, published port or --ip")
             if nets and not netns_path:
                 raise InvalidArgument(f'container "{container_id}": attaching to networks needs a netns path')
             if port_mappings and not nets:
@@ -469,6 +473,7 @@ class Networks:
                 "ports": [{"container_port": p.container_port, "host_port": p.host_port, "protocol": p.protocol,
                            "host_ip": p.host_ip} for p in ports],
                 "interfaces": [r.to_dict() for r in results],
+                "host_network": host_network,
                 "created": _now(),
             }
             d = self._cdir(container_id)
@@ -533,7 +538,11 @@ class Networks:
         except FileNotFoundError:
             host_text = ""
         dns = hostsfile.DNSConfig(tuple(ep["dns"]["servers"]), tuple(ep["dns"]["search"]), tuple(ep["dns"]["options"]))
-        _in_place(os.path.join(self._cdir(ep["id"]), "resolv.conf"), hostsfile.render_resolv(host_text, dns))
+        if ep.get("host_network") and dns == _NO_DNS:
+            text = host_text
+        else:
+            text = hostsfile.render_resolv(host_text, dns, keep_loopback=bool(ep.get("host_network")))
+        _in_place(os.path.join(self._cdir(ep["id"]), "resolv.conf"), text)
 
     def _refresh_hosts(self, networks: set[str], also: str = "") -> None:
         """Rewrite the hosts file of every container on ``networks`` (and of ``also``)."""
@@ -553,8 +562,15 @@ class Networks:
                                                     other.get("aliases", []))
                         peers.append(hostsfile.HostEntry(itf["ip"], names))
             first = (ep.get("interfaces") or [{}])[0]
+            base = None
+            if ep.get("host_network"):
+                try:
+                    with open(self.settings.etc_hosts) as f:
+                        base = f.read()
+                except FileNotFoundError:
+                    base = ""
             text = hostsfile.render_hosts(hostname=ep.get("hostname", ""), ip=first.get("ip", ""),
                                           name=ep.get("name", ""), aliases=ep.get("aliases", []),
                                           extra_hosts=[(h[0], h[1]) for h in ep.get("extra_hosts", [])],
-                                          peers=peers)
+                                          peers=peers, base=base)
             _in_place(os.path.join(self._cdir(ep["id"]), "hosts"), text)
