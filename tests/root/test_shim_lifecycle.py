@@ -87,7 +87,7 @@ def test_tty_echo_and_resize(h: ShimHarness) -> None:
 
 
 def test_exec_own_io_and_exit_code(h: ShimHarness) -> None:
-    client, _, _ = h.spawn()
+    client, _, info = h.spawn()
     bundle = h.bundle(["sleep", "1000"])
     init_pid = client.create(str(bundle))
     client.start()
@@ -132,8 +132,21 @@ def test_exec_own_io_and_exit_code(h: ShimHarness) -> None:
         os.close(fo)
         if fi is not None:
             os.close(fi)
+    # an exec whose binary is missing fails on start with a one-line error naming it; the shim lives on
+    client.exec("bad", {**proc, "args": ["/no/such/binary"]})
+    with pytest.raises(FailedPrecondition, match="/no/such/binary") as e:
+        client.start("bad")
+    assert "\n" not in str(e.value)
+    assert (client.state("bad").status, client.state("bad").exit_status) == ("stopped", 255)
+    client.delete("bad")
+    assert shim_name(info.pid) == "seabox-shim"
     client.kill(signal.SIGKILL)
     assert client.wait().exit_status == 137
+
+
+def shim_name(pid: int) -> str:
+    with open(f"/proc/{pid}/comm") as f:
+        return f.read().strip()
 
 
 def test_kill_close_io_and_errors(h: ShimHarness) -> None:

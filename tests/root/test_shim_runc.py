@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from seabox.errdefs import FailedPrecondition
+from seabox.shim.client import cleanup_dead
 from seabox.shim.testsupport import ShimHarness, pid_alive, read_to_eof, read_until, wait_for
 
 pytestmark = pytest.mark.root
@@ -78,6 +80,24 @@ def test_runc_exec_kill_pause_and_tty(h: ShimHarness) -> None:
     finally:
         os.close(fo)
         os.close(fi)
+    with pytest.raises(FailedPrecondition):
+        client.exec("bad", {"args": ["/no/such/binary"], "cwd": "/", "env": ["PATH=/bin"],
+                            "user": {"uid": 0, "gid": 0}})
+        client.start("bad")
+    assert client.state().status == "running"
     client.kill(signal.SIGKILL)
     assert client.wait().exit_status == 137
     client.delete()
+
+
+def test_runc_dead_shim_cleanup(h: ShimHarness) -> None:
+    client, cfg, info = h.spawn(runtime_binary=RUNC)
+    init = client.create(str(h.bundle(["sleep", "1000"])))
+    client.start()
+    os.kill(info.pid, signal.SIGKILL)
+    assert wait_for(lambda: not pid_alive(info.pid))
+    assert pid_alive(init)
+    assert cleanup_dead(str(h.state), h.namespace, cfg.id).exit_status == 137
+    assert wait_for(lambda: not pid_alive(init))
+    assert not os.path.exists(os.path.join(cfg.runtime_root, cfg.id))
+    assert not os.path.exists(cfg.state_dir)

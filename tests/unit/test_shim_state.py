@@ -76,6 +76,9 @@ def test_exec_bookkeeping() -> None:
         t.add_exec("", {"args": ["true"]})
     with pytest.raises(InvalidArgument, match='exec "e1"'):
         t.add_exec("e1", {"args": []})
+    for bad in ("../x", "a/b", ".hidden", "x" * 129, "sp ace"):
+        with pytest.raises(InvalidArgument, match="invalid exec id"):
+            t.add_exec(bad, {"args": ["true"]})
     e = t.add_exec("e1", {"args": ["true"]}, stdout="/fifo")
     with pytest.raises(AlreadyExists, match='exec "e1"'):
         t.add_exec("e1", {"args": ["true"]})

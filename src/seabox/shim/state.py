@@ -46,6 +46,14 @@ def exit_status(wait_status: int) -> int:
     return 255
 
 
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+
+
+def valid_id(name: str) -> bool:
+    """Ids end up in file names: no separators, no leading dot, at most 128 characters."""
+    return 0 < len(name) <= 128 and not name.startswith(".") and all(c in _ID_CHARS for c in name)
+
+
 class Proc:
     """One process of the task: the init (exec id "") or an exec."""
 
@@ -178,6 +186,8 @@ class Task:
     def add_exec(self, exec_id: str, spec: dict, **io: object) -> Proc:
         if not exec_id or exec_id == INIT:
             raise InvalidArgument(subject("container", self.id, "exec: an exec id is required"))
+        if not valid_id(exec_id):
+            raise InvalidArgument(subject("exec", exec_id, "invalid exec id (letters, digits, _ . + - only)"))
         if exec_id in self.procs:
             raise AlreadyExists(subject("exec", exec_id, f"already exists in container {self.id!r}"))
         init = self.init()
