@@ -118,3 +118,37 @@ def test_heredoc_expansion_keeps_quotes():
 def test_used_names():
     assert used_names("$A ${B:-$C} '$D' \\$E") >= {"A", "B", "C"}
     assert "E" not in used_names("\\$E")
+
+
+PATHS = {"F": "/home/tux/book/book.tar.bz2", "V": "v1.2.3"}
+
+
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("${F#*/}", "home/tux/book/book.tar.bz2"),
+        ("${F##*/}", "book.tar.bz2"),
+        ("${F%.*}", "/home/tux/book/book.tar"),
+        ("${F%%.*}", "/home/tux/book/book"),
+        ("${F##*.}", "bz2"),
+        ("${F/tux/wilber}", "/home/wilber/book/book.tar.bz2"),
+        ("${F//book/B}", "/home/tux/B/B.tar.bz2"),
+        ("${V#v}", "1.2.3"),
+        ("${V#x}", "v1.2.3"),
+        ("${V/./-}", "v1-2.3"),
+        ("${V//./-}", "v1-2-3"),
+        ("${V/.}", "v12.3"),
+        ("${V//[0-9]/N}", "vN.N.N"),
+        ("${V%.?}", "v1.2"),
+        ("${UNSET#x}", ""),
+        ("${V#$PFX}", "1.2.3"),
+    ],
+)
+def test_pattern_operators(text, want):
+    env = dict(PATHS, PFX="v")
+    assert expand_word(text, env.get) == want
+
+
+def test_pattern_operator_unterminated():
+    with pytest.raises(ExpansionError, match="missing"):
+        expand_word("${V#v", PATHS.get)

@@ -9,6 +9,8 @@ tested one by one:
 * ``${NAME:-word}`` / ``${NAME-word}`` (default when unset-or-empty / unset),
   ``${NAME:+word}`` / ``${NAME+word}`` (alternative when set-and-non-empty / set),
   ``${NAME:?msg}`` / ``${NAME?msg}`` (error); ``word`` may itself hold variables;
+* ``${NAME#pat}`` ``##`` ``%`` ``%%`` (trim a glob match from the start/end, shortest
+  or longest) and ``${NAME/pat/repl}`` ``//`` (replace the first/every match);
 * single quotes are literal, double quotes allow substitution, the escape
   character (``\\`` or the ``# escape=`` one) makes the next character literal,
   so ``\\$foo`` stays ``$foo``;
@@ -54,7 +56,7 @@ class _Lexer:
         t = self.text
         while self.pos < len(t):
             ch = t[self.pos]
-            if stop and ch == stop:
+            if stop and ch in stop:
                 break
             if self.raw and ch != "$" and not (ch == self.escape and t[self.pos + 1 : self.pos + 2] == "$"):
                 cur.append(ch)
@@ -168,6 +170,8 @@ class _Lexer:
         if ch == "}":
             self.pos += 1
             return self._get(name) or ""
+        if ch in "#%/":
+            return self._pattern_op(name, start)
         colon = False
         if ch == ":":
             colon = True
@@ -192,6 +196,93 @@ class _Lexer:
         if not is_set:
             raise ExpansionError(f"{name}: {word or 'parameter null or not set'}")
         return value or ""
+
+    def _pattern_op(self, name: str, start: int) -> str:
+        """``${NAME#pat}`` ``##`` ``%`` ``%%`` (trim) and ``${NAME/pat/repl}`` ``//`` (replace)."""
+        t = self.text
+        ch = t[self.pos]
+        op = ch
+        self.pos += 1
+        if self.pos < len(t) and t[self.pos] == ch and ch in "#%/":
+            op += ch
+            self.pos += 1
+        repl = ""
+        if op.startswith("/"):
+            pattern = self.run(words_mode=False, stop="/}")[0]
+            if self.pos < len(t) and t[self.pos] == "/":
+                self.pos += 1
+                repl = self.run(words_mode=False, stop="}")[0]
+        else:
+            pattern = self.run(words_mode=False, stop="}")[0]
+        if self.pos >= len(t) or t[self.pos] != "}":
+            raise ExpansionError(f"missing '}}' in {t[start:]}")
+        self.pos += 1
+        value = self._get(name) or ""
+        if op.startswith("/"):
+            return _replace(value, pattern, repl, op == "//")
+        return _trim(value, op, pattern)
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            j = pattern.find("]", i + 2)
+            if j < 0:
+                out.append(re.escape(c))
+            else:
+                body = pattern[i + 1 : j]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append("[" + body.replace("\\", "\\\\") + "]")
+                i = j
+        else:
+            out.append(re.escape(c))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _trim(value: str, op: str, pattern: str) -> str:
+    rx = _glob_regex(pattern)
+    n = len(value)
+    if op == "#":
+        cuts = [i for i in range(n + 1) if rx.fullmatch(value[:i])]
+        return value[cuts[0]:] if cuts else value
+    if op == "##":
+        cuts = [i for i in range(n + 1) if rx.fullmatch(value[:i])]
+        return value[cuts[-1]:] if cuts else value
+    if op == "%":
+        cuts = [i for i in range(n, -1, -1) if rx.fullmatch(value[i:])]
+        return value[: cuts[0]] if cuts else value
+    cuts = [i for i in range(n, -1, -1) if rx.fullmatch(value[i:])]  # %%
+    return value[: cuts[-1]] if cuts else value
+
+
+def _replace(value: str, pattern: str, repl: str, everywhere: bool) -> str:
+    if not pattern:
+        return value
+    rx = _glob_regex(pattern)
+    out: list[str] = []
+    i = 0
+    while i <= len(value):
+        end = next((j for j in range(len(value), i, -1) if rx.fullmatch(value, i, j)), None)
+        if end is None:
+            if i < len(value):
+                out.append(value[i])
+            i += 1
+            continue
+        out.append(repl)
+        out.append(value[end:] if not everywhere else "")
+        if not everywhere:
+            return "".join(out)
+        i = end
+    return "".join(out)
 
 
 def expand_word(text: str, lookup: Lookup, escape: str = "\\") -> str:
