@@ -192,3 +192,15 @@ def test_host_network_files_start_from_the_host(nets: Networks, tmp_path: Path) 
         n.attach("c-host3", "", ["bridge"], host_network=True)
     n.detach("c-host")
     n.detach("c-host2")
+
+
+def test_detach_uses_the_config_add_used(nets: Networks) -> None:
+    net = nets.create("swap", subnet="10.55.0.0/24")
+    nets.attach("c-s", "/ns/s", ["swap"])
+    # the file changes under a running container (e.g. removed with --force and re-created)
+    doc = json.loads(Path(net.path).read_text())
+    doc["plugins"][0]["bridge"] = "sbt-other"
+    Path(net.path).write_text(json.dumps(doc))
+    nets.detach("c-s")
+    dels = [c for c in log_of(nets) if c["command"] == "DEL" and c["plugin"] == "bridge"]
+    assert dels[-1]["stdin"]["bridge"] == net.bridge

@@ -492,9 +492,11 @@ class Networks:
             netns_path = netns_path if netns_path is not None else (ep or {}).get("netns", "")
             todo: dict[tuple[str, str], dict[str, Any] | None] = {}
             for itf in (ep or {}).get("interfaces", []):
+                # DEL with the config ADD used (cached); the current file only when no cache is left
                 conf = None
-                with contextlib.suppress(SeaboxError):
-                    conf = self.get(itf["network"], create_default=False).conflist
+                if self.cni.cached(itf["network"], container_id, itf["ifname"]) is None:
+                    with contextlib.suppress(SeaboxError):
+                        conf = self.get(itf["network"], create_default=False).conflist
                 todo[(itf["network"], itf["ifname"])] = conf
             for doc in self._cached_for(container_id):
                 todo.setdefault((doc["networkName"], doc["ifName"]), None)
