@@ -499,3 +499,37 @@ def test_escape_directive_backtick():
 def test_host_platform_default():
     df = parse("FROM a\nARG TARGETPLATFORM\nENV T=$TARGETPLATFORM\n")
     assert df.stages[0].instructions[1].pairs[0][1].startswith("linux/")
+
+
+def test_user_and_stopsignal_take_one_word():
+    assert "USER requires exactly one argument" in str(err("FROM a\nUSER a b\n"))
+    assert "STOPSIGNAL requires exactly one argument" in str(err("FROM a\nSTOPSIGNAL TERM KILL\n"))
+
+
+def test_argv_helpers():
+    df = p('FROM a\nRUN echo hi\nRUN ["ls", "-l"]\nRUN <<EOF\nset -e\necho $A\nEOF\n'
+           "RUN python3 <<EOT > /out\nprint(1)\nEOT\nRUN <<'X'\n#!/usr/bin/env python3\nprint(2)\nX\n"
+           'SHELL ["/bin/bash", "-c"]\nCMD serve --port 80\nENTRYPOINT ["/init"]\n')
+    steps = df.stages[0].steps
+    argv = [s.state.run_argv(s.instruction) for s in steps[:5]]
+    assert argv[0] == ["/bin/sh", "-c", "echo hi"]
+    assert argv[1] == ["ls", "-l"]
+    assert argv[2] == ["/bin/sh", "-c", "set -e\necho $A\n"]
+    assert argv[3] == ["/bin/sh", "-c", "python3 <<EOT > /out\nprint(1)\nEOT\n"]
+    assert steps[4].instruction.shebang_script() == "#!/usr/bin/env python3\nprint(2)\n"
+    assert steps[2].instruction.shebang_script() is None and steps[3].instruction.is_lone_heredoc() is False
+    cmd, ep = steps[6], steps[7]
+    assert cmd.state.argv(cmd.instruction.command) == ["/bin/bash", "-c", "serve --port 80"]
+    assert ep.state.argv(ep.instruction.command) == ["/init"]
+
+
+def test_parse_file(tmp_path):
+    from seabox.build.dockerfile import parse_file
+
+    f = tmp_path / "Dockerfile.dev"
+    f.write_text("FROM a\nBOGUS x\n")
+    with pytest.raises(DockerfileError) as e:
+        parse_file(str(f), filename="Dockerfile.dev", **PLAT)
+    assert str(e.value) == "Dockerfile.dev:2: unknown instruction: BOGUS: BOGUS x"
+    f.write_text("FROM a\n")
+    assert parse_file(str(f), **PLAT).filename == str(f)

@@ -40,11 +40,12 @@ from seabox.build.dockerfile.parser import (
     StepState,
     parse,
     parse_duration,
+    parse_file,
 )
 
 __all__ = [
     "Add", "Arg", "ArgDecl", "BaseImage", "Cmd", "Command", "Copy", "Directives", "Dockerfile", "DockerfileError",
     "Entrypoint", "Env", "Expose", "From", "Healthcheck", "Heredoc", "Instruction", "Label", "Maintainer", "Mount",
     "Onbuild", "PortSpec", "Run", "Shell", "Stage", "StageRef", "Step", "StepState", "StopSignal", "User", "Volume",
-    "Workdir", "parse", "parse_duration",
+    "Workdir", "parse", "parse_duration", "parse_file",
 ]

@@ -9,6 +9,7 @@ moving an instruction without changing it keeps the cache key stable.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,6 +95,20 @@ class Run(Instruction):
     network: str = "default"
     security: str = "sandbox"
     heredocs: tuple[Heredoc, ...] = ()
+
+
+    def is_lone_heredoc(self) -> bool:
+        """``RUN <<EOF`` with nothing else: the heredoc body is the script."""
+        if len(self.heredocs) != 1 or not self.command.shell_form:
+            return False
+        return re.fullmatch(r"\d*<<-?\s*(['\"]?)" + re.escape(self.heredocs[0].name) + r"\1",
+                            self.command.args[0].strip()) is not None
+
+    def shebang_script(self) -> str | None:
+        """The body of a lone heredoc that starts with ``#!`` (to be run as an executable file)."""
+        if self.is_lone_heredoc() and self.heredocs[0].content.startswith("#!"):
+            return self.heredocs[0].content
+        return None
 
 
 @dataclass(frozen=True)

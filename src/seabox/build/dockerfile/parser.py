@@ -26,6 +26,7 @@ import posixpath
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from seabox.build.dockerfile import instructions as ins
 from seabox.build.dockerfile.errors import DockerfileError, ExpansionError
@@ -93,6 +94,30 @@ class StepState:
     workdir: str = "/"
     user: str = ""
     shell: tuple[str, ...] = DEFAULT_SHELL
+
+    def argv(self, command: ins.Command) -> list[str]:
+        """The argv of a CMD/ENTRYPOINT/HEALTHCHECK command: shell form runs through SHELL."""
+        if command.shell_form:
+            return [*self.shell, command.args[0]]
+        return list(command.args)
+
+    def run_argv(self, run: ins.Run) -> list[str]:
+        """The argv of a RUN step, heredocs included.
+
+        A lone heredoc (``RUN <<EOF``) is the script itself; otherwise the heredoc bodies
+        follow the command, so the shell sees ``cmd <<EOF`` with its body.  A lone
+        heredoc starting with ``#!`` should instead be written to a file and executed
+        (``Run.shebang_script``).
+        """
+        if not run.command.shell_form:
+            return list(run.command.args)
+        text = run.command.args[0]
+        if not run.heredocs:
+            return [*self.shell, text]
+        if run.is_lone_heredoc():
+            return [*self.shell, run.heredocs[0].content]
+        bodies = "".join(h.content + h.name + "\n" for h in run.heredocs)
+        return [*self.shell, text + "\n" + bodies]
 
     def run_env(self) -> list[str]:
         """The environment of a RUN step: args first, ENV overriding them."""
@@ -430,8 +455,6 @@ class _Parser:
         platform = None
         if "platform" in flags:
             platform = self.word(ll, flags["platform"][0], self.global_lookup)
-        for n in re.findall(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)", ll.rest):
-            self.declared.add(n) if n in self.global_args else None
         frm = ins.From(ll.line, ll.end_line, ll.text, image, name, platform)
         base_stage = None
         for s in self.stages:
@@ -704,9 +727,9 @@ class _Parser:
         return ins.Label(ll.line, ll.end_line, ll.text, tuple(self.pairs(ll, st, "LABEL")))
 
     # -- the simple ones ----------------------------------------------------------------------------------
-    def one(self, ll: LogicalLine, st: _StageBuilder, kw: str) -> str:
+    def one(self, ll: LogicalLine, st: _StageBuilder, kw: str, single_word: bool = False) -> str:
         rest = self.no_flags(ll, kw)
-        if not rest:
+        if not rest or (single_word and len(split_raw(rest, self.escape)) != 1):
             raise self.err(ll, f"{kw} requires exactly one argument")
         v = self.word(ll, rest, st.lookup)
         if not v:
@@ -721,12 +744,12 @@ class _Parser:
         return ins.Workdir(ll.line, ll.end_line, ll.text, path)
 
     def do_user(self, ll: LogicalLine, st: _StageBuilder) -> ins.Instruction:
-        user = self.one(ll, st, "USER")
+        user = self.one(ll, st, "USER", single_word=True)
         st.user = user
         return ins.User(ll.line, ll.end_line, ll.text, user)
 
     def do_stopsignal(self, ll: LogicalLine, st: _StageBuilder) -> ins.Instruction:
-        sig = self.one(ll, st, "STOPSIGNAL")
+        sig = self.one(ll, st, "STOPSIGNAL", single_word=True)
         if not _valid_signal(sig):
             raise self.err(ll, f"invalid STOPSIGNAL {sig!r}")
         return ins.StopSignal(ll.line, ll.end_line, ll.text, sig)
@@ -866,6 +889,13 @@ def parse_duration(s: str) -> int | None:
         total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
         pos = m.end()
     return sign * round(total)
+
+
+def parse_file(path: str, *, filename: str | None = None, **kwargs: Any) -> Dockerfile:
+    """Read and parse a Dockerfile; errors name it as ``filename`` (default: ``path`` as given)."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    return parse(text, filename=filename or path, **kwargs)
 
 
 def parse(
