@@ -74,6 +74,19 @@ CASES = [
     (["!a", "a"], "a", True),
     ([" spaced ", "  # not a comment"], "spaced", True),
     (["  # not a comment"], "# not a comment", True),
+    # Docker's match kinds: **foo is a plain suffix, foo/** a prefix, exact strings compare whole
+    (["**foo"], "a/barfoo", True),
+    (["**/foo"], "foo", True),
+    (["**/foo"], "a/b/foo", True),
+    (["**/foo"], "a/xfoo", False),
+    (["a/**/b/*.c"], "a/b/x.c", True),
+    (["a/**/b/*.c"], "a/1/2/b/x.c", True),
+    (["a/**/b/*.c"], "a/1/2/b/x.d", False),
+    (["a+b(c)"], "a+b(c)", True),
+    (["a.b"], "a.b", True),
+    (["a.b"], "axb", False),
+    (["{a,b}"], "a", False),  # no brace expansion
+    (["*.{md}"], "x.{md}", True),
 ]
 
 
@@ -83,9 +96,20 @@ def test_excluded(patterns, path, want):
 
 
 def test_parse_comments_and_blanks():
-    r = IgnoreRules.parse("# comment\n\n   \n*.log\n!keep.log\n!\n")
+    r = IgnoreRules.parse("# comment\n\n   \n*.log\n!keep.log\n")
     assert [(p.text, p.exclusion) for p in r.patterns] == [("*.log", False), ("keep.log", True)]
     assert r.has_exceptions
+
+
+def test_lone_exclusion_is_an_error():
+    with pytest.raises(errdefs.InvalidArgument, match="illegal exclusion"):
+        IgnoreRules.parse("a\n! \n")
+
+
+def test_match_path_no_parent_matching():
+    assert ignore.match_path("src/*.py", "src/a.py")
+    assert not ignore.match_path("src", "src/a.py")
+    assert ignore.match_path("src/**", "src/a/b.py")
 
 
 def test_bad_patterns():

@@ -90,7 +90,7 @@ class ContextIndex:
             return sorted(self.entries.values(), key=lambda e: e.path)
         if any(c in src for c in "*?["):
             pat = compile_pattern(src)
-            roots = [p for p in self.entries if pat.regex.match(p)]
+            roots = [p for p in self.entries if pat.match_one(p)]
         else:
             roots = [src] if src in self.entries else []
         if not roots:

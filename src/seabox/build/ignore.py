@@ -8,7 +8,8 @@ The rules are Docker's, reimplemented from its documentation:
   leading ``/`` is dropped: everything is relative to the context root;
 * matching is Go's ``filepath.Match`` per path (``*``, ``?``, ``[...]``, ``\\``
   escapes; none of them cross ``/``) plus ``**``, which matches any number of
-  directories, including none;
+  directories, including none (``**foo`` is a plain suffix match, as in Docker);
+* a lone ``!`` is an error;
 * a pattern also matches everything below a path it matches (``node_modules``
   excludes ``node_modules/x/y``);
 * ``!pattern`` re-includes; patterns apply in order and the last one that matches
@@ -55,71 +56,105 @@ def clean(path: str) -> str:
     return s or "."
 
 
-def _segment_regex(seg: str, pattern: str) -> str:
-    """One path segment of a pattern (no ``/``) as a regular expression."""
-    out: list[str] = []
+_REGEX_SPECIAL = set(".+()|{}$")
+
+
+def _translate(pattern: str) -> tuple[str, str]:
+    """A cleaned pattern as (kind, regex-or-literal): kind is exact, prefix, suffix or regex.
+
+    ``*`` and ``?`` never match ``/``; ``**`` matches anything including ``/`` (a ``**/``
+    also matches zero directories); ``[...]`` classes and ``\\`` escapes are Go's.  A
+    pattern with no wildcard compares as a plain string, ``foo/**`` as a prefix and
+    ``**/foo`` as a suffix, as Docker does.
+    """
+    rx: list[str] = ["^"]
+    kind = "exact"
     i = 0
-    while i < len(seg):
-        ch = seg[i]
+    n = len(pattern)
+    while i < n:
+        ch = pattern[i]
         if ch == "*":
-            out.append("[^/]*")
+            if i + 1 < n and pattern[i + 1] == "*":
+                first = i == 0
+                i += 2
+                if i < n and pattern[i] == "/":
+                    i += 1
+                if i >= n:
+                    if kind == "exact":
+                        kind = "prefix"
+                    else:
+                        rx.append(".*")
+                        kind = "regex"
+                else:
+                    rx.append("(?:.*/)?")
+                    kind = "regex"
+                if first:
+                    kind = "suffix"
+                continue
+            rx.append("[^/]*")
+            kind = "regex"
         elif ch == "?":
-            out.append("[^/]")
+            rx.append("[^/]")
+            kind = "regex"
+        elif ch in _REGEX_SPECIAL:
+            rx.append("\\" + ch)
         elif ch == "\\":
-            i += 1
-            if i >= len(seg):
+            if i + 1 >= n:
                 raise errdefs.InvalidArgument(f'.dockerignore pattern "{pattern}": trailing backslash')
-            out.append(re.escape(seg[i]))
-        elif ch == "[":
-            j = i + 1
-            cls = ["["]
-            if j < len(seg) and seg[j] == "^":
-                cls.append("^")
-                j += 1
-            first = True
-            while j < len(seg) and (seg[j] != "]" or first):
-                c = seg[j]
-                first = False
-                if c == "\\" and j + 1 < len(seg):
-                    cls.append(re.escape(seg[j + 1]))
-                    j += 2
-                    continue
-                cls.append("\\" + c if c in "[]\\^" else c)
-                j += 1
-            if j >= len(seg):
+            rx.append(re.escape(pattern[i + 1]))
+            kind = "regex"
+            i += 1
+        elif ch in "[]":
+            if ch == "[" and "]" not in pattern[i + 1 :]:
                 raise errdefs.InvalidArgument(f'.dockerignore pattern "{pattern}": unterminated character class')
-            cls.append("]")
-            out.append("".join(cls))
-            i = j
+            rx.append(ch)
+            kind = "regex"
         else:
-            out.append(re.escape(ch))
+            rx.append(ch)
         i += 1
-    return "".join(out)
+    if kind == "regex":
+        return kind, "".join(rx) + "$"
+    return kind, pattern
 
 
 @dataclass(frozen=True)
 class Pattern:
     text: str  # cleaned, without the leading "!"
     exclusion: bool  # True for "!pattern" (re-include)
-    regex: re.Pattern[str]
+    kind: str  # exact | prefix | suffix | regex
+    regex: re.Pattern[str] | None
     segments: tuple[str, ...]
+
+    def match_one(self, path: str) -> bool:
+        if self.kind == "exact":
+            return path == self.text
+        if self.kind == "prefix":
+            return path.startswith(self.text[:-2])
+        if self.kind == "suffix":
+            suffix = self.text[2:]
+            return path.endswith(suffix) or (suffix.startswith("/") and path == suffix[1:])
+        assert self.regex is not None
+        return self.regex.match(path) is not None
 
     def matches(self, path: str) -> bool:
         """Whether the pattern matches ``path`` or one of its parent directories."""
-        if self.regex.match(path):
+        if self.match_one(path):
             return True
         parts = path.split("/")
-        return any(self.regex.match("/".join(parts[:i])) for i in range(1, len(parts)))
+        return any(self.match_one("/".join(parts[:i])) for i in range(1, len(parts)))
 
     def could_match_below(self, directory: str) -> bool:
-        """Whether this pattern could match some path strictly below ``directory``."""
+        """Whether this pattern could match some path strictly below ``directory`` (conservative)."""
         dparts = directory.split("/")
         for i, seg in enumerate(self.segments):
-            if seg == "**" or "**" in seg:
+            if "**" in seg:
                 return True
             if i >= len(dparts):
                 return True
-            if not re.fullmatch(_segment_regex(seg, self.text), dparts[i]):
+            kind, rx = _translate(seg)
+            if kind == "regex" and not re.match(rx, dparts[i]):
+                return False
+            if kind != "regex" and seg != dparts[i]:
                 return False
         return False
 
@@ -129,21 +164,14 @@ def compile_pattern(line: str) -> Pattern:
     exclusion = text.startswith("!")
     if exclusion:
         text = text[1:].strip()
+        if not text:
+            raise errdefs.InvalidArgument('.dockerignore: illegal exclusion pattern "!"')
     text = clean(text)
     if len(text) > 1 and text.startswith("/"):
         text = text.lstrip("/") or "."
-    segs = text.split("/")
-    rx: list[str] = []
-    i = 0
-    while i < len(segs):
-        seg = segs[i]
-        last = i == len(segs) - 1
-        if seg == "**":
-            rx.append(".*" if last else "(?:.*/)?")
-        else:
-            rx.append(_segment_regex(seg, text) + ("" if last else "/"))
-        i += 1
-    return Pattern(text, exclusion, re.compile("^" + "".join(rx) + "$", re.DOTALL), tuple(segs))
+    kind, rx = _translate(text)
+    return Pattern(text, exclusion, kind, re.compile(rx, re.DOTALL) if kind == "regex" else None,
+                   tuple(text.split("/")))
 
 
 @dataclass(frozen=True)
@@ -161,7 +189,7 @@ class IgnoreRules:
             if line.startswith("#"):
                 continue
             s = line.strip()
-            if not s or s == "!":
+            if not s:
                 continue
             pats.append(compile_pattern(s))
         return cls(tuple(pats))
@@ -235,7 +263,6 @@ def walk(
     yield from rec("")
 
 
-def match_relative(pattern: str, path: str) -> bool:
-    """Go ``filepath.Match`` for one whole path (used for COPY source globs)."""
-    p = compile_pattern(pattern)
-    return bool(p.regex.match(posixpath.normpath(path)))
+def match_path(pattern: str, path: str) -> bool:
+    """Whether a cleaned pattern matches exactly this path (no parent matching): COPY source globs."""
+    return compile_pattern(pattern).match_one(posixpath.normpath(path))
