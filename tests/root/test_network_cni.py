@@ -274,3 +274,30 @@ def test_default_network_static_ip_and_port_in_use(env: Env) -> None:
     env.nets.detach(cid)
     env.nets.detach(cid)
     assert json.loads(json.dumps(env.nets.inspect("bridge")))["Containers"] == {}
+
+
+def test_two_networks_ip_range_and_detach_after_netns_is_gone(env: Env) -> None:
+    a = env.nets.create(f"{env.tag}-a", subnet=_test_subnet(232))
+    sub_b = ipaddress.IPv4Network(_test_subnet(233))
+    rng = list(sub_b.subnets(new_prefix=26))[2]
+    b = env.nets.create(f"{env.tag}-b", subnet=str(sub_b), ip_range=str(rng))
+    ns = env.netns("multi")
+    cid = env.cid("multi")
+    port = _free_port()
+    att = env.nets.attach(cid, ns, [a.name, b.name], port_mappings=[PortMapping(80, port, "tcp", "127.0.0.1")])
+    assert [(i.network, i.ifname) for i in att.interfaces] == [(a.name, "eth0"), (b.name, "eth1")]
+    assert ipaddress.IPv4Address(att.interfaces[1].ip) in rng
+    links = subprocess.run(["nsenter", f"--net={ns}", "ip", "-o", "-4", "addr"], capture_output=True, text=True,
+                           check=True).stdout
+    for itf in att.interfaces:
+        assert any(f" {itf.ifname} " in f" {line} " and f"inet {itf.ip}/" in line for line in links.splitlines())
+    assert _rules_mentioning([f"--dport {port} "]) != []
+    # the namespace disappears first (a crash, a reboot of the container): detach still cleans up
+    netns.remove(ns)
+    env.nets.detach(cid)
+    assert _rules_mentioning([f"--dport {port} ", att.interfaces[0].ip + "/", att.interfaces[1].ip + "/"]) == []
+    for net in (a, b):
+        assert os.listdir(f"/sys/class/net/{net.bridge}/brif") == []
+        ipam = Path(env.nets.settings.state_dir) / "ipam" / net.name
+        assert not any(p.name[0].isdigit() for p in ipam.iterdir())
+    assert env.nets.attachment(cid) is None

@@ -26,7 +26,7 @@ def nets(tmp_path: Path) -> Networks:
     bins = write_fake_plugins(tmp_path / "bin", tmp_path / "log.jsonl")
     s = Settings(conf_dir=str(tmp_path / "conf"), bin_dirs=(str(bins),), state_dir=str(tmp_path / "state"),
                  netns_dir=str(tmp_path / "netns"), default_bridge="sbt-def0", bridge_prefix="sbt-",
-                 admin_chain="SBT-ADMIN", route_table=str(tmp_path / "route"),
+                 admin_chain="SBT-ADMIN", route_table=str(tmp_path / "route"), iptables="",
                  etc_resolv=str(tmp_path / "resolv.conf"), resolved_upstream=str(tmp_path / "none"))
     return Networks(s)
 
@@ -95,7 +95,8 @@ def test_attach_two_containers_resolve_each_other(nets: Networks, tmp_path: Path
     assert Path(web.hostname_path).read_text() == "web.example.test\n"
     assert Path(web.resolv_path).read_text() == "search lan.example\nnameserver 192.0.2.53\n"
 
-    cli = nets.attach("c-cli", "/ns/cli", ["app"], name="cli", dns=DNSConfig(servers=("9.9.9.9",)))
+    live_ns = f"/proc/{os.getpid()}/ns/net"  # any live netns path: detach passes it on
+    cli = nets.attach("c-cli", live_ns, ["app"], name="cli", dns=DNSConfig(servers=("9.9.9.9",)))
     assert "10.4.1.3\tc-cli cli" in Path(cli.hosts_path).read_text()
     assert "10.4.1.2\tweb.example.test web www" in Path(cli.hosts_path).read_text()
     assert "10.4.1.3\tc-cli cli" in hosts.read_text()  # the earlier member's file was rewritten
@@ -107,17 +108,20 @@ def test_attach_two_containers_resolve_each_other(nets: Networks, tmp_path: Path
     with pytest.raises(FailedPrecondition, match='network "app": in use by container'):
         nets.remove("app")
     with pytest.raises(AlreadyExists):
-        nets.attach("c-cli", "/ns/cli", ["app"])
+        nets.attach("c-cli", live_ns, ["app"])
 
     nets.detach("c-cli")
     assert "cli" not in hosts.read_text()
     assert not Path(cli.hosts_path).exists()
     dels = [c for c in log_of(nets) if c["command"] == "DEL"]
     assert [c["plugin"] for c in dels] == ["tuning", "firewall", "portmap", "bridge"]
-    assert all(c["env"]["CNI_CONTAINERID"] == "c-cli" and c["env"]["CNI_NETNS"] == "/ns/cli" for c in dels)
+    assert all(c["env"]["CNI_CONTAINERID"] == "c-cli" and c["env"]["CNI_NETNS"] == live_ns for c in dels)
     assert all(c["stdin"]["prevResult"]["ips"][0]["address"] == "10.4.1.3/24" for c in dels)
     nets.detach("c-cli")  # idempotent
     nets.detach("c-web")
+    # /ns/web is no namespace (any more): the plugins get CNI_NETNS="" and skip the in-namespace part
+    assert {c["env"]["CNI_NETNS"] for c in log_of(nets)
+            if c["command"] == "DEL" and c["env"]["CNI_CONTAINERID"] == "c-web"} == {""}
     nets.remove("app")
 
 

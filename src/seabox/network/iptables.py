@@ -59,7 +59,7 @@ def remove_idle_chains(admin_chain: str, binary: str = "iptables", only: set[str
 
     ``only`` limits removal to those chain names (a test passes the chains it saw appear).
     """
-    if not shutil.which(binary):
+    if not binary or not shutil.which(binary):
         return []
     removed: list[str] = []
     nat = chains("nat", binary)
@@ -81,4 +81,31 @@ def remove_idle_chains(admin_chain: str, binary: str = "iptables", only: set[str
         if not left:
             _drop_chain(binary, "filter", FORWARD_CHAIN)
             removed.append(f"filter/{FORWARD_CHAIN}")
+    return removed
+
+
+def remove_masquerade_leftovers(network: str, container_id: str, binary: str = "iptables") -> list[str]:
+    """Remove the bridge plugin's per-container ipMasq rule and chain; return the chains removed.
+
+    The bridge plugin (1.1.x) learns the addresses to un-masquerade from the container's
+    interface, so when the container's network namespace is already gone its DEL leaves the
+    ``POSTROUTING -s <ip>/32 ... -j CNI-<hash>`` rule and chain behind.  They are recognised by
+    the comment the plugin writes (``name: "<network>" id: "<container>"``).
+    """
+    if not binary or not shutil.which(binary):
+        return []
+    comment = f'name: "{network}" id: "{container_id}"'
+    removed: list[str] = []
+    for line in rules("nat", binary):
+        if not line.startswith("-A POSTROUTING "):
+            continue
+        args = shlex.split(line)
+        if "--comment" not in args or args[args.index("--comment") + 1] != comment:
+            continue
+        target = args[-1] if len(args) >= 2 and args[-2] == "-j" else ""
+        _ipt(binary, "nat", "-D", *args[1:])
+        if target.startswith("CNI-") and not target.startswith("CNI-HOSTPORT"):
+            _ipt(binary, "nat", "-F", target)
+            _ipt(binary, "nat", "-X", target)
+            removed.append(target)
     return removed

@@ -39,7 +39,7 @@ from typing import Any
 
 from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SeaboxError
 from seabox.network import conflist as cl
-from seabox.network import hostsfile, netlink, subnets
+from seabox.network import hostsfile, iptables, netlink, netns, subnets
 from seabox.network.cni import CNI, InterfaceResult, RuntimeConf, summarize
 from seabox.network.ports import PortMapping, allocate
 
@@ -66,6 +66,7 @@ class Settings:
     etc_resolv: str = "/etc/resolv.conf"
     etc_hosts: str = "/etc/hosts"
     resolved_upstream: str = hostsfile.RESOLVED_UPSTREAM
+    iptables: str = "iptables"  # for clean-ups the plugins miss; "" turns them off (unit tests)
 
 
 @dataclass
@@ -500,13 +501,20 @@ class Networks:
                 todo[(itf["network"], itf["ifname"])] = conf
             for doc in self._cached_for(container_id):
                 todo.setdefault((doc["networkName"], doc["ifName"]), None)
+            # a namespace that is gone (or a stale file) is passed as "": the plugins then skip
+            # the in-namespace part, which died with it
+            live = bool(netns_path) and netns.is_netns(netns_path or "")
             errors: builtins.list[SeaboxError] = []
             for (net_name, ifname), conf in todo.items():
-                rt = RuntimeConf(container_id, netns_path or "", ifname, [("IgnoreUnknown", "1")])
+                rt = RuntimeConf(container_id, netns_path if live and netns_path else "", ifname,
+                                 [("IgnoreUnknown", "1")])
                 try:
                     self.cni.delete(conf, rt, network=net_name)
                 except SeaboxError as e:
                     errors.append(e)
+                    continue
+                if not live:
+                    iptables.remove_masquerade_leftovers(net_name, container_id, self.settings.iptables)
             if errors:
                 raise errors[0]
             shutil.rmtree(self._cdir(container_id), ignore_errors=True)

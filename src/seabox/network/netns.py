@@ -47,6 +47,11 @@ def _is_nsfs_mount(path: str) -> bool:
     return st.st_dev != parent.st_dev
 
 
+def is_netns(path: str) -> bool:
+    """True if ``path`` is a live network namespace file (a bind mount of one, or /proc/<pid>/ns/net)."""
+    return _is_nsfs_mount(path)
+
+
 def create(name: str, netns_dir: str = DEFAULT_NETNS_DIR, syscalls: sc.Syscalls | None = None,
            loopback_up: bool = True) -> str:
     """Create network namespace ``name``; return its path."""
