@@ -164,3 +164,16 @@ def test_load_network_configs(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="not JSON"):
         cnimod.load_network_config(str(d / "30-broken.conflist"))
     assert cnimod.network_configs(str(tmp_path / "missing")) == []
+
+
+def test_summarize_result_versions() -> None:
+    v040 = {"cniVersion": "0.4.0",
+            "interfaces": [{"name": "cni0", "mac": "aa"}, {"name": "veth1", "mac": "bb"},
+                           {"name": "eth0", "mac": "cc", "sandbox": "/ns"}],
+            "ips": [{"version": "6", "address": "fd00::5/64", "interface": 2},
+                    {"version": "4", "address": "10.1.0.5/16", "gateway": "10.1.0.1", "interface": 2}]}
+    s = summarize("n", "eth0", v040)
+    assert (s.ip, s.prefixlen, s.gateway, s.mac) == ("10.1.0.5", 16, "10.1.0.1", "cc")
+    legacy = {"cniVersion": "0.2.0", "ip4": {"ip": "10.2.0.7/24", "gateway": "10.2.0.1"}}
+    assert summarize("n", "eth0", legacy).ip == "10.2.0.7"
+    assert summarize("n", "eth0", {"cniVersion": "1.0.0"}).ip == ""

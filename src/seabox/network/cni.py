@@ -327,7 +327,12 @@ class InterfaceResult:
 
 
 def summarize(network: str, ifname: str, result: dict[str, Any]) -> InterfaceResult:
-    """The container interface's first IPv4 address, gateway and MAC from a (1.0 or 0.4) result."""
+    """The container interface's first IPv4 address, gateway and MAC from a 0.3.0-1.0.0 result
+    (or the ``ip4`` object of a 0.1/0.2 one)."""
+    legacy = result.get("ip4")
+    if isinstance(legacy, dict) and legacy.get("ip"):
+        ip, _, plen = str(legacy["ip"]).partition("/")
+        return InterfaceResult(network, ifname, ip, int(plen or 0), str(legacy.get("gateway", "")))
     interfaces = result.get("interfaces") or []
     mine = [i for i, itf in enumerate(interfaces) if itf.get("name") == ifname and itf.get("sandbox")]
     mac = interfaces[mine[0]].get("mac", "") if mine else ""
