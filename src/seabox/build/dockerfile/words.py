@@ -15,7 +15,9 @@ tested one by one:
   character (``\\`` or the ``# escape=`` one) makes the next character literal,
   so ``\\$foo`` stays ``$foo``;
 * in word-list mode, unquoted whitespace separates words, including whitespace
-  produced by an unquoted substitution.
+  produced by an unquoted substitution, and empty words are dropped (``""`` too);
+* ``$1``, ``$@`` and the other positional/special parameters are never set;
+* a ``${NAME#pat}``-style pattern knows only ``*`` and ``?``.
 
 ``lookup`` returns ``None`` for an unset name, which is distinct from ``""``.
 """
@@ -31,6 +33,7 @@ Lookup = Callable[[str], "str | None"]
 
 _NAME_START = re.compile(r"[A-Za-z_]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_POSITIONAL = re.compile(r"[0-9]+|[@*#?\-$!]")  # $1, $@ ...: never set, so they expand to nothing
 _WS = " \t\r\n"
 
 
@@ -65,11 +68,8 @@ class _Lexer:
             if ch == self.escape:
                 if self.pos + 1 < len(t):
                     cur.append(t[self.pos + 1])
-                    self.pos += 2
-                else:
-                    cur.append(ch)
-                    self.pos += 1
-                started = True
+                    started = True
+                self.pos += 2  # a trailing escape is dropped
                 continue
             if ch == "'":
                 cur.append(self._single())
@@ -107,6 +107,8 @@ class _Lexer:
             self.pos += 1
         if started or cur or not words_mode:
             words.append("".join(cur))
+        if words_mode:  # as Docker: an empty word ("" or an empty expansion) is no word at all
+            return [w for w in words if w]
         return words
 
     def _single(self) -> str:
@@ -145,7 +147,7 @@ class _Lexer:
             return "$"
         if t[self.pos] == "{":
             return self._braced()
-        m = _NAME.match(t, self.pos)
+        m = _NAME.match(t, self.pos) or _POSITIONAL.match(t, self.pos)
         if not m:
             return "$"
         self.pos = m.end()
@@ -159,7 +161,9 @@ class _Lexer:
         t = self.text
         start = self.pos - 1
         self.pos += 1  # past '{'
-        m = _NAME.match(t, self.pos)
+        if self.pos >= len(t):
+            raise ExpansionError(f"missing '}}' in {t[start:]}")
+        m = _NAME.match(t, self.pos) or _POSITIONAL.match(t, self.pos)
         if not m:
             raise ExpansionError(f"bad substitution: {t[start:]}")
         name = m.group(0)
@@ -193,9 +197,11 @@ class _Lexer:
         if ch == "+":
             return word if is_set else ""
         # '?'
+        if value is None:
+            raise ExpansionError(f"{name}: {word or 'is not allowed to be unset'}")
         if not is_set:
-            raise ExpansionError(f"{name}: {word or 'parameter null or not set'}")
-        return value or ""
+            raise ExpansionError(f"{name}: {word or 'is not allowed to be empty'}")
+        return value
 
     def _pattern_op(self, name: str, start: int) -> str:
         """``${NAME#pat}`` ``##`` ``%`` ``%%`` (trim) and ``${NAME/pat/repl}`` ``//`` (replace)."""
@@ -209,9 +215,10 @@ class _Lexer:
         repl = ""
         if op.startswith("/"):
             pattern = self.run(words_mode=False, stop="/}")[0]
-            if self.pos < len(t) and t[self.pos] == "/":
-                self.pos += 1
-                repl = self.run(words_mode=False, stop="}")[0]
+            if self.pos >= len(t) or t[self.pos] != "/":
+                raise ExpansionError(f"missing '/' in {t[start:]}")
+            self.pos += 1
+            repl = self.run(words_mode=False, stop="}")[0]
         else:
             pattern = self.run(words_mode=False, stop="}")[0]
         if self.pos >= len(t) or t[self.pos] != "}":
@@ -224,28 +231,8 @@ class _Lexer:
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "*":
-            out.append(".*")
-        elif c == "?":
-            out.append(".")
-        elif c == "[":
-            j = pattern.find("]", i + 2)
-            if j < 0:
-                out.append(re.escape(c))
-            else:
-                body = pattern[i + 1 : j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = j
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return re.compile("".join(out), re.DOTALL)
+    """A substitution pattern: ``*`` any string, ``?`` one character, everything else literal."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
 
 
 def _trim(value: str, op: str, pattern: str) -> str:
