@@ -158,3 +158,17 @@ def test_seabox_shim_cli_start_list_cleanup(h: ShimHarness) -> None:
     c.delete()
     c.shutdown()
     assert wait_for(lambda: not pid_alive(doc["pid"]))
+
+
+def test_launcher_death_spares_shims_and_a_new_launcher_starts(h: ShimHarness) -> None:
+    client, _, info = h.spawn()
+    client.create(str(h.bundle(["sleep", "1000"])))
+    client.start()
+    old = h.launcher.pid
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: h.launcher.proc.poll() is not None)
+    assert client.state().status == "running" and pid_alive(info.pid)
+    client2, _, info2 = h.spawn()  # the launcher is restarted on demand
+    assert h.launcher.pid != old and client2.ping()["pid"] == info2.pid
+    client.kill(signal.SIGKILL)
+    assert client.wait().exit_status == 137

@@ -198,3 +198,17 @@ def test_protocol_errors_never_crash_and_shutdown_cleans_up(shim: tuple) -> None
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
     assert not os.path.exists(cfg.state_dir)
+
+
+def test_discover_tells_dead_shims_from_live_ones(tmp_path: Path) -> None:
+    d = tmp_path / "ns" / "gone"
+    d.mkdir(parents=True)
+    (d / "shim.json").write_text(json.dumps({"pid": 2**22 + 1, "start_time": 5, "bundle": "/b",
+                                             "runtime_binary": "/usr/sbin/runc", "runtime_root": "/r"}))
+    (tmp_path / "ns" / "not-a-shim").mkdir()
+    assert discover(str(tmp_path)) == []
+    [rec] = discover(str(tmp_path), include_dead=True)
+    assert (rec.namespace, rec.id, rec.alive, rec.bundle, rec.runtime_binary) == ("ns", "gone", False, "/b",
+                                                                                 "/usr/sbin/runc")
+    assert rec.address == str(d / "shim.sock")
+    assert discover(str(tmp_path / "missing")) == []

@@ -174,24 +174,34 @@ class Launcher:
 
     def __init__(self, python: str = sys.executable, preload_runtime: bool = True,
                  env: dict[str, str] | None = None) -> None:
-        import subprocess  # here, not at the top: the launcher process itself never needs it
-        import threading
+        import threading  # here, not at the top: the launcher process itself never needs it
 
-        argv = [python, "-m", "seabox.shim.launcher"] + ([] if preload_runtime else ["--no-runtime"])
-        self.proc: subprocess.Popen[bytes] = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, close_fds=True)
+        self._argv = [python, "-m", "seabox.shim.launcher"] + ([] if preload_runtime else ["--no-runtime"])
+        self._env = env
         self._lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] = self._start()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        import subprocess  # as threading: only the daemon side uses it
+
+        return subprocess.Popen(self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=self._env,
+                                close_fds=True)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
     def spawn(self, cfg: ShimConfig) -> ShimInfo:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        """Fork a shim for ``cfg`` and wait until it listens (thread-safe)."""
         with self._lock:
+            if self.proc.poll() is not None:  # the launcher died: start a new one (shims are unaffected)
+                self.proc = self._start()
+            stdin, stdout = self.proc.stdin, self.proc.stdout
+            assert stdin is not None and stdout is not None
             try:
-                self.proc.stdin.write((json.dumps({"config": cfg.to_dict()}) + "\n").encode())
-                self.proc.stdin.flush()
-                line = self.proc.stdout.readline()
+                stdin.write((json.dumps({"config": cfg.to_dict()}) + "\n").encode())
+                stdin.flush()
+                line = stdout.readline()
             except OSError as e:
                 raise Unavailable(f"shim launcher: {e}")
         if not line:

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 
 from seabox.errdefs import InvalidArgument
 from seabox.shim import logs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import socket
     from collections.abc import Callable
 
     from seabox.shim.loop import Loop
@@ -326,6 +326,8 @@ class ProcessIO:
             if terminal:
                 if not console_path:
                     raise InvalidArgument("terminal: a console socket path is required")
+                import socket  # only for a terminal's console socket
+
                 try:
                     os.unlink(console_path)
                 except FileNotFoundError:
