@@ -35,14 +35,9 @@ PR_SET_CHILD_SUBREAPER = 36
 
 
 def make_bundle(bundle: Path, cgroup_prefix: str) -> None:
-    rootfs = bundle / "rootfs"
-    for d in ("bin", "dev", "etc", "proc", "sys", "tmp", "root"):
-        (rootfs / d).mkdir(parents=True, exist_ok=True)
-    shutil.copy2("/bin/busybox", rootfs / "bin" / "busybox")
-    for applet in ("sh", "true", "echo", "sleep"):
-        (rootfs / "bin" / applet).symlink_to("busybox")
-    (rootfs / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (rootfs / "etc" / "group").write_text("root:x:0:\n")
+    from seabox.testing.bundle import make_busybox_rootfs
+
+    make_busybox_rootfs(bundle / "rootfs")
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     config = {
         "ociVersion": "1.0.2",

@@ -1,7 +1,7 @@
 """Debian's containerd (1.6) runs containers through seabox-runc (``ctr run --runc-binary``).
 
 containerd runs on its own temp root/state/socket with the CRI plugin disabled; the
-image is an OCI archive built here from the host's static busybox (no registry, no
+image is an OCI archive built here from the busybox rootfs of ``seabox.testing.bundle`` (no registry, no
 fixtures needed) and imported with ``ctr images import``.  Covered: detached run,
 exec, kill, delete, exit codes through ``ctr run --rm``, and a TTY driven through a
 pty.  Teardown kills what is left, stops containerd and removes its mounts, cgroups,
@@ -33,12 +33,13 @@ from pathlib import Path
 
 import pytest
 
+from seabox.testing.bundle import make_busybox_rootfs
+
 pytestmark = [pytest.mark.root, pytest.mark.interop]
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = os.environ.get("SEABOX_INTEROP_RUNTIME", str(REPO / ".venv" / "bin" / "seabox-runc"))
 IMAGE = "docker.io/library/sbt-busybox:latest"
-BUSYBOX = "/bin/busybox"
 
 
 # -- a busybox OCI image built from the host's static busybox --------------------------------
@@ -50,41 +51,21 @@ def _blob(blobs: Path, data: bytes) -> dict:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def busybox_layer() -> bytes:
-    """An uncompressed layer tar: /bin/busybox, a symlink per applet, passwd/group, base dirs."""
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+def busybox_layer(work: Path) -> bytes:
+    """An uncompressed layer tar of the busybox root filesystem the runtime tests use."""
+    rootfs = make_busybox_rootfs(work / "layer-rootfs")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-
-        def add_dir(name: str, mode: int = 0o755) -> None:
-            ti = tarfile.TarInfo(name)
-            ti.type, ti.mode, ti.mtime = tarfile.DIRTYPE, mode, 0
-            tar.addfile(ti)
-
-        def add_file(name: str, data: bytes, mode: int = 0o644) -> None:
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode, ti.mtime = len(data), mode, 0
-            tar.addfile(ti, io.BytesIO(data))
-
-        for d in ("bin", "dev", "etc", "proc", "sys", "root", "var", "usr", "usr/bin", "sbin"):
-            add_dir(d, 0o700 if d == "root" else 0o755)
-        add_dir("tmp", 0o1777)
-        add_file("bin/busybox", Path(BUSYBOX).read_bytes(), 0o755)
-        for a in applets:
-            if a == "busybox" or "/" in a:
-                continue
-            ti = tarfile.TarInfo(f"bin/{a}")
-            ti.type, ti.linkname, ti.mode, ti.mtime = tarfile.SYMTYPE, "busybox", 0o777, 0
-            tar.addfile(ti)
-        add_file("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n")
-        add_file("etc/group", b"root:x:0:\nnogroup:x:65534:\n")
+        for entry in sorted(rootfs.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    shutil.rmtree(rootfs)
     return buf.getvalue()
 
 
 def build_oci_layout(layout: Path, ref_name: str = "latest", image_name: str = IMAGE) -> Path:
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True)
-    raw = busybox_layer()
+    raw = busybox_layer(layout.parent)
     layer = _blob(blobs, gzip.compress(raw, mtime=0))
     config = {
         "architecture": "amd64",

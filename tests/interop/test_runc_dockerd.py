@@ -4,7 +4,7 @@ dockerd gets its own temp --data-root/--exec-root/socket/pidfile, its own manage
 containerd (under the exec root), a unique --cgroup-parent, and no host networking
 (--bridge=none, --iptables=false, --ip-forward=false, --ip-masq=false); containers run
 with --network none.  The image is a docker-archive made with skopeo from an OCI layout
-built here from the host's static busybox.  Teardown removes containers, stops dockerd
+built here from the busybox rootfs of ``seabox.testing.bundle``.  Teardown removes containers, stops dockerd
 and its containerd, unmounts whatever is left under the temp dirs and removes them.
 
 ``SEABOX_INTEROP_RUNTIME=/usr/sbin/runc`` runs the same checks against runc.
@@ -30,12 +30,13 @@ from pathlib import Path
 
 import pytest
 
+from seabox.testing.bundle import make_busybox_rootfs
+
 pytestmark = [pytest.mark.root, pytest.mark.interop]
 
 REPO = Path(__file__).resolve().parents[2]
 RUNTIME = os.environ.get("SEABOX_INTEROP_RUNTIME", str(REPO / ".venv" / "bin" / "seabox-runc"))
 IMAGE = "sbt-busybox:latest"
-BUSYBOX = "/bin/busybox"
 
 
 def _blob(blobs: Path, data: bytes) -> dict:
@@ -44,28 +45,13 @@ def _blob(blobs: Path, data: bytes) -> dict:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def _layer() -> bytes:
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True, check=True).stdout.split()
+def _layer(work: Path) -> bytes:
+    rootfs = make_busybox_rootfs(work / "layer-rootfs")
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for d, mode in (("bin", 0o755), ("dev", 0o755), ("etc", 0o755), ("proc", 0o755), ("sys", 0o755),
-                        ("root", 0o700), ("tmp", 0o1777)):  # fmt: skip
-            ti = tarfile.TarInfo(d)
-            ti.type, ti.mode = tarfile.DIRTYPE, mode
-            tar.addfile(ti)
-        data = Path(BUSYBOX).read_bytes()
-        ti = tarfile.TarInfo("bin/busybox")
-        ti.size, ti.mode = len(data), 0o755
-        tar.addfile(ti, io.BytesIO(data))
-        for a in applets:
-            if a != "busybox" and "/" not in a:
-                ti = tarfile.TarInfo(f"bin/{a}")
-                ti.type, ti.linkname, ti.mode = tarfile.SYMTYPE, "busybox", 0o777
-                tar.addfile(ti)
-        for name, text in (("etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), ("etc/group", b"root:x:0:\n")):
-            ti = tarfile.TarInfo(name)
-            ti.size, ti.mode = len(text), 0o644
-            tar.addfile(ti, io.BytesIO(text))
+        for entry in sorted(rootfs.iterdir()):
+            tar.add(entry, arcname=entry.name)
+    shutil.rmtree(rootfs)
     return buf.getvalue()
 
 
@@ -74,7 +60,7 @@ def docker_archive(tmp: Path) -> Path:
     layout = tmp / "layout"
     blobs = layout / "blobs" / "sha256"
     blobs.mkdir(parents=True)
-    raw = _layer()
+    raw = _layer(tmp)
     layer = _blob(blobs, gzip.compress(raw, mtime=0))
     config = {
         "architecture": "amd64",
