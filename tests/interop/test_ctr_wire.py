@@ -260,6 +260,21 @@ def test_images_pull_unpacks_into_overlayfs_and_native(
     assert rows(ctr(daemon, "snapshots", "--snapshotter", "native", "ls").stdout) == []
 
 
+def test_pulled_image_survives_a_restart(tmp_path: Path, fixtures_info: dict) -> None:
+    if CTR is None:
+        pytest.skip("ctr (Debian containerd) is not installed")
+    ref = fixtures_info["images"]["busybox-oci"]["ref"]
+    with seaboxd(tmp_path / "d") as d:
+        ctr(d, "images", "pull", "--plain-http", ref, ns="keep")
+        before = ctr(d, "snapshots", "ls", ns="keep").stdout
+    with seaboxd(tmp_path / "d") as d:
+        checked = rows(ctr(d, "images", "check", ns="keep").stdout)
+        assert checked[0][0] == ref and checked[0][-1] == "true"
+        assert ctr(d, "snapshots", "ls", ns="keep").stdout == before
+        ctr(d, "images", "rm", "--sync", ref, ns="keep")
+        assert rows(ctr(d, "snapshots", "ls", ns="keep").stdout) == []
+
+
 def test_unimplemented_services_say_so(daemon: RunningDaemon) -> None:
     # tasks arrive with the daemon issue; until then ctr gets UNIMPLEMENTED
     p = ctr(daemon, "tasks", "ls", check=False)

@@ -1,9 +1,11 @@
 """containerd v1 gRPC services served by seaboxd, one module per service.
 
 Each servicer translates wire messages to seabox objects, calls the library (metadata
-stores, the event exchange), publishes the event containerd would publish, and translates
-back. :func:`register` adds every service that is implemented to a grpc server and returns
-the introspection entries describing them.
+stores, content store, snapshotters, the event exchange), publishes the event containerd
+would publish, and translates back. :func:`register` adds every service whose libraries
+were given to a grpc server and returns the introspection entries describing them. Served
+today: version, namespaces, containers, images, leases, content, snapshots, diff, events,
+introspection. Not yet: tasks (they need the shim).
 """
 
 from __future__ import annotations
