@@ -137,3 +137,56 @@ def test_unterminated_heredoc():
     with pytest.raises(DockerfileError) as e:
         lex("FROM x\nRUN <<EOF\necho\n", "my.Dockerfile")
     assert str(e.value) == "my.Dockerfile:2: unterminated heredoc EOF: RUN <<EOF"
+
+
+@pytest.mark.parametrize(
+    "line,names,expand",
+    [
+        ("RUN <<EOF", ["EOF"], [True]),
+        ("RUN <<-EOF", ["EOF"], [True]),
+        ("RUN <<- EOF", ["EOF"], [True]),
+        ("RUN << -EOF", ["-EOF"], [True]),
+        ("RUN <<  EOF  > foo", ["EOF"], [True]),
+        ("RUN 4<<EOF", ["EOF"], [True]),
+        ("RUN <<EOF <<EOF2", ["EOF", "EOF2"], [True, True]),
+        ("RUN <<eo'f'", ["eof"], [False]),
+        ("RUN <<eo\\'f", ["eo'f"], [True]),
+        ("RUN <<'e'o\\'f", ["eo'f"], [False]),
+        ("RUN <<'one two'", ["one two"], [False]),
+        ("RUN <<$EOF", ["$EOF"], [True]),
+        ("RUN <<file.txt", ["file.txt"], [True]),
+        ("RUN '<<EOF'", [], []),
+        ('RUN "<<EOF"', [], []),
+        ('RUN ["<<EOF"]', [], []),
+        ("RUN cat <<<EOF", [], []),
+        ("RUN --mount=type=cache,target=/foo <<MOUNT", ["MOUNT"], [True]),
+    ],
+)
+def test_heredoc_openers(line, names, expand):
+    bodies = "".join(f"body\n{n}\n" for n in names)
+    r = lex(f"FROM x\n{line}\n{bodies}USER done\n")
+    got = r.lines[1].heredocs
+    assert [h.name for h in got] == names
+    assert [h.expand for h in got] == expand
+    assert r.lines[-1].keyword == "USER"
+
+
+def test_heredoc_bodies_keep_comments_and_quotes():
+    r = lex("FROM x\nRUN <<C\n# internal comment\necho hi # trailing\n\"q\" 'r'\nC\n")
+    assert r.lines[1].heredocs[0].content == "# internal comment\necho hi # trailing\n\"q\" 'r'\n"
+
+
+def test_heredoc_crossed_names():
+    r = lex("FROM x\nCOPY <<X <<Y /dest\nY\nX\nX\nY\n")
+    assert [(h.name, h.content) for h in r.lines[1].heredocs] == [("X", "Y\n"), ("Y", "X\n")]
+
+
+def test_heredoc_empty_body_and_chomped_terminator():
+    r = lex("FROM x\nRUN <<EMPTY\nEMPTY\nRUN <<-U\n\tbaz\n\tU\n")
+    assert r.lines[1].heredocs[0].content == ""
+    assert r.lines[2].heredocs[0].content == "baz\n"
+
+
+def test_heredoc_bad_delimiter():
+    with pytest.raises(DockerfileError, match="Dockerfile:2: invalid heredoc delimiter"):
+        lex("FROM x\nRUN <<'EOF\nEOF\n")

@@ -533,3 +533,12 @@ def test_parse_file(tmp_path):
     assert str(e.value) == "Dockerfile.dev:2: unknown instruction: BOGUS: BOGUS x"
     f.write_text("FROM a\n")
     assert parse_file(str(f), **PLAT).filename == str(f)
+
+
+def test_copy_heredoc_spaced_opener_and_lone_detection():
+    c = one("COPY << EOF /dst\nx\nEOF\n")
+    assert c.sources == () and c.dest == "/dst" and c.heredocs[0].content == "x\n"
+    r = one("RUN << 'EOF'\n#!/bin/sh\necho\nEOF\n")
+    assert r.is_lone_heredoc() and r.shebang_script() == "#!/bin/sh\necho\n"
+    r = one("RUN <<EOF python3\nprint(1)\nEOF\n")
+    assert not r.is_lone_heredoc()

@@ -9,11 +9,11 @@ moving an instruction without changing it keeps the cache key stable.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from seabox.build.dockerfile.lexer import Heredoc
+from seabox.build.dockerfile.lexer import Heredoc, heredoc_openers
+from seabox.build.dockerfile.words import split_raw
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,9 @@ class Run(Instruction):
         """``RUN <<EOF`` with nothing else: the heredoc body is the script."""
         if len(self.heredocs) != 1 or not self.command.shell_form:
             return False
-        return re.fullmatch(r"\d*<<-?\s*(['\"]?)" + re.escape(self.heredocs[0].name) + r"\1",
-                            self.command.args[0].strip()) is not None
+        text = self.command.args[0]
+        openers = heredoc_openers(text, "\\")
+        return len(openers) == 1 and openers[0].tokens == len(split_raw(text))
 
     def shebang_script(self) -> str | None:
         """The body of a lone heredoc that starts with ``#!`` (to be run as an executable file)."""

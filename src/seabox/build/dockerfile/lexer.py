@@ -25,7 +25,6 @@ _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 KNOWN_DIRECTIVES = ("syntax", "escape", "check")
 HEREDOC_INSTRUCTIONS = frozenset({"RUN", "COPY", "ADD"})
 _HEREDOC_WORD = re.compile(r"^(\d*)<<(-?)(.*)$")
-_DELIM = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
 
 @dataclass(frozen=True)
@@ -83,26 +82,60 @@ def _directives(lines: list[str], filename: str) -> tuple[Directives, int]:
     return Directives(found.get("escape", "\\"), found.get("syntax"), found.get("check")), i
 
 
-def heredoc_words(rest: str, escape: str) -> list[tuple[str, bool, bool, int | None]]:
-    """The heredoc openers in an instruction's arguments: (delimiter, expand, chomp, fd)."""
+def _has_unescaped_quote(raw: str, escape: str) -> bool:
+    i = 0
+    while i < len(raw):
+        if raw[i] == escape:
+            i += 2
+            continue
+        if raw[i] in "'\"":
+            return True
+        i += 1
+    return False
+
+
+@dataclass(frozen=True)
+class HeredocOpener:
+    name: str
+    expand: bool
+    chomp: bool
+    fd: int | None
+    tokens: int  # how many words of the line it took (``<< EOF`` is two)
+
+
+def heredoc_openers(rest: str, escape: str, filename: str = "Dockerfile", line: int = 0) -> list[HeredocOpener]:
+    """The heredoc openers in an instruction's shell-form arguments, in order.
+
+    ``<<EOF``, ``<<-EOF``, ``3<<EOF``, ``<< EOF`` (the name may be the next word),
+    ``<<"EOF"``/``<<'EOF'``/``<<E"OF"`` (any unescaped quote disables expansion).
+    Exec (JSON) form has none; ``<<<`` is a here-string, not a heredoc.
+    """
     words = split_raw(rest, escape)
     args = [w for w in words if not w.startswith("--")]
     if args and args[0].startswith("["):
         return []
     out = []
-    for w in words:
+    i = 0
+    while i < len(words):
+        w = words[i]
         m = _HEREDOC_WORD.match(w)
+        i += 1
         if not m or m.group(3).startswith("<"):
             continue
-        raw = m.group(3)
+        raw, ntok = m.group(3), 1
+        if raw == "":
+            if i >= len(words):
+                continue
+            raw, ntok = words[i], 2
+            i += 1
         try:
             names = unquote_words(raw, escape)
         except ValueError:
+            raise DockerfileError(filename, line, f"invalid heredoc delimiter {raw!r}", rest) from None
+        if len(names) != 1:
             continue
-        if len(names) != 1 or not _DELIM.match(names[0]):
-            continue
-        quoted = any(q in raw for q in "'\"")
-        out.append((names[0], not quoted, m.group(2) == "-", int(m.group(1)) if m.group(1) else None))
+        fd = int(m.group(1)) if m.group(1) else None
+        out.append(HeredocOpener(names[0], not _has_unescaped_quote(raw, escape), m.group(2) == "-", fd, ntok))
     return out
 
 
@@ -154,7 +187,8 @@ def lex(text: str, filename: str = "Dockerfile") -> LexResult:
         rest = rest.strip()
         heredocs: list[Heredoc] = []
         if kw.upper() in HEREDOC_INSTRUCTIONS and "<<" in rest:
-            for name, expand, chomp, fd in heredoc_words(rest, esc):
+            for op in heredoc_openers(rest, esc, filename, start + 1):
+                name, expand, chomp, fd = op.name, op.expand, op.chomp, op.fd
                 body: list[str] = []
                 while True:
                     if i >= n:

@@ -36,7 +36,6 @@ from seabox.build.dockerfile.words import (
     expand_word,
     expand_words,
     split_raw,
-    unquote_words,
 )
 
 PROXY_ARGS = (
@@ -633,14 +632,16 @@ class _Parser:
         if v is not None:
             words = [self.word(ll, w, st.lookup) for w in v]
         else:
-            heredoc_words = {h.name for h in ll.heredocs}
             words = []
-            for raw in split_raw(rest, self.escape):
-                m = re.match(r"^\d*<<-?(.*)$", raw)
-                if m and ll.heredocs and unquote_words(m.group(1), self.escape)[:1] and \
-                        unquote_words(m.group(1), self.escape)[0] in heredoc_words:
+            raw = split_raw(rest, self.escape)
+            i = 0
+            while i < len(raw):
+                m = re.match(r"^\d*<<(-?)(.*)$", raw[i]) if ll.heredocs else None
+                if m and not m.group(2).startswith("<"):
+                    i += 1 if m.group(2) else 2  # "<< EOF" names the heredoc in the next word
                     continue
-                words.extend(self.words(ll, raw, st.lookup))
+                words.extend(self.words(ll, raw[i], st.lookup))
+                i += 1
         if len(words) + len(ll.heredocs) < 2 or not words:
             raise self.err(ll, f"{kw} requires at least two arguments: source(s) and destination")
         return words[:-1], words[-1]
