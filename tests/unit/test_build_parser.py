@@ -401,7 +401,8 @@ def test_healthcheck():
     [
         ("HEALTHCHECK --interval=5 CMD true", "invalid duration"),
         ("HEALTHCHECK --interval=100us CMD true", "cannot be less than 1ms"),
-        ("HEALTHCHECK --retries=-1 CMD true", "cannot be negative"),
+        ("HEALTHCHECK --retries=-1 CMD true", "must be at least 1"),
+        ("HEALTHCHECK --retries=0 CMD true", "must be at least 1"),
         ("HEALTHCHECK --retries=x CMD true", "invalid number"),
         ("HEALTHCHECK --foo=1 CMD true", "unknown flag"),
         ("HEALTHCHECK CMD", "missing command"),
@@ -447,8 +448,9 @@ def test_flags_refused_on_instructions_without_flags():
 
 def test_error_format():
     e = err("FROM a\nFORM b\n", filename="sub/Dockerfile.dev")
-    assert str(e) == "sub/Dockerfile.dev:2: unknown instruction: FORM: FORM b"
+    assert str(e) == "sub/Dockerfile.dev:2: unknown instruction: FORM (did you mean FROM?): FORM b"
     assert isinstance(e, errdefs.InvalidArgument) and e.line == 2 and e.text == "FORM b"
+    assert str(err("FROM a\nXYZZY b\n")).endswith("unknown instruction: XYZZY: XYZZY b")
 
 
 def test_instruction_before_from():

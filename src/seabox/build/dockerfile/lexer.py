@@ -103,7 +103,9 @@ class HeredocOpener:
     tokens: int  # how many words of the line it took (``<< EOF`` is two)
 
 
-def heredoc_openers(rest: str, escape: str, filename: str = "Dockerfile", line: int = 0) -> list[HeredocOpener]:
+def heredoc_openers(
+    rest: str, escape: str, filename: str = "Dockerfile", line: int = 0, text: str = ""
+) -> list[HeredocOpener]:
     """The heredoc openers in an instruction's shell-form arguments, in order.
 
     ``<<EOF``, ``<<-EOF``, ``3<<EOF``, ``<< EOF`` (the name may be the next word),
@@ -131,7 +133,7 @@ def heredoc_openers(rest: str, escape: str, filename: str = "Dockerfile", line: 
         try:
             names = unquote_words(raw, escape)
         except ValueError:
-            raise DockerfileError(filename, line, f"invalid heredoc delimiter {raw!r}", rest) from None
+            raise DockerfileError(filename, line, f"invalid heredoc delimiter {raw!r}", text or rest) from None
         if len(names) != 1:
             continue
         fd = int(m.group(1)) if m.group(1) else None
@@ -187,7 +189,7 @@ def lex(text: str, filename: str = "Dockerfile") -> LexResult:
         rest = rest.strip()
         heredocs: list[Heredoc] = []
         if kw.upper() in HEREDOC_INSTRUCTIONS and "<<" in rest:
-            for op in heredoc_openers(rest, esc, filename, start + 1):
+            for op in heredoc_openers(rest, esc, filename, start + 1, joined):
                 name, expand, chomp, fd = op.name, op.expand, op.chomp, op.fd
                 body: list[str] = []
                 while True:

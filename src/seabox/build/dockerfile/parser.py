@@ -21,6 +21,7 @@ key need, computed in one pure place.
 from __future__ import annotations
 
 import csv
+import difflib
 import json
 import posixpath
 import re
@@ -60,7 +61,6 @@ _FLAGS: dict[str, dict[str, str]] = {  # name -> kind: "str", "bool", "multi"
 KNOWN = ("FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "CMD", "ENTRYPOINT", "SHELL", "EXPOSE",
          "LABEL", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER")
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
-_ARG_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
                    "h": 3600 * 10**9}
@@ -346,7 +346,9 @@ class _Parser:
         for ll in lexed.lines:
             kw = ll.keyword.upper()
             if kw not in KNOWN:
-                raise self.err(ll, f"unknown instruction: {ll.keyword}")
+                close = difflib.get_close_matches(kw, KNOWN, n=1, cutoff=0.6)
+                hint = f" (did you mean {close[0]}?)" if close else ""
+                raise self.err(ll, f"unknown instruction: {ll.keyword}{hint}")
             if not self.stages and kw not in ("ARG", "FROM"):
                 raise self.err(ll, "no build stage in current context: the file must start with FROM "
                                    "(only ARG may come before it)")
@@ -482,8 +484,8 @@ class _Parser:
         out = []
         for w in raw:
             name, eq, default = w.partition("=")
-            if not _ARG_NAME.match(name):
-                raise self.err(ll, f"invalid ARG name {name!r}")
+            if not name:
+                raise self.err(ll, "ARG names can not be blank")
             out.append((name, self.word(ll, default, lookup) if eq else None))
         return out
 
@@ -634,6 +636,8 @@ class _Parser:
         else:
             words = []
             raw = split_raw(rest, self.escape)
+            if ll.heredocs and raw and re.match(r"^\d*<<", raw[-1]) and not raw[-1].startswith("<<<"):
+                raise self.err(ll, f"{kw} cannot accept a heredoc as a destination")
             i = 0
             while i < len(raw):
                 m = re.match(r"^\d*<<(-?)(.*)$", raw[i]) if ll.heredocs else None
@@ -816,8 +820,8 @@ class _Parser:
                 retries = int(flags["retries"][0])
             except ValueError:
                 raise self.err(ll, f"HEALTHCHECK --retries: invalid number {flags['retries'][0]!r}") from None
-            if retries < 0:
-                raise self.err(ll, "HEALTHCHECK --retries cannot be negative")
+            if retries < 1:
+                raise self.err(ll, f"HEALTHCHECK --retries must be at least 1 (not {retries})")
         return ins.Healthcheck(ll.line, ll.end_line, ll.text, cmd, durations.get("interval", 0),
                                durations.get("timeout", 0), durations.get("start-period", 0),
                                durations.get("start-interval", 0), retries)

@@ -1,0 +1,4 @@
+FROM alpine
+
+
+CMD ["run", 1, true]
