@@ -9,10 +9,12 @@ and the iptables chains that did not exist before it — then checks with ``ip``
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -48,6 +50,18 @@ def _rules_mentioning(needles: list[str]) -> list[str]:
     return [r for t in TABLES for r in ipt.rules(t) if any(n in r for n in needles)]
 
 
+def _processes_in_netns(inodes: set[int]) -> list[int]:
+    """Processes in one of the network namespaces ``inodes`` (containers the test left running)."""
+    out = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino in inodes:
+                out.append(int(pid))
+        except OSError:
+            continue
+    return out
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,10 +82,12 @@ class Env:
     runc: Runc
     attached: list[str] = field(default_factory=list)
     namespaces: list[str] = field(default_factory=list)
+    ns_inodes: set[int] = field(default_factory=set)
 
     def netns(self, name: str) -> str:
         path = netns.create(f"{self.tag}-{name}", self.nets.settings.netns_dir)
         self.namespaces.append(path)
+        self.ns_inodes.add(os.stat(path).st_ino)
         return path
 
     def cid(self, name: str) -> str:
@@ -102,6 +118,10 @@ def env(tmp_path: Path) -> Iterator[Env]:
         yield e
     finally:
         e.runc.cleanup()
+        stray = _processes_in_netns(e.ns_inodes)
+        for pid in stray:  # the test's own containers, left running by a failure: stop them
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         for cid in e.attached:
             try:
                 e.nets.detach(cid)
@@ -122,6 +142,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
         assert settings.admin_chain not in leftover
         rules_now = "\n".join(r for t in TABLES for r in ipt.rules(t))
         assert [c for c in leftover if f"-A {c} " not in rules_now] == []
+        assert stray == []
         mounts = Path("/proc/self/mountinfo").read_text()
         assert str(tmp_path) not in mounts
         assert os.listdir(settings.netns_dir) == [] if os.path.isdir(settings.netns_dir) else True
@@ -186,6 +207,7 @@ def test_two_containers_by_name_and_published_port(env: Env) -> None:
                        files(web.hosts_path, web.resolv_path))
     (b_web / "rootfs" / "www").mkdir()
     (b_web / "rootfs" / "www" / "index.html").write_text(f"hello from {env.tag}\n")
+    env.runc.ids.append(web_id)  # so the harness force-deletes it
     r = env.runc.create(b_web, web_id)
     assert r.returncode == 0, r.stderr
     assert env.runc.cmd("start", web_id).returncode == 0
