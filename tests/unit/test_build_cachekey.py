@@ -214,3 +214,17 @@ def test_large_file_streams(ctx):
     import hashlib
 
     assert context.file_digest(str(big)) == "sha256:" + hashlib.sha256(big.read_bytes()).hexdigest()
+
+
+def test_excludes(ctx):
+    idx = ContextIndex.scan(str(ctx))
+    full = idx.checksum(["src"])
+    no_util = idx.checksum(["src"], excludes=["src/util"])
+    assert no_util != full
+    before = no_util
+    (ctx / "src" / "util" / "u.py").write_text("changed\n")
+    idx2 = ContextIndex.scan(str(ctx))
+    assert idx2.checksum(["src"], excludes=["src/util"]) == before
+    assert idx2.checksum(["src"]) != full
+    step = parse("FROM x\nCOPY --exclude=**/util src /s\n", **PLAT).stages[0].instructions[0]
+    assert idx2.for_instruction(step) == before

@@ -544,3 +544,9 @@ def test_copy_heredoc_spaced_opener_and_lone_detection():
     assert r.is_lone_heredoc() and r.shebang_script() == "#!/bin/sh\necho\n"
     r = one("RUN <<EOF python3\nprint(1)\nEOF\n")
     assert not r.is_lone_heredoc()
+
+
+def test_from_references_see_global_args():
+    df = p("ARG SRC=builder\nFROM a AS builder\nFROM b\nCOPY --from=$SRC /x /x\n"
+           "RUN --mount=type=bind,from=${SRC},target=/m true\n")
+    assert [(r.name, r.stage) for r in df.stages[1].refs] == [("builder", 0), ("builder", 0)]

@@ -112,11 +112,17 @@ class ContextIndex:
         *,
         chown: tuple[int, int] | None = None,
         chmod: int | None = None,
+        excludes: Iterable[str] = (),
     ) -> str:
-        """The tree checksum of what ``COPY <sources>`` would copy (after ``--chown``/``--chmod``)."""
+        """The tree checksum of what ``COPY <sources>`` would copy (after ``--chown``/``--chmod``).
+
+        ``excludes`` are ``COPY --exclude`` patterns (``.dockerignore`` syntax, matched
+        against context-relative paths).
+        """
+        ex = IgnoreRules.from_lines(excludes)
         parts = []
         for s in sources:
-            sel = self.select(s)
+            sel = [e for e in self.select(s) if not ex.excluded(e.path)] if ex.patterns else self.select(s)
             parts.append((s, cachekey.tree_checksum(_as_items(sel), chown=chown, chmod=chmod)))
         return cachekey.digest_of({"sources": parts})
 
@@ -135,10 +141,11 @@ class ContextIndex:
         local = [s for s in instruction.sources if not _is_remote(s)]
         if not local:
             return None
-        return self.checksum(local, chown=chown, chmod=instruction.chmod)
+        return self.checksum(local, chown=chown, chmod=instruction.chmod, excludes=instruction.excludes)
 
 
 def _is_remote(source: str) -> bool:
+    """ADD's URLs and git sources are fetched, not read from the context."""
     return "://" in source or source.startswith("git@")
 
 

@@ -269,6 +269,15 @@ class _Parser:
             return self.global_args[name]
         return self.platform_args.get(name)
 
+    def from_lookup(self, st: _StageBuilder) -> Callable[[str], str | None]:
+        """``--from``/``--mount`` values also see the global ARGs (as Docker resolves stage references)."""
+
+        def lookup(name: str) -> str | None:
+            v = st.lookup(name)
+            return v if v is not None else self.global_lookup(name)
+
+        return lookup
+
     def _call(self, ll: LogicalLine, fn: Callable[[], object]) -> object:
         try:
             return fn()
@@ -539,7 +548,7 @@ class _Parser:
         return ins.Run(ll.line, ll.end_line, ll.text, cmd, mounts, network, security, ll.heredocs)
 
     def mount(self, ll: LogicalLine, st: _StageBuilder, spec: str) -> ins.Mount:
-        text = self.word(ll, spec, st.lookup)
+        text = self.word(ll, spec, self.from_lookup(st))
         try:
             fields = next(csv.reader([text]))
         except (csv.Error, StopIteration):
@@ -672,7 +681,7 @@ class _Parser:
     def do_copy(self, ll: LogicalLine, st: _StageBuilder) -> ins.Instruction:
         flags, rest = self.flags(ll, "COPY")
         srcs, dest = self._copy_args(ll, st, rest, "COPY")
-        frm = self.word(ll, flags["from"][0], st.lookup) if "from" in flags else None
+        frm = self.word(ll, flags["from"][0], self.from_lookup(st)) if "from" in flags else None
         if frm is not None:
             if not frm:
                 raise self.err(ll, "--from must not be empty")
