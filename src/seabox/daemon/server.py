@@ -135,8 +135,8 @@ class Daemon:
         finally:
             os.umask(old)
         os.chmod(self.address, SOCKET_MODE)
-        if (g.uid, g.gid) != (os.getuid(), os.getgid()):
-            os.chown(self.address, g.uid, g.gid)
+        if os.geteuid() == 0 and (g.uid, g.gid) != (os.getuid(), os.getgid()):
+            os.chown(self.address, g.uid, g.gid)  # as another user the socket stays that user's
         self.server = server
         log.info(
             "serving",
