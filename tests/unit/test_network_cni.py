@@ -177,3 +177,27 @@ def test_summarize_result_versions() -> None:
     legacy = {"cniVersion": "0.2.0", "ip4": {"ip": "10.2.0.7/24", "gateway": "10.2.0.1"}}
     assert summarize("n", "eth0", legacy).ip == "10.2.0.7"
     assert summarize("n", "eth0", {"cniVersion": "1.0.0"}).ip == ""
+
+
+def test_setup_and_teardown_several_lists(env: tuple[CNI, Path]) -> None:
+    cni, log = env
+    second = json.loads(json.dumps(CONFLIST))
+    second["name"] = "other"
+    second["plugins"][0]["ipam"]["ranges"] = [[{"subnet": "10.98.0.0/24", "gateway": "10.98.0.1"}]]
+    got = cni.setup([CONFLIST, second], "pod1", "/ns/pod1", args=[("K8S_POD_NAME", "p")],
+                    capability_args={"portMappings": [{"hostPort": 80, "containerPort": 80, "protocol": "tcp"}]})
+    assert [(r.network, r.ifname, r.ip) for r in got] == [("testnet", "eth0", "10.99.0.2"), ("other", "eth1", "10.98.0.2")]
+    assert {c["env"]["CNI_ARGS"] for c in read_log(log)} == {"K8S_POD_NAME=p"}
+    log.unlink()
+    cni.teardown("pod1", "/ns/pod1")
+    calls = read_log(log)
+    assert sorted({(c["stdin"]["name"], c["env"]["CNI_IFNAME"]) for c in calls}) == [("other", "eth1"), ("testnet", "eth0")]
+    assert all(c["command"] == "DEL" for c in calls)
+    assert cni.cached("testnet", "pod1", "eth0") is None and cni.cached("other", "pod1", "eth1") is None
+    cni.teardown("pod1", "/ns/pod1")  # nothing left: no-op
+    # a failing second list rolls back the first
+    bad = json.loads(json.dumps(second))
+    bad["plugins"][0]["fakeFail"] = {"ADD": "nope"}
+    with pytest.raises(PluginError, match='network "other"'):
+        cni.setup([CONFLIST, bad], "pod2", "/ns/pod2")
+    assert cni.cached("testnet", "pod2", "eth0") is None

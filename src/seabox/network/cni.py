@@ -272,6 +272,53 @@ class CNI:
         if first is not None:
             raise first
 
+    # ---- several lists at once (ctr --cni, CRI pods) -----------------------------------
+    def setup(self, conflists: Sequence[dict[str, Any]], container_id: str, netns: str, *,
+              args: Sequence[tuple[str, str]] = (), capability_args: dict[str, Any] | None = None
+              ) -> list[InterfaceResult]:
+        """ADD every list (eth0, eth1, ... in order, capabilities to all, as go-cni does); on a
+        failure the lists already added are DELeted before the error is raised."""
+        done: list[RuntimeConf] = []
+        out: list[InterfaceResult] = []
+        try:
+            for i, conf in enumerate(conflists):
+                rt = RuntimeConf(container_id, netns, f"eth{i}", list(args), dict(capability_args or {}))
+                res = self.add(conf, rt)
+                done.append(rt)
+                out.append(summarize(conf["name"], rt.ifname, res))
+        except BaseException:
+            for conf, rt in zip(conflists, done, strict=False):
+                try:
+                    self.delete(conf, rt)
+                except SeaboxError:
+                    pass
+            raise
+        return out
+
+    def teardown(self, container_id: str, netns: str, *, args: Sequence[tuple[str, str]] = ()) -> None:
+        """DEL every network ``container_id`` was ADDed to (found in the cache); idempotent."""
+        base = os.path.join(self.cache_dir, "results")
+        try:
+            names = sorted(os.listdir(base))
+        except FileNotFoundError:
+            return
+        first: SeaboxError | None = None
+        for fn in names:
+            try:
+                with open(os.path.join(base, fn)) as f:
+                    doc = json.load(f)
+            except (OSError, ValueError):
+                continue
+            if doc.get("kind") != CACHE_KIND or doc.get("containerId") != container_id:
+                continue
+            rt = RuntimeConf(container_id, netns, doc.get("ifName", "eth0"), list(args))
+            try:
+                self.delete(None, rt, network=doc.get("networkName", ""))
+            except SeaboxError as e:
+                first = first or e
+        if first is not None:
+            raise first
+
     # ---- cache -------------------------------------------------------------------------
     def cache_path(self, network: str, container_id: str, ifname: str) -> str:
         return os.path.join(self.cache_dir, "results", f"{network}-{container_id}-{ifname}")
