@@ -131,6 +131,9 @@ def test_bad_patterns():
         (["a", "!a/b/c"], "a/x", True),
         (["a", "!a/b/c"], "a/b", False),
         (["a", "!a"], "a", True),  # same depth: the exception would have re-included a itself
+        (["!build/keep.txt", "build"], "build", True),  # an earlier exception is overridden below build
+        (["build", "!build/keep.txt", "build"], "build", True),
+        (["build", "!build/keep.txt", "other"], "build", False),
     ],
 )
 def test_can_prune(patterns, directory, prunable):
@@ -175,3 +178,32 @@ def test_read_rules(tmp_path):
     df.write_text("FROM x\n")
     (tmp_path / "sub" / "app.Dockerfile.dockerignore").write_text("b\n")
     assert [p.text for p in ignore.read_rules(str(tmp_path), str(df)).patterns] == ["b"]
+
+
+def test_walk_pruning_never_loses_an_included_file(tmp_path):
+    """Randomised (fixed seed): the pruned walk equals filtering every path one by one."""
+    import random
+
+    rnd = random.Random(1234)
+    names = ["a", "b", "keep", "x.txt", "y.md", "build", "node_modules"]
+    paths = set()
+    for _ in range(60):
+        depth = rnd.randint(1, 4)
+        paths.add("/".join(rnd.choice(names) for _ in range(depth)))
+    files = []
+    for p in sorted(paths):
+        if any(q.startswith(p + "/") for q in paths):
+            continue  # a directory in this tree
+        files.append(p)
+    make_tree(tmp_path, files)
+    every = []
+    for root, dirs, fs in os.walk(tmp_path):
+        for n in dirs + fs:
+            every.append(os.path.relpath(os.path.join(root, n), tmp_path))
+    pool = ["a", "b", "build", "**/keep", "!**/keep", "!a/keep", "*/x.txt", "!b/*", "**/*.md", "!**/y.md",
+            "node_modules", "!node_modules/keep", "a/**/b", "!a/b/keep/x.txt", "*"]
+    for _ in range(200):
+        rules = IgnoreRules.from_lines(rnd.sample(pool, rnd.randint(1, 5)))
+        want = sorted(p for p in every if not rules.excluded(p))
+        got = sorted(ignore.walk(str(tmp_path), rules, always=()))
+        assert got == want, [p.text for p in rules.patterns]

@@ -212,7 +212,10 @@ class IgnoreRules:
     def can_prune(self, directory: str) -> bool:
         """Whether an excluded ``directory`` can be skipped whole (no exception reaches below it)."""
         directory = clean(directory).lstrip("/")
-        return not any(p.exclusion and p.could_match_below(directory) for p in self.patterns)
+        # the last pattern matching the directory also matches everything below it, so only
+        # exceptions after it can re-include something there
+        last = max((i for i, p in enumerate(self.patterns) if p.matches(directory)), default=-1)
+        return not any(p.exclusion and p.could_match_below(directory) for p in self.patterns[last + 1 :])
 
 
 def read_rules(context_dir: str, dockerfile: str | None = None) -> IgnoreRules:

@@ -278,12 +278,6 @@ class _Parser:
 
         return lookup
 
-    def _call(self, ll: LogicalLine, fn: Callable[[], object]) -> object:
-        try:
-            return fn()
-        except ExpansionError as e:
-            raise self.err(ll, str(e)) from None
-
     def word(self, ll: LogicalLine, text: str, lookup: Callable[[str], str | None]) -> str:
         try:
             return expand_word(text, lookup, self.escape)
