@@ -52,3 +52,8 @@ def test_ip_range() -> None:
 def test_bridge_plugin_missing() -> None:
     with pytest.raises(InvalidArgument, match='network "x": no bridge plugin'):
         cl.bridge_plugin({"name": "x", "plugins": [{"type": "ptp"}]})
+
+
+def test_optional_plugins() -> None:
+    assert [p["type"] for p in make(firewall=False, tuning=False)["plugins"]] == ["bridge", "portmap"]
+    assert [p["type"] for p in make(tuning=False)["plugins"]] == ["bridge", "portmap", "firewall"]

@@ -48,8 +48,9 @@ def ip_range_bounds(ip_range: ipaddress.IPv4Network,
 def bridge_conflist(*, name: str, net_id: str, bridge: str, subnet: ipaddress.IPv4Network,
                     gateway: ipaddress.IPv4Address, ipam_dir: str, admin_chain: str,
                     ip_range: ipaddress.IPv4Network | None = None, labels: dict[str, str] | None = None,
-                    created: str = "", default: bool = False, mtu: int = 0) -> dict[str, Any]:
-    """The conflist (as a dict) of one seabox bridge network."""
+                    created: str = "", default: bool = False, mtu: int = 0,
+                    firewall: bool = True, tuning: bool = True) -> dict[str, Any]:
+    """The conflist (as a dict) of one seabox bridge network (``firewall``/``tuning`` drop those plugins)."""
     rng: dict[str, str] = {"subnet": str(subnet), "gateway": str(gateway)}
     if ip_range is not None:
         start, end = ip_range_bounds(ip_range, subnet)
@@ -79,10 +80,12 @@ def bridge_conflist(*, name: str, net_id: str, bridge: str, subnet: ipaddress.IP
         "plugins": [
             bridge_plugin,
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-            {"type": "firewall", "backend": "iptables", "iptablesAdminChainName": admin_chain},
-            {"type": "tuning"},
         ],
     }
+    if firewall:
+        doc["plugins"].append({"type": "firewall", "backend": "iptables", "iptablesAdminChainName": admin_chain})
+    if tuning:
+        doc["plugins"].append({"type": "tuning"})
     if default:
         doc[KEY_DEFAULT] = True
     return doc

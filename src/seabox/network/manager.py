@@ -67,6 +67,10 @@ class Settings:
     etc_hosts: str = "/etc/hosts"
     resolved_upstream: str = hostsfile.RESOLVED_UPSTREAM
     iptables: str = "iptables"  # for clean-ups the plugins miss; "" turns them off (unit tests)
+    # plugins of new networks: the firewall plugin only matters when FORWARD's policy drops
+    # (it costs ~35 ms per ADD and per DEL here); tuning is a no-op without options
+    firewall_plugin: bool = True
+    tuning_plugin: bool = True
 
 
 @dataclass
@@ -233,7 +237,8 @@ class Networks:
             bridge = (self.settings.bridge_prefix + net_id)[:MAX_IFNAME]
         doc = cl.bridge_conflist(name=name, net_id=net_id, bridge=bridge, subnet=subnet, gateway=gateway,
                                  ipam_dir=self._ipam_dir(), admin_chain=self.settings.admin_chain,
-                                 ip_range=ip_range, labels=labels, created=_now(), default=default)
+                                 ip_range=ip_range, labels=labels, created=_now(), default=default,
+                                 firewall=self.settings.firewall_plugin, tuning=self.settings.tuning_plugin)
         os.makedirs(self.settings.conf_dir, mode=0o755, exist_ok=True)
         path = self._file(name)
         _write_atomic(path, json.dumps(doc, indent=2) + "\n")
