@@ -228,3 +228,17 @@ def test_excludes(ctx):
     assert idx2.checksum(["src"]) != full
     step = parse("FROM x\nCOPY --exclude=**/util src /s\n", **PLAT).stages[0].instructions[0]
     assert idx2.for_instruction(step) == before
+
+
+def test_run_bind_mount_inputs(ctx):
+    df = parse("FROM x AS s\nFROM y\nRUN --mount=type=bind,source=src,target=/s --mount=type=bind,target=/all "
+               "--mount=type=bind,from=s,target=/o --mount=type=cache,target=/c make\n", **PLAT)
+    run_step = df.stages[1].steps[0]
+    idx = ContextIndex.scan(str(ctx))
+    inputs = idx.for_run(run_step.instruction)
+    assert set(inputs) == {"mount:/s", "mount:/all"}
+    assert inputs["mount:/s"] == idx.checksum(["src"])
+    k1 = cachekey.step_key("p", run_step, inputs=inputs)
+    (ctx / "src" / "main.py").write_text("print(3)\n")
+    idx2 = ContextIndex.scan(str(ctx))
+    assert cachekey.step_key("p", run_step, inputs=idx2.for_run(run_step.instruction)) != k1

@@ -144,6 +144,19 @@ class ContextIndex:
         return self.checksum(local, chown=chown, chmod=instruction.chmod, excludes=instruction.excludes)
 
 
+    def for_run(self, run: ins.Run) -> dict[str, str]:
+        """Inputs of a RUN step read from the context: its ``--mount=type=bind`` mounts without ``from``.
+
+        Keyed ``mount:<target>`` for ``cachekey.step_key(..., inputs=...)``; a bind mount from a
+        stage or image is the engine's to key (that stage's key or the image digest).
+        """
+        out = {}
+        for m in run.mounts:
+            if m.type == "bind" and not m.from_:
+                out["mount:" + m.target] = self.checksum([m.source or "."])
+        return out
+
+
 def _is_remote(source: str) -> bool:
     """ADD's URLs and git sources are fetched, not read from the context."""
     return "://" in source or source.startswith("git@")
