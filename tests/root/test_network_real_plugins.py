@@ -17,6 +17,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -323,3 +324,31 @@ def test_two_networks_ip_range_and_detach_after_netns_is_gone(env: Env) -> None:
         ipam = Path(env.nets.settings.state_dir) / "ipam" / net.name
         assert not any(p.name[0].isdigit() for p in ipam.iterdir())
     assert env.nets.attachment(cid) is None
+
+
+def test_concurrent_attaches_get_distinct_addresses(env: Env) -> None:
+    net = env.nets.create(f"{env.tag}-par", subnet=_test_subnet(234))
+    paths = {env.cid(f"p{i}"): env.netns(f"p{i}") for i in range(4)}
+    errors: list[BaseException] = []
+    results: dict[str, str] = {}
+
+    def one(cid: str, path: str) -> None:
+        try:  # a Networks object of its own, as another process would have
+            att = Networks(env.nets.settings).attach(cid, path, [net.name], name=cid[-2:])
+            results[cid] = att.interfaces[0].ip
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one, args=item) for item in paths.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(set(results.values())) == 4
+    # every member's hosts file names the three others
+    for cid in paths:
+        text = Path(env.nets.attachment(cid).hosts_path).read_text()  # type: ignore[union-attr]
+        assert all(f"{ip}\t" in text for ip in results.values())
+    for cid in paths:
+        env.nets.detach(cid)
