@@ -7,6 +7,8 @@ N idle containers (busybox ``sleep``) each held by its own shim:
   runtime.  Also reported: one shim started without the launcher (``seabox-shim start``, a
   fresh interpreter), the launcher's own PSS, and start latencies (launcher spawn, CLI start,
   create+start through the shim).
+  The same again with a launcher that does not preload the runtime library (smaller shared
+  pages, but every runtime call imports it in the forked child).
 * containerd: Debian's containerd on its own temp root/state/socket (CRI disabled), the same
   busybox built as an OCI image and imported, N ``ctr run -d`` with runc; one
   containerd-shim-runc-v2 per container.
@@ -40,11 +42,11 @@ def _stats(values: list[float]) -> dict:
             "max": max(values), "n": len(values)}
 
 
-def seabox_side(n: int) -> dict:
+def seabox_side(n: int, preload_runtime: bool = True) -> dict:
     from seabox.shim.launcher import spawn_direct
     from seabox.shim.testsupport import ShimHarness
 
-    h = ShimHarness()
+    h = ShimHarness(preload_runtime=preload_runtime)
     try:
         spawn_ms, create_ms, pids = [], [], []
         bundle = h.bundle(["sleep", "100000"])
@@ -203,14 +205,17 @@ def main(argv: list[str] | None = None) -> dict:
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else int(os.environ.get("SEABOX_BENCH_SHIMS", "10"))
     sb = seabox_side(n)
+    light = seabox_side(n, preload_runtime=False)
     cd = containerd_side(n)
     ratio = sb["shim_pss_kib"]["median"] / cd["shim_pss_kib"]["median"]
     summary = {"name": "shim_memory", "n": n, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-               "seabox": sb, "containerd": cd, "pss_ratio_seabox_vs_containerd": ratio}
+               "seabox": sb, "seabox_launcher_without_runtime": light, "containerd": cd, "pss_ratio_seabox_vs_containerd": ratio}
     print(f"\nshim_memory: {n} idle busybox sleep containers, one shim each")
     print(f"  seabox-shim (launcher-forked) PSS median {sb['shim_pss_kib']['median']:.0f} KiB"
           f"  (RSS {sb['shim_rss_kib']['median']:.0f} KiB; launcher {sb['launcher_pss_kib']} KiB;"
           f" CLI-started shim {sb['direct_cli_shim_pss_kib']} KiB)")
+    print(f"  seabox-shim, launcher without the runtime preloaded: PSS median {light['shim_pss_kib']['median']:.0f}"
+          f" KiB, create+start {light['create_start_ms']['median']:.1f} ms (the runtime imported per call)")
     print(f"  containerd-shim-runc-v2 PSS median {cd['shim_pss_kib']['median']:.0f} KiB"
           f"  (RSS {cd['shim_rss_kib']['median']:.0f} KiB)")
     print(f"  ratio seabox/containerd: {ratio:.2f}")

@@ -67,6 +67,9 @@ def test_runc_exec_kill_pause_and_tty(h: ShimHarness) -> None:
     client.pause()
     assert client.state().status == "paused"
     client.resume()
+    client.update({"pids": {"limit": 123}})
+    stats = client.stats()  # runc events --stats
+    assert stats["pids"]["limit"] == 123 and stats["pids"]["current"] >= 1, stats.get("pids")
     tin, tout = h.fifo("t-in"), h.fifo("t-out")
     client.exec("t1", {"args": ["sh"], "cwd": "/", "env": ["PATH=/bin"], "user": {"uid": 0, "gid": 0},
                        "terminal": True}, stdin=tin, stdout=tout, terminal=True)

@@ -65,7 +65,8 @@ def pid_alive(pid: int) -> bool:
 
 
 class ShimHarness:
-    def __init__(self, namespace: str | None = None) -> None:
+    def __init__(self, namespace: str | None = None, preload_runtime: bool = True) -> None:
+        self.preload_runtime = preload_runtime
         self.tmp = Path(tempfile.mkdtemp(prefix="sbt-", dir="/tmp"))
         self.state = self.tmp / "s"
         self.namespace = namespace or f"sbt-{secrets.token_hex(3)}"
@@ -78,7 +79,7 @@ class ShimHarness:
     @property
     def launcher(self) -> Launcher:
         if self._launcher is None:
-            self._launcher = Launcher()
+            self._launcher = Launcher(preload_runtime=self.preload_runtime)
         return self._launcher
 
     def new_id(self) -> str:
