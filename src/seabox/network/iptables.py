@@ -73,14 +73,17 @@ def remove_idle_chains(admin_chain: str, binary: str = "iptables", only: set[str
             if chain in nat:
                 _drop_chain(binary, "nat", chain)
                 removed.append(f"nat/{chain}")
+    # CNI-FORWARD is idle when it holds nothing but the jump to our admin chain
+    fwd_busy = [r for r in _chain_rules(binary, "filter", FORWARD_CHAIN)
+                if shlex.split(r)[-2:] != ["-j", admin_chain]] if FORWARD_CHAIN in flt else []
+    admin_dropped = False
     if admin_chain in flt and not _chain_rules(binary, "filter", admin_chain):
         _drop_chain(binary, "filter", admin_chain)
         removed.append(f"filter/{admin_chain}")
-    if FORWARD_CHAIN in flt and FORWARD_CHAIN in chains("filter", binary):
-        left = _chain_rules(binary, "filter", FORWARD_CHAIN)
-        if not left:
-            _drop_chain(binary, "filter", FORWARD_CHAIN)
-            removed.append(f"filter/{FORWARD_CHAIN}")
+        admin_dropped = True
+    if FORWARD_CHAIN in flt and not fwd_busy and (admin_dropped or admin_chain not in flt):
+        _drop_chain(binary, "filter", FORWARD_CHAIN)
+        removed.append(f"filter/{FORWARD_CHAIN}")
     return removed
 
 
