@@ -15,6 +15,10 @@ State dir layout::
     <state>/ipam/<net>/                  host-local's allocations (its dataDir)
     <state>/containers/<cid>/endpoint.json, hosts, resolv.conf, hostname
 
+Changes hold one lock (a thread lock plus flock on ``<state>/lock``) for their whole length,
+plugin runs included: the plugins check-then-create their shared iptables chains, which races
+between concurrent ADDs, and the port check must not interleave with another reservation.
+
 Ports go to the first network's portmap only (one DNAT per host port).  Name resolution:
 members of the same *user-defined* network see each other in /etc/hosts (by name, aliases and
 hostname); the default ``bridge`` network does not link names, as with docker.
