@@ -81,5 +81,6 @@ def test_base_image_round_trip():
     b = base_image(BASE)
     assert b.env == ("PATH=/usr/bin", "LANG=C") and b.workdir == "/srv" and b.user == ""
     df = parse("FROM nginx\nWORKDIR html\nRUN ls\n", base_images={"nginx": b}, **PLAT)
-    assert df.stages[0].steps[1].state.workdir == "/srv/html"
+    assert df.stages[0].steps[0].onbuild and df.stages[0].steps[0].instruction.command.args == ("base-trigger",)
+    assert df.stages[0].steps[-1].state.workdir == "/srv/html"
     assert base_image(None).env == ()

@@ -550,3 +550,22 @@ def test_from_references_see_global_args():
     df = p("ARG SRC=builder\nFROM a AS builder\nFROM b\nCOPY --from=$SRC /x /x\n"
            "RUN --mount=type=bind,from=${SRC},target=/m true\n")
     assert [(r.name, r.stage) for r in df.stages[1].refs] == [("builder", 0), ("builder", 0)]
+
+
+def test_onbuild_triggers_of_the_base_image_run_first():
+    base = BaseImage(env=("A=1",), workdir="/app", onbuild=("COPY . /app/src", "RUN make $A", "ENV B=2"),
+                     shell=("/bin/bash", "-c"))
+    df = p("FROM lib AS one\nRUN echo $B\nFROM one\nRUN true\n", base_images={"lib": base})
+    steps = df.stages[0].steps
+    assert [(type(s.instruction).__name__, s.onbuild, s.instruction.line) for s in steps] == [
+        ("Copy", True, 1), ("Run", True, 1), ("Env", True, 1), ("Run", False, 2)]
+    assert steps[0].instruction.dest == "/app/src"
+    assert steps[3].state.env == (("A", "1"), ("B", "2")) and steps[3].state.shell == ("/bin/bash", "-c")
+    assert all(not s.onbuild for s in df.stages[1].steps)  # FROM a stage runs no triggers
+
+
+def test_bad_onbuild_trigger_is_reported_at_from():
+    e = err("FROM a\nFROM lib\n", base_images={"lib": BaseImage(onbuild=("COPY onlyone",))})
+    assert e.line == 2 and "ONBUILD trigger 'COPY onlyone' of lib" in str(e) and e.text == "FROM lib"
+    e = err("FROM lib\n", base_images={"lib": BaseImage(onbuild=("FROM x",))})
+    assert "invalid ONBUILD trigger" in str(e)

@@ -44,7 +44,8 @@ class StageConfig:
 def base_image(config: Mapping[str, Any] | None) -> BaseImage:
     """What the parser needs from a base image's run config (``parse(..., base_images=...)``)."""
     config = config or {}
-    return BaseImage(tuple(config.get("Env") or ()), config.get("WorkingDir") or "", config.get("User") or "")
+    return BaseImage(tuple(config.get("Env") or ()), config.get("WorkingDir") or "", config.get("User") or "",
+                     tuple(config.get("Shell") or ()), tuple(config.get("OnBuild") or ()))
 
 
 def _shell(config: Mapping[str, Any]) -> list[str]:

@@ -82,6 +82,8 @@ class BaseImage:
     env: tuple[str, ...] = ()  # "K=V"
     workdir: str = ""
     user: str = ""
+    shell: tuple[str, ...] = ()
+    onbuild: tuple[str, ...] = ()  # triggers, run right after FROM in the child stage
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class StepState:
 class Step:
     instruction: ins.Instruction
     state: StepState
+    onbuild: bool = False  # a trigger inherited from the base image's ONBUILD
 
 
 @dataclass(frozen=True)
@@ -357,6 +360,7 @@ class _Parser:
                                    "(only ARG may come before it)")
             if kw == "FROM":
                 self.do_from(ll)
+                self.run_triggers(ll)
                 continue
             if kw == "ARG" and not self.stages:
                 self.do_global_arg(ll)
@@ -475,9 +479,35 @@ class _Parser:
                 st.env[k] = v
             st.workdir = bi.workdir or "/"
             st.user = bi.user
+            if bi.shell:
+                st.shell = bi.shell
         if base_stage is not None:
             st.refs.append(StageRef(ll.line, "from", image, base_stage))
         self.stages.append(st)
+
+    def run_triggers(self, from_line: LogicalLine) -> None:
+        """Insert the base image's ONBUILD triggers as the stage's first steps (at the FROM line)."""
+        st = self.stages[-1]
+        bi = self.base_images.get(st.from_.image) if st.base_stage is None else None
+        if bi is None:
+            return
+        for trigger in bi.onbuild:
+            try:
+                lines = lex(trigger, self.filename).lines
+            except DockerfileError as e:
+                raise self.err(from_line, f"ONBUILD trigger {trigger!r} of {st.from_.image}: {e.message}") from None
+            for tl in lines:
+                kw = tl.keyword.upper()
+                if kw in ("ONBUILD", "FROM", "MAINTAINER") or kw not in KNOWN:
+                    raise self.err(from_line, f"invalid ONBUILD trigger {tl.text!r} in {st.from_.image}")
+                ll = replace(tl, line=from_line.line, end_line=from_line.end_line)
+                state = st.state(self.proxies)
+                try:
+                    instr = getattr(self, "do_" + kw.lower())(ll, st)
+                except DockerfileError as e:
+                    raise self.err(from_line, f"ONBUILD trigger {tl.text!r} of {st.from_.image}: {e.message}") \
+                        from None
+                st.steps.append(Step(instr, state, onbuild=True))
 
     def _arg_decls(self, ll: LogicalLine, lookup: Callable[[str], str | None]) -> list[tuple[str, str | None]]:
         rest = self.no_flags(ll, "ARG")
