@@ -20,10 +20,13 @@ succeeded, so it can be repeated.
 from __future__ import annotations
 
 import base64
+import contextlib
+import fcntl
 import json
 import os
 import subprocess
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +162,20 @@ class CNI:
         self.bin_dirs = [str(d) for d in bin_dirs]
         self.cache_dir = str(cache_dir)
         self.timeout = timeout
+        self._tlock = threading.RLock()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """ADD/DEL/CHECK run one at a time per cache dir (threads and processes): the plugins'
+        check-then-create of their shared iptables chains races between concurrent runs."""
+        with self._tlock:
+            os.makedirs(self.cache_dir, mode=0o711, exist_ok=True)
+            fd = os.open(os.path.join(self.cache_dir, "cni.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)
 
     # ---- plugins -----------------------------------------------------------------------
     def find(self, plugin_type: str, network: str = "") -> str:
@@ -211,6 +228,10 @@ class CNI:
     # ---- lists -------------------------------------------------------------------------
     def add(self, conflist: dict[str, Any], rt: RuntimeConf) -> dict[str, Any]:
         """ADD through the list; cache and return the final result.  On failure the list is DELeted."""
+        with self._locked():
+            return self._add(conflist, rt)
+
+    def _add(self, conflist: dict[str, Any], rt: RuntimeConf) -> dict[str, Any]:
         validate_conflist(conflist)
         name = conflist["name"]
         prev: dict[str, Any] | None = None
@@ -231,6 +252,10 @@ class CNI:
         return result
 
     def check(self, conflist: dict[str, Any], rt: RuntimeConf) -> None:
+        with self._locked():
+            self._check(conflist, rt)
+
+    def _check(self, conflist: dict[str, Any], rt: RuntimeConf) -> None:
         validate_conflist(conflist)
         name = conflist["name"]
         if _version_tuple(conflist.get("cniVersion", "0")) < (0, 4, 0):
@@ -247,6 +272,10 @@ class CNI:
 
         ``conflist`` may be None: the cached copy from ADD is used (the network file may be gone).
         """
+        with self._locked():
+            self._delete(conflist, rt, network)
+
+    def _delete(self, conflist: dict[str, Any] | None, rt: RuntimeConf, network: str) -> None:
         name = (conflist or {}).get("name") or network
         cached = self.cached(name, rt.container_id, rt.ifname) if name else None
         if conflist is None:
