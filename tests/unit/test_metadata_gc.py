@@ -92,14 +92,16 @@ def test_dry_run_deletes_nothing(world) -> None:  # type: ignore[no-untyped-def]
 
 def test_scheduler_sync_and_background(world) -> None:  # type: ignore[no-untyped-def]
     meta, store, sns = world
-    gc = Scheduler(meta, store, sns, delay=0.01)
+    gc = Scheduler(meta, store, sns, delay=0.01, threshold=2)
     gc.start()
     try:
         d = blob(meta, store, "ns", b"a")
         report = gc.schedule(sync=True)
         assert report is not None and report.content == [("ns", d)]
         d2 = blob(meta, store, "ns", b"b")
-        assert gc.schedule() is None
+        assert gc.schedule() is None  # one deletion: below the threshold, nothing runs
+        assert gc.passes == 1 and store.exists(d2)
+        assert gc.schedule() is None  # the second sets off a background pass
         deadline = time.monotonic() + 30
         while store.exists(d2) and time.monotonic() < deadline:
             time.sleep(0.01)

@@ -5,9 +5,14 @@ leases, ``containerd.io/gc.root``; edges: ``containerd.io/gc.ref.*`` labels and 
 parents). This module feeds it one namespace at a time from the metadata database, the
 namespaced snapshot keys and the namespace's ingests, then sweeps: dead snapshots leaf
 first, dead blobs out of the namespace (and off the disk once no namespace owns them),
-stale ingests aborted. Deletions schedule a collection on a background thread (debounced,
-so a burst of deletes costs one pass); ``sync`` requests run it before answering, as
-containerd's ``sync`` flags do.
+stale ingests aborted.
+
+When it runs follows containerd's lazy policy rather than collecting after every delete:
+a ``sync`` request (``ctr images rm --sync``, a lease deleted with sync) runs a pass before
+answering; other deletions only count, and every ``threshold`` of them set off a pass on a
+background thread (debounced). Objects nothing refers to -- a view made by ``ctr snapshots
+view``, a blob ingested without a lease -- therefore live until such a pass, as they do in
+containerd, which is why clients hold leases or ``containerd.io/gc.root`` labels.
 """
 
 from __future__ import annotations
@@ -101,12 +106,18 @@ def collect_all(meta: MetadataStore, content: Any, snapshotters: Mapping[str, An
     return total
 
 
+DELETION_THRESHOLD = 100
+
+
 class Scheduler:
-    """Runs ``collect_all`` after deletions: at most one pass at a time, bursts coalesced."""
+    """Runs ``collect_all``: now for sync requests, else after every ``threshold`` deletions."""
 
     def __init__(self, meta: MetadataStore, content: Any, snapshotters: Mapping[str, Any],
-                 delay: float = 0.1) -> None:
+                 delay: float = 0.1, threshold: int = DELETION_THRESHOLD) -> None:
         self.meta, self.content, self.snapshotters, self.delay = meta, content, snapshotters, delay
+        self.threshold = threshold
+        self._deletions = 0
+        self._count_lock = threading.Lock()
         self._run_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -124,13 +135,20 @@ class Scheduler:
             self._thread.join(30)
 
     def schedule(self, *, sync: bool = False) -> Report | None:
+        """Note a deletion; run a pass now (``sync``) or when enough deletions piled up."""
         if sync:
             return self.run()
-        self._wake.set()
+        with self._count_lock:
+            self._deletions += 1
+            due = self._deletions >= self.threshold
+        if due:
+            self._wake.set()
         return None
 
     def run(self) -> Report:
         with self._run_lock:
+            with self._count_lock:
+                self._deletions = 0
             t0 = time.monotonic()
             report = collect_all(self.meta, self.content, self.snapshotters)
             self.passes += 1
