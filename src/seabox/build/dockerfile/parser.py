@@ -199,6 +199,8 @@ class Dockerfile:
 
 # -- parsing -----------------------------------------------------------------------------------------
 
+_STATE_CHANGING = (ins.Env, ins.Arg, ins.Workdir, ins.User, ins.Shell)
+
 
 @dataclass
 class _StageBuilder:
@@ -213,6 +215,12 @@ class _StageBuilder:
     shell: tuple[str, ...] = DEFAULT_SHELL
     steps: list[Step] = field(default_factory=list)
     refs: list[StageRef] = field(default_factory=list)
+    cached: StepState | None = None
+
+    def add(self, step: Step) -> None:
+        self.steps.append(step)
+        if isinstance(step.instruction, _STATE_CHANGING):
+            self.cached = None
 
     def lookup(self, name: str) -> str | None:
         if name in self.env:
@@ -220,6 +228,12 @@ class _StageBuilder:
         return self.args.get(name)
 
     def state(self, proxies: Mapping[str, str]) -> StepState:
+        """The current build state; reused until an ENV/ARG/WORKDIR/USER/SHELL changes it."""
+        if self.cached is None:
+            self.cached = self._state(proxies)
+        return self.cached
+
+    def _state(self, proxies: Mapping[str, str]) -> StepState:
         args = {k: v for k, v in proxies.items()}
         args.update({k: v for k, v in self.args.items() if v is not None})
         return StepState(tuple(self.env.items()), tuple(args.items()), self.workdir, self.user, self.shell)
@@ -368,7 +382,7 @@ class _Parser:
             st = self.stages[-1]
             state = st.state(self.proxies)
             instr = getattr(self, "do_" + kw.lower())(ll, st)
-            st.steps.append(Step(instr, state))
+            st.add(Step(instr, state))
         if not self.stages:
             raise self.err(lexed.lines[-1], "no FROM instruction: a Dockerfile needs at least one stage")
         stages = self.finish()
@@ -507,7 +521,7 @@ class _Parser:
                 except DockerfileError as e:
                     raise self.err(from_line, f"ONBUILD trigger {tl.text!r} of {st.from_.image}: {e.message}") \
                         from None
-                st.steps.append(Step(instr, state, onbuild=True))
+                st.add(Step(instr, state, onbuild=True))
 
     def _arg_decls(self, ll: LogicalLine, lookup: Callable[[str], str | None]) -> list[tuple[str, str | None]]:
         rest = self.no_flags(ll, "ARG")
