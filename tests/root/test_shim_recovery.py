@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from seabox.errdefs import Unavailable
-from seabox.shim.client import ShimClient, cleanup_dead, discover
+from seabox.shim.client import ShimClient, cleanup_dead, discover, recover
 from seabox.shim.runtime import cgroup_paths
 from seabox.shim.testsupport import ShimHarness, pid_alive, wait_for
 
@@ -172,3 +172,21 @@ def test_launcher_death_spares_shims_and_a_new_launcher_starts(h: ShimHarness) -
     assert h.launcher.pid != old and client2.ping()["pid"] == info2.pid
     client.kill(signal.SIGKILL)
     assert client.wait().exit_status == 137
+
+
+def test_recover_reconnects_live_shims_and_cleans_up_dead_ones(h: ShimHarness) -> None:
+    live, cfg_live, _ = h.spawn()
+    live.create(str(h.bundle(["sleep", "1000"])))
+    live.start()
+    dead, cfg_dead, info_dead = h.spawn()
+    init = dead.create(str(h.bundle(["sleep", "1000"])))
+    dead.start()
+    os.kill(info_dead.pid, signal.SIGKILL)
+    assert wait_for(lambda: not pid_alive(info_dead.pid))
+    found = recover(str(h.state))
+    assert set(found.live) == {(h.namespace, cfg_live.id)} and found.failed == {}
+    assert found.live[(h.namespace, cfg_live.id)].state().status == "running"
+    assert found.dead[(h.namespace, cfg_dead.id)].exit_status == 137
+    assert wait_for(lambda: not pid_alive(init))
+    for c in found.live.values():
+        c.close()

@@ -6,10 +6,10 @@ after a broken connection, and turns error replies back into the ``seabox.errdef
 shim raised (a dead shim is ``Unavailable``).  Calls share one connection under a lock (the
 daemon is multi-threaded); ``wait`` and ``subscribe`` block, so each uses its own connection.
 
-After a restart the daemon calls ``discover(state_dir)`` — every shim wrote ``shim.json``,
+After a restart the daemon calls ``recover(state_dir)`` (or ``discover(state_dir)`` — every shim wrote ``shim.json``,
 ``shim.pid`` and ``shim.sock`` under ``<state>/<namespace>/<id>/`` — and, for a shim found
 dead (pid gone or socket refusing), ``cleanup_dead`` deletes the container through its runtime
-(``delete --force``) and removes the shim's state, returning the exit to report (137).
+(``delete --force``) and removes the shim's state, returning the exit to report (137)).
 """
 
 from __future__ import annotations
@@ -354,6 +354,31 @@ def cleanup_dead(state_dir: str, namespace: str, container_id: str, timeout: flo
                                          f"delete --force after its shim died: {res.stderr.strip()[-300:]}"))
     shutil.rmtree(d, ignore_errors=True)
     return ExitStatus(id=container_id, exec_id="", pid=0, exit_status=128 + 9, exited_at=rfc3339nano())
+
+
+@dataclass
+class Recovered:
+    """What a restarted daemon finds: a client per live shim, and the exits of tasks whose shim died
+    (their containers deleted and state removed by ``cleanup_dead``)."""
+
+    live: dict[tuple[str, str], ShimClient] = field(default_factory=dict)
+    dead: dict[tuple[str, str], ExitStatus] = field(default_factory=dict)
+    failed: dict[tuple[str, str], str] = field(default_factory=dict)  # cleanup errors, one line each
+
+
+def recover(state_dir: str) -> Recovered:
+    """Reconnect to every shim under ``state_dir``; clean up after the dead ones."""
+    out = Recovered()
+    for rec in discover(state_dir, include_dead=True):
+        key = (rec.namespace, rec.id)
+        if rec.alive:
+            out.live[key] = ShimClient(rec.address)
+            continue
+        try:
+            out.dead[key] = cleanup_dead(state_dir, rec.namespace, rec.id)
+        except (FailedPrecondition, NotFound, OSError, subprocess.SubprocessError) as e:
+            out.failed[key] = str(e).splitlines()[0] if str(e) else type(e).__name__
+    return out
 
 
 def wait_gone(pid: int, timeout: float = 10.0) -> bool:
