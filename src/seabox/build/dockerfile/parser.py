@@ -11,7 +11,9 @@ values an instruction sees depend on where it stands:
   ``BUILD*`` equivalents are set automatically: globally, and in a stage once declared;
 * a stage FROM another stage inherits its ENV, WORKDIR, USER and SHELL; a stage FROM
   an image inherits what the caller tells us about that image (``base_images``),
-  so the engine can parse once to learn the images, then again with their configs.
+  so the engine can parse once to learn the images, then again with their configs;
+  that second parse also inserts the base image's ONBUILD triggers as the stage's
+  first steps (``Step.onbuild``), reported at the FROM line if they are bad.
 
 Each instruction is recorded as a ``Step`` with the build state it starts from
 (env, args, workdir, user, shell): that is exactly what the executor and the cache
