@@ -23,9 +23,29 @@ How seaboxd uses it for ``seabox run -p 8888:80 --name web IMAGE``::
     nets.detach(container_id); netns.remove(path)                     # on rm (restarts keep both)
 """
 
-from seabox.network.hostsfile import DNSConfig, parse_add_host
-from seabox.network.manager import Attachment, Network, Networks, Settings
-from seabox.network.ports import PortMapping, parse_publish, publish_all
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from seabox.network.hostsfile import DNSConfig, parse_add_host
+    from seabox.network.manager import Attachment, Network, Networks, Settings
+    from seabox.network.ports import PortMapping, parse_publish, publish_all
+
+# Lazy: the CLI imports seabox.network.ports to parse -p without paying for the manager.
+_EXPORTS = {
+    "Attachment": "manager", "Network": "manager", "Networks": "manager", "Settings": "manager",
+    "DNSConfig": "hostsfile", "parse_add_host": "hostsfile",
+    "PortMapping": "ports", "parse_publish": "ports", "publish_all": "ports",
+}
 
 __all__ = ["Attachment", "DNSConfig", "Network", "Networks", "PortMapping", "Settings", "parse_add_host",
            "parse_publish", "publish_all"]
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seabox.network' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"seabox.network.{module}"), name)

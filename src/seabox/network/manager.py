@@ -34,7 +34,6 @@ import ipaddress
 import json
 import os
 import re
-import secrets
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -236,7 +235,7 @@ class Networks:
     def _write_network(self, name: str, *, bridge: str, subnet: ipaddress.IPv4Network,
                        gateway: ipaddress.IPv4Address, ip_range: ipaddress.IPv4Network | None,
                        labels: dict[str, str], default: bool) -> Network:
-        net_id = secrets.token_hex(32)
+        net_id = os.urandom(32).hex()
         if not bridge:
             bridge = (self.settings.bridge_prefix + net_id)[:MAX_IFNAME]
         doc = cl.bridge_conflist(name=name, net_id=net_id, bridge=bridge, subnet=subnet, gateway=gateway,

@@ -20,13 +20,14 @@ Forms (as ``docker run -p``)::
 from __future__ import annotations
 
 import errno
-import ipaddress
-import random
-import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument
+
+if TYPE_CHECKING:
+    import random
 
 PROTOCOLS = ("tcp", "udp", "sctp")
 EPHEMERAL_RANGE = (32768, 60999)
@@ -111,6 +112,8 @@ def parse_publish(spec: str) -> list[PortMapping]:
             raise _bad(spec, f"unknown protocol {proto!r} (want tcp, udp or sctp)")
     host_ip, tail = _split_host_ip(spec, text)
     if host_ip:
+        import ipaddress
+
         try:
             host_ip = str(ipaddress.ip_address(host_ip))
         except ValueError:
@@ -159,6 +162,8 @@ def host_port_free(port: int, protocol: str = "tcp", host_ip: str = "") -> bool:
     An address not (yet) on the host — a network's gateway before its bridge has an address —
     is checked as the wildcard address instead.
     """
+    import socket
+
     family = socket.AF_INET6 if ":" in host_ip else socket.AF_INET
     kind = socket.SOCK_DGRAM if protocol == "udp" else socket.SOCK_STREAM
     wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
@@ -194,6 +199,8 @@ def allocate(mappings: Iterable[PortMapping], taken: Iterable[PortMapping] = (),
     ``port 8888 is already in use``; a zero port gets a random free one from the ephemeral range;
     a host range gets its first free port.
     """
+    import random
+
     rng = rng or random.Random()
     done: list[PortMapping] = []
     taken = list(taken)
