@@ -251,6 +251,15 @@ def test_images_pull_unpacks_into_overlayfs_and_native(
     finally:
         subprocess.run(["umount", str(target)], check=True, timeout=60)
     ctr(daemon, "snapshots", "rm", "rootfs-view")
+    # ctr images mount: a lease named by the mount path, a snapshot, a mount made by ctr itself
+    mnt = tmp_path / "imgmnt"
+    mnt.mkdir()
+    ctr(daemon, "images", "mount", busybox, str(mnt))
+    try:
+        assert (mnt / "bin" / "busybox").is_file()
+    finally:
+        ctr(daemon, "images", "unmount", "--rm", str(mnt))
+    assert not any(mnt.iterdir())
     tree = ctr(daemon, "snapshots", "tree").stdout
     assert chain in tree
     # removing the images with --sync collects their blobs and snapshots before answering

@@ -34,9 +34,10 @@ class Resource:
 
 def _check_id(id: str) -> None:
     # containerd does not hold lease ids to the identifier rule: its clients make them from a
-    # time and base64url bytes ("225573434-BjU-"), so only printable text of sane length is required
-    if not id or len(id) > 255 or not id.isprintable() or "/" in id:
-        raise InvalidArgument(f'lease "{id[:64]}": id must be 1-255 printable characters without "/"')
+    # time and base64url bytes ("225573434-BjU-") or use a mount path (ctr images mount), so
+    # only printable text of sane length is required
+    if not id or len(id) > 4096 or not id.isprintable():
+        raise InvalidArgument(f'lease "{id[:64]}": id must be 1-4096 printable characters')
 
 
 def _check_resource(lease: str, r: Resource) -> None:
