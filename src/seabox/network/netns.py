@@ -9,6 +9,10 @@ the calling task, and a thread is safe in a multi-threaded daemon where fork() i
 (gRPC threads, locks held by other threads).  The thread also brings ``lo`` up, which runc does
 only for namespaces it creates itself, not for one given by path.
 
+Unlike ``ip netns``, the netns directory is not made a shared bind mount of itself: that would
+leave a mount behind per directory, and containers need no propagation of these mounts (the
+runtime's pivot_root drops its copies of the host's mounts, netns files included).
+
 Removal is lazy-unmount (MNT_DETACH) plus unlink, and is idempotent.  The mount/unmount and
 unshare calls go through ``seabox.linux.syscalls`` (the project's single libc layer).
 """
