@@ -87,6 +87,13 @@ CASES = [
     (["a.b"], "axb", False),
     (["{a,b}"], "a", False),  # no brace expansion
     (["*.{md}"], "x.{md}", True),
+    (["[]a]"], "]", True),
+    (["[]a]"], "a", True),
+    (["[a\\]]x"], "]x", True),
+    (["[a-]"], "-", True),
+    (["x]"], "x]", True),
+    (["^x"], "^x", True),
+    (["a^"], "a", False),
 ]
 
 
@@ -117,6 +124,9 @@ def test_bad_patterns():
         IgnoreRules.parse("[abc\n")
     with pytest.raises(errdefs.InvalidArgument):
         IgnoreRules.parse("abc\\\n")
+    for bad in ("[]", "[^]", "[z-a]", "[a\\", "a[b"):
+        with pytest.raises(errdefs.InvalidArgument):
+            IgnoreRules.parse(bad + "\n")
 
 
 @pytest.mark.parametrize(

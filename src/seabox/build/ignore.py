@@ -56,7 +56,42 @@ def clean(path: str) -> str:
     return s or "."
 
 
-_REGEX_SPECIAL = set(".+()|{}$")
+def _char_class(pattern: str, i: int) -> tuple[str, int]:
+    """Go's ``[^a-z\\]]`` class starting at ``pattern[i] == "["``: (regex, index of its ``]``)."""
+    n = len(pattern)
+
+    def bad() -> errdefs.InvalidArgument:
+        return errdefs.InvalidArgument(f'.dockerignore pattern "{pattern}": bad character class')
+
+    j = i + 1
+    negate = j < n and pattern[j] == "^"
+    if negate:
+        j += 1
+    items: list[str] = []
+
+    def char(j: int) -> tuple[str, int]:
+        if j >= n:
+            raise bad()
+        if pattern[j] == "\\":
+            if j + 1 >= n:
+                raise bad()
+            return pattern[j + 1], j + 2
+        return pattern[j], j + 1
+
+    while True:
+        if j >= n:
+            raise bad()
+        if pattern[j] == "]" and items:
+            break
+        lo, j = char(j)
+        if j + 1 < n and pattern[j] == "-" and pattern[j + 1] != "]":
+            hi, j = char(j + 1)
+            if lo > hi:
+                raise bad()
+            items.append(re.escape(lo) + "-" + re.escape(hi))
+        else:
+            items.append(re.escape(lo))
+    return "[" + ("^" if negate else "") + "".join(items) + "]", j
 
 
 def _translate(pattern: str) -> tuple[str, str]:
@@ -96,21 +131,18 @@ def _translate(pattern: str) -> tuple[str, str]:
         elif ch == "?":
             rx.append("[^/]")
             kind = "regex"
-        elif ch in _REGEX_SPECIAL:
-            rx.append("\\" + ch)
         elif ch == "\\":
             if i + 1 >= n:
                 raise errdefs.InvalidArgument(f'.dockerignore pattern "{pattern}": trailing backslash')
             rx.append(re.escape(pattern[i + 1]))
             kind = "regex"
             i += 1
-        elif ch in "[]":
-            if ch == "[" and "]" not in pattern[i + 1 :]:
-                raise errdefs.InvalidArgument(f'.dockerignore pattern "{pattern}": unterminated character class')
-            rx.append(ch)
+        elif ch == "[":
+            cls, i = _char_class(pattern, i)
+            rx.append(cls)
             kind = "regex"
         else:
-            rx.append(ch)
+            rx.append(re.escape(ch))
         i += 1
     if kind == "regex":
         return kind, "".join(rx) + "$"
