@@ -51,7 +51,7 @@ def seabox_side(n: int, preload_runtime: bool = True) -> dict:
         spawn_ms, create_ms, pids = [], [], []
         bundle = h.bundle(["sleep", "100000"])
         launcher_pid = h.launcher.pid
-        h.spawn()[0].close()  # warm the launcher (its first reply waits for its imports)
+        h.spawn()[0].shutdown()  # warm the launcher (its first reply waits for its imports); no extra sharer
         for i in range(n):
             b = bundle.parent / f"b-{i}"
             shutil.copytree(bundle, b, symlinks=True)
