@@ -78,6 +78,14 @@ def _cgroups() -> set[str]:
     return out
 
 
+def _netns() -> set[str]:
+    out: set[str] = set()
+    for d in ("/run/netns", "/run/seabox/netns"):
+        if os.path.isdir(d):
+            out |= {os.path.join(d, n) for n in os.listdir(d)}
+    return out
+
+
 def _iptables_chains() -> set[str]:
     out: set[str] = set()
     for tool in ("iptables", "ip6tables"):
@@ -101,7 +109,7 @@ def snapshot() -> HostState:
         mounts=_mounts(),
         processes=_processes(),
         cgroups=_cgroups(),
-        netns=set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set(),
+        netns=_netns(),
         links=set(os.listdir("/sys/class/net")),
         chains=_iptables_chains() if os.geteuid() == 0 else set(),
     )
