@@ -183,7 +183,10 @@ class Pattern:
                 return True
             if i >= len(dparts):
                 return True
-            kind, rx = _translate(seg)
+            try:
+                kind, rx = _translate(seg)
+            except errdefs.InvalidArgument:  # e.g. an escaped "/" split the pattern: stay conservative
+                return True
             if kind == "regex" and not re.match(rx, dparts[i]):
                 return False
             if kind != "regex" and seg != dparts[i]:
