@@ -13,11 +13,13 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
 
 from seabox import __version__
 from seabox.errdefs import InvalidArgument, SeaboxError
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_ROOT = "/run/seabox-runc"
 
@@ -138,6 +140,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read(path: str) -> str:
+    with open(path) as f:
+        return f.read()
+
+
 def _duration(v: str) -> float:
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     for u in ("ms", "s", "m", "h"):
@@ -168,7 +175,7 @@ def _size(v: str) -> int:
 def _update_resources(a: argparse.Namespace) -> dict[str, Any]:
     if a.resources:
         try:
-            text = sys.stdin.read() if a.resources == "-" else Path(a.resources).read_text()
+            text = sys.stdin.read() if a.resources == "-" else _read(a.resources)
             doc = json.loads(text)
         except (OSError, ValueError) as e:
             raise InvalidArgument(f"--resources: {e}")
@@ -203,7 +210,7 @@ def _update_resources(a: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def _cmd_run(a: argparse.Namespace, root: Path, log: Logger) -> int:
+def _cmd_run(a: argparse.Namespace, root: str, log: Logger) -> int:
     from seabox.runtime.create import CreateOptions, create
     from seabox.runtime.start import start
 
@@ -243,14 +250,14 @@ def _cmd_run(a: argparse.Namespace, root: Path, log: Logger) -> int:
     return code
 
 
-def _cmd_exec(a: argparse.Namespace, root: Path) -> int:
+def _cmd_exec(a: argparse.Namespace, root: str) -> int:
     from seabox.oci.runtime_spec import parse_process, parse_spec
     from seabox.runtime import state as st_mod
     from seabox.runtime.exec import ExecOptions, exec_process, process_from_args
 
     if a.process:
         try:
-            doc = json.loads(sys.stdin.read() if a.process == "-" else Path(a.process).read_text())
+            doc = json.loads(sys.stdin.read() if a.process == "-" else _read(a.process))
         except (OSError, ValueError) as e:
             raise InvalidArgument(f"--process {a.process}: {e}")
         proc = parse_process(doc)
@@ -273,7 +280,7 @@ def _cmd_exec(a: argparse.Namespace, root: Path) -> int:
 
 
 def dispatch(a: argparse.Namespace, log: Logger) -> int:
-    root = Path(a.root)
+    root = a.root
     cmd = a.cmd
     if a.systemd_cgroup:
         raise InvalidArgument("--systemd-cgroup: the systemd cgroup driver is not supported by seabox-runc")
@@ -341,10 +348,11 @@ def dispatch(a: argparse.Namespace, log: Logger) -> int:
     if cmd == "spec":
         from seabox.runtime.specgen import default_spec
 
-        path = Path(a.bundle) / "config.json"
-        if path.exists():
+        path = os.path.join(a.bundle, "config.json")
+        if os.path.exists(path):
             raise InvalidArgument("File config.json exists. Remove it first.")
-        path.write_text(json.dumps(default_spec(a.rootless), indent="\t") + "\n")
+        with open(path, "w") as f:
+            f.write(json.dumps(default_spec(a.rootless), indent="\t") + "\n")
         return 0
     if cmd == "features":
         from seabox.runtime.specgen import features

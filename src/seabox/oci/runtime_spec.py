@@ -10,15 +10,36 @@ dicts, as those components take the JSON shape.  Pure data: no I/O except ``load
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import os
 
 from seabox.errdefs import InvalidArgument
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+    from typing import Any
+
+    StrPath = str | PathLike[str]
 
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
+
+
+class Record:
+    """A plain value object: equality and repr over its attributes.
+
+    Used instead of dataclasses on the runtime's hot path: importing ``dataclasses`` and
+    building each class costs ~15 ms of every seabox-runc invocation.
+    """
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 class SpecError(InvalidArgument):
@@ -87,112 +108,185 @@ def _list(v: Any, path: str) -> list[Any]:
     return v
 
 
-@dataclass
-class User:
-    uid: int = 0
-    gid: int = 0
-    umask: int | None = None
-    additional_gids: list[int] = field(default_factory=list)
+class User(Record):
+    uid: int
+    gid: int
+    umask: int | None
+    additional_gids: list[int]
+
+    def __init__(self, uid: int = 0, gid: int = 0, umask: int | None = None, additional_gids: list[int] | None = None) -> None:
+        self.uid = uid
+        self.gid = gid
+        self.umask = umask
+        self.additional_gids = list() if additional_gids is None else additional_gids
 
 
-@dataclass
-class Rlimit:
+class Rlimit(Record):
     type: str
     soft: int
     hard: int
 
-
-@dataclass
-class Capabilities:
-    bounding: list[str] = field(default_factory=list)
-    effective: list[str] = field(default_factory=list)
-    inheritable: list[str] = field(default_factory=list)
-    permitted: list[str] = field(default_factory=list)
-    ambient: list[str] = field(default_factory=list)
+    def __init__(self, type: str, soft: int, hard: int) -> None:
+        self.type = type
+        self.soft = soft
+        self.hard = hard
 
 
-@dataclass
-class ConsoleSize:
+class Capabilities(Record):
+    bounding: list[str]
+    effective: list[str]
+    inheritable: list[str]
+    permitted: list[str]
+    ambient: list[str]
+
+    def __init__(self, bounding: list[str] | None = None, effective: list[str] | None = None, inheritable: list[str] | None = None, permitted: list[str] | None = None, ambient: list[str] | None = None) -> None:
+        self.bounding = list() if bounding is None else bounding
+        self.effective = list() if effective is None else effective
+        self.inheritable = list() if inheritable is None else inheritable
+        self.permitted = list() if permitted is None else permitted
+        self.ambient = list() if ambient is None else ambient
+
+
+class ConsoleSize(Record):
     height: int
     width: int
 
+    def __init__(self, height: int, width: int) -> None:
+        self.height = height
+        self.width = width
 
-@dataclass
-class Process:
+
+class Process(Record):
     args: list[str]
-    cwd: str = "/"
-    env: list[str] = field(default_factory=list)
-    terminal: bool = False
-    console_size: ConsoleSize | None = None
-    user: User = field(default_factory=User)
-    capabilities: Capabilities | None = None
-    rlimits: list[Rlimit] = field(default_factory=list)
-    no_new_privileges: bool = False
-    oom_score_adj: int | None = None
-    apparmor_profile: str = ""
-    selinux_label: str = ""
+    cwd: str
+    env: list[str]
+    terminal: bool
+    console_size: ConsoleSize | None
+    user: User
+    capabilities: Capabilities | None
+    rlimits: list[Rlimit]
+    no_new_privileges: bool
+    oom_score_adj: int | None
+    apparmor_profile: str
+    selinux_label: str
+
+    def __init__(self, args: list[str], cwd: str = "/", env: list[str] | None = None, terminal: bool = False, console_size: ConsoleSize | None = None, user: User | None = None, capabilities: Capabilities | None = None, rlimits: list[Rlimit] | None = None, no_new_privileges: bool = False, oom_score_adj: int | None = None, apparmor_profile: str = "", selinux_label: str = "") -> None:
+        self.args = args
+        self.cwd = cwd
+        self.env = list() if env is None else env
+        self.terminal = terminal
+        self.console_size = console_size
+        self.user = User() if user is None else user
+        self.capabilities = capabilities
+        self.rlimits = list() if rlimits is None else rlimits
+        self.no_new_privileges = no_new_privileges
+        self.oom_score_adj = oom_score_adj
+        self.apparmor_profile = apparmor_profile
+        self.selinux_label = selinux_label
 
 
-@dataclass
-class Root:
+class Root(Record):
     path: str
-    readonly: bool = False
+    readonly: bool
+
+    def __init__(self, path: str, readonly: bool = False) -> None:
+        self.path = path
+        self.readonly = readonly
 
 
-@dataclass
-class Mount:
+class Mount(Record):
     destination: str
-    type: str = ""
-    source: str = ""
-    options: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Hook:
-    path: str
-    args: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    timeout: int | None = None
-
-
-@dataclass
-class Namespace:
     type: str
-    path: str = ""
+    source: str
+    options: list[str]
+
+    def __init__(self, destination: str, type: str = "", source: str = "", options: list[str] | None = None) -> None:
+        self.destination = destination
+        self.type = type
+        self.source = source
+        self.options = list() if options is None else options
 
 
-@dataclass
-class IDMapping:
+class Hook(Record):
+    path: str
+    args: list[str]
+    env: list[str]
+    timeout: int | None
+
+    def __init__(self, path: str, args: list[str] | None = None, env: list[str] | None = None, timeout: int | None = None) -> None:
+        self.path = path
+        self.args = list() if args is None else args
+        self.env = list() if env is None else env
+        self.timeout = timeout
+
+
+class Namespace(Record):
+    type: str
+    path: str
+
+    def __init__(self, type: str, path: str = "") -> None:
+        self.type = type
+        self.path = path
+
+
+class IDMapping(Record):
     container_id: int
     host_id: int
     size: int
 
+    def __init__(self, container_id: int, host_id: int, size: int) -> None:
+        self.container_id = container_id
+        self.host_id = host_id
+        self.size = size
 
-@dataclass
-class Device:
+
+class Device(Record):
     type: str
     path: str
-    major: int = 0
-    minor: int = 0
-    file_mode: int | None = None
-    uid: int | None = None
-    gid: int | None = None
+    major: int
+    minor: int
+    file_mode: int | None
+    uid: int | None
+    gid: int | None
+
+    def __init__(self, type: str, path: str, major: int = 0, minor: int = 0, file_mode: int | None = None, uid: int | None = None, gid: int | None = None) -> None:
+        self.type = type
+        self.path = path
+        self.major = major
+        self.minor = minor
+        self.file_mode = file_mode
+        self.uid = uid
+        self.gid = gid
 
 
-@dataclass
-class Linux:
-    namespaces: list[Namespace] = field(default_factory=list)
-    uid_mappings: list[IDMapping] = field(default_factory=list)
-    gid_mappings: list[IDMapping] = field(default_factory=list)
-    devices: list[Device] = field(default_factory=list)
-    cgroups_path: str | None = None
-    resources: dict[str, Any] = field(default_factory=dict)
-    sysctl: dict[str, str] = field(default_factory=dict)
-    seccomp: dict[str, Any] | None = None
-    rootfs_propagation: str = ""
-    masked_paths: list[str] = field(default_factory=list)
-    readonly_paths: list[str] = field(default_factory=list)
-    mount_label: str = ""
+class Linux(Record):
+    namespaces: list[Namespace]
+    uid_mappings: list[IDMapping]
+    gid_mappings: list[IDMapping]
+    devices: list[Device]
+    cgroups_path: str | None
+    resources: dict[str, Any]
+    sysctl: dict[str, str]
+    seccomp: dict[str, Any] | None
+    rootfs_propagation: str
+    masked_paths: list[str]
+    readonly_paths: list[str]
+    mount_label: str
+
+    def __init__(self, namespaces: list[Namespace] | None = None, uid_mappings: list[IDMapping] | None = None, gid_mappings: list[IDMapping] | None = None, devices: list[Device] | None = None, cgroups_path: str | None = None, resources: dict[str, Any] | None = None, sysctl: dict[str, str] | None = None, seccomp: dict[str, Any] | None = None, rootfs_propagation: str = "", masked_paths: list[str] | None = None, readonly_paths: list[str] | None = None, mount_label: str = "") -> None:
+        self.namespaces = list() if namespaces is None else namespaces
+        self.uid_mappings = list() if uid_mappings is None else uid_mappings
+        self.gid_mappings = list() if gid_mappings is None else gid_mappings
+        self.devices = list() if devices is None else devices
+        self.cgroups_path = cgroups_path
+        self.resources = dict() if resources is None else resources
+        self.sysctl = dict() if sysctl is None else sysctl
+        self.seccomp = seccomp
+        self.rootfs_propagation = rootfs_propagation
+        self.masked_paths = list() if masked_paths is None else masked_paths
+        self.readonly_paths = list() if readonly_paths is None else readonly_paths
+        self.mount_label = mount_label
+
 
     def namespace(self, kind: str) -> Namespace | None:
         for ns in self.namespaces:
@@ -201,18 +295,29 @@ class Linux:
         return None
 
 
-@dataclass
-class Spec:
+class Spec(Record):
     oci_version: str
     root: Root
     process: Process | None
-    hostname: str = ""
-    domainname: str = ""
-    mounts: list[Mount] = field(default_factory=list)
-    hooks: dict[str, list[Hook]] = field(default_factory=dict)
-    annotations: dict[str, str] = field(default_factory=dict)
-    linux: Linux = field(default_factory=Linux)
-    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+    hostname: str
+    domainname: str
+    mounts: list[Mount]
+    hooks: dict[str, list[Hook]]
+    annotations: dict[str, str]
+    linux: Linux
+    raw: dict[str, Any]
+
+    def __init__(self, oci_version: str, root: Root, process: Process | None, hostname: str = "", domainname: str = "", mounts: list[Mount] | None = None, hooks: dict[str, list[Hook]] | None = None, annotations: dict[str, str] | None = None, linux: Linux | None = None, raw: dict[str, Any] | None = None) -> None:
+        self.oci_version = oci_version
+        self.root = root
+        self.process = process
+        self.hostname = hostname
+        self.domainname = domainname
+        self.mounts = list() if mounts is None else mounts
+        self.hooks = dict() if hooks is None else hooks
+        self.annotations = dict() if annotations is None else annotations
+        self.linux = Linux() if linux is None else linux
+        self.raw = dict() if raw is None else raw
 
 
 def parse_process(d: Any, path: str = "process") -> Process:
@@ -393,11 +498,12 @@ def parse_spec(d: Any) -> Spec:
     )
 
 
-def load_spec(bundle: Path) -> Spec:
+def load_spec(bundle: StrPath) -> Spec:
     """Read and parse ``<bundle>/config.json``."""
-    path = Path(bundle) / "config.json"
+    path = os.path.join(os.fspath(bundle), "config.json")
     try:
-        text = path.read_text()
+        with open(path) as f:
+            text = f.read()
     except FileNotFoundError:
         raise InvalidArgument(f'bundle "{bundle}": config.json not found')
     except OSError as e:

@@ -12,28 +12,40 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, SeaboxError, subject
 from seabox.linux import syscalls as s
-from seabox.oci.runtime_spec import IDMapping, Spec, load_spec
+from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
 from seabox.runtime import state as st_mod
 from seabox.runtime.hooks import run_hooks
 from seabox.runtime.init import InitConfig, run_intermediate
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+    from typing import Any
 
-@dataclass
-class CreateOptions:
+    StrPath = str | PathLike[str]
+
+
+class CreateOptions(Record):
     bundle: str
-    pid_file: str | None = None
-    console_socket: str | None = None
-    no_pivot: bool = False
-    no_new_keyring: bool = False
-    preserve_fds: int = 0
-    cgroup_root: str = "/sys/fs/cgroup"
+    pid_file: str | None
+    console_socket: str | None
+    no_pivot: bool
+    no_new_keyring: bool
+    preserve_fds: int
+    cgroup_root: str
+
+    def __init__(self, bundle: str, pid_file: str | None = None, console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False, preserve_fds: int = 0, cgroup_root: str = "/sys/fs/cgroup") -> None:
+        self.bundle = bundle
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.no_pivot = no_pivot
+        self.no_new_keyring = no_new_keyring
+        self.preserve_fds = preserve_fds
+        self.cgroup_root = cgroup_root
 
 
 def now_rfc3339nano() -> str:
@@ -122,17 +134,20 @@ def _kill_wait(pid: int) -> None:
         pass
 
 
-@dataclass
-class Created:
+class Created(Record):
     state: st_mod.ContainerState
     warnings: list[str]
 
+    def __init__(self, state: st_mod.ContainerState, warnings: list[str]) -> None:
+        self.state = state
+        self.warnings = warnings
 
-def create(state_root: Path, container_id: str, opts: CreateOptions) -> Created:
+
+def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Created:
     """Create the container and leave its init blocked on the exec FIFO."""
     st_mod.validate_id(container_id)
     bundle = os.path.abspath(opts.bundle)
-    spec = load_spec(Path(bundle))
+    spec = load_spec(bundle)
     if spec.process is None:
         raise InvalidArgument("config.json: process: is required")
     rootfs = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)
@@ -146,11 +161,11 @@ def create(state_root: Path, container_id: str, opts: CreateOptions) -> Created:
     if spec.linux.namespace("mount") is None:
         raise InvalidArgument("linux.namespaces: a new mount namespace is required")
 
-    root = Path(state_root)
-    root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    root = os.fspath(state_root)
+    os.makedirs(root, mode=0o700, exist_ok=True)
     cdir = st_mod.container_dir(root, container_id)
     try:
-        cdir.mkdir(mode=0o711)
+        os.mkdir(cdir, 0o711)
     except FileExistsError:
         raise AlreadyExists(subject("container", container_id, "container with id exists"))
 
@@ -161,7 +176,7 @@ def create(state_root: Path, container_id: str, opts: CreateOptions) -> Created:
     console_fd = -1
     fifo_fd = -1
     try:
-        fifo = cdir / st_mod.EXEC_FIFO
+        fifo = os.path.join(cdir, st_mod.EXEC_FIFO)
         old = os.umask(0)
         try:
             os.mkfifo(fifo, 0o622)
@@ -205,7 +220,7 @@ def create(state_root: Path, container_id: str, opts: CreateOptions) -> Created:
         st = st_mod.ContainerState(
             id=container_id, pid=0, status=st_mod.CREATING, bundle=bundle, rootfs=rootfs,
             created=now_rfc3339nano(), owner="", annotations=spec.annotations, config=spec.raw,
-            cgroups_path=spec.linux.cgroups_path, oci_version=spec.oci_version, state_dir=str(cdir),
+            cgroups_path=spec.linux.cgroups_path, oci_version=spec.oci_version, state_dir=cdir,
         )
         warnings: list[str] = []
         while True:
@@ -289,10 +304,10 @@ def _wait_cgroup_empty(manager: Any, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-def _remove_dir(d: Path) -> None:
+def _remove_dir(d: str) -> None:
     try:
-        for p in d.iterdir():
-            p.unlink()
-        d.rmdir()
+        for name in os.listdir(d):
+            os.unlink(os.path.join(d, name))
+        os.rmdir(d)
     except FileNotFoundError:
         pass

@@ -9,16 +9,20 @@ a failed delete can be retried.
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
-from pathlib import Path
 
 from seabox.errdefs import SeaboxError
 from seabox.oci.runtime_spec import parse_spec
 from seabox.runtime import state as st_mod
 from seabox.runtime.hooks import run_hooks
 from seabox.runtime.kill import container_pids
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+
+    StrPath = str | PathLike[str]
 
 
 def wait_gone(pid: int, start_time: int, timeout: float = 10.0) -> bool:
@@ -31,12 +35,12 @@ def wait_gone(pid: int, start_time: int, timeout: float = 10.0) -> bool:
     return False
 
 
-def delete(state_root: Path, container_id: str, force: bool = False) -> None:
+def delete(state_root: StrPath, container_id: str, force: bool = False) -> None:
     try:
         st = st_mod.load_state(state_root, container_id)
     except SeaboxError:
         if force and os.path.isdir(st_mod.container_dir(state_root, container_id)):
-            shutil.rmtree(st_mod.container_dir(state_root, container_id), ignore_errors=True)
+            remove_tree(st_mod.container_dir(state_root, container_id))
             return
         raise
     st_mod.require("force_delete" if force else "delete", container_id, st.status)
@@ -55,7 +59,20 @@ def delete(state_root: Path, container_id: str, force: bool = False) -> None:
     if spec.hooks.get("poststop"):
         st.status = st_mod.STOPPED
         run_hooks("poststop", spec.hooks, st.hook_state())
-    shutil.rmtree(st.state_dir, ignore_errors=True)
+    remove_tree(st.state_dir)
+
+
+def remove_tree(d: str) -> None:
+    """The state directory holds only files (state.json, exec.fifo): no shutil needed."""
+    try:
+        for name in os.listdir(d):
+            try:
+                os.unlink(os.path.join(d, name))
+            except IsADirectoryError:
+                remove_tree(os.path.join(d, name))
+        os.rmdir(d)
+    except FileNotFoundError:
+        pass
 
 
 def _thaw(st: st_mod.ContainerState) -> None:

@@ -14,30 +14,39 @@ from __future__ import annotations
 
 import os
 import signal
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NoReturn
 
 from seabox.errdefs import FailedPrecondition, SeaboxError, subject
 from seabox.linux import namespaces as nsmod
 from seabox.linux import syscalls as s
 from seabox.linux.syscalls import LinuxSyscalls
-from seabox.oci.runtime_spec import Process, parse_spec
+from seabox.oci.runtime_spec import Process, Record, parse_spec
 from seabox.runtime import state as st_mod
 from seabox.runtime.create import write_pid_file
 from seabox.runtime.init import _fail, apply_process, join_namespaces, load_seccomp, setup_console
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+    from typing import Any, NoReturn
+
+    StrPath = str | PathLike[str]
+
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
              signal.SIGWINCH, signal.SIGCONT)
 
 
-@dataclass
-class ExecOptions:
-    detach: bool = False
-    pid_file: str | None = None
-    console_socket: str | None = None
-    preserve_fds: int = 0
+class ExecOptions(Record):
+    detach: bool
+    pid_file: str | None
+    console_socket: str | None
+    preserve_fds: int
+
+    def __init__(self, detach: bool = False, pid_file: str | None = None, console_socket: str | None = None, preserve_fds: int = 0) -> None:
+        self.detach = detach
+        self.pid_file = pid_file
+        self.console_socket = console_socket
+        self.preserve_fds = preserve_fds
 
 
 def exit_code(status: int) -> int:
@@ -91,7 +100,7 @@ def _join_cgroups(paths: dict[str, str], pid: int) -> None:
             raise FailedPrecondition(f"joining cgroup {path}: {e.strerror}")
 
 
-def exec_process(state_root: Path, container_id: str, proc: Process, opts: ExecOptions) -> int:
+def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: ExecOptions) -> int:
     """Run ``proc`` in the container; returns its exit code (0 when detached)."""
     st = st_mod.load_state(state_root, container_id)
     st_mod.require("exec", container_id, st.status)

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
 
 from seabox.errdefs import FailedPrecondition
 from seabox.oci.runtime_spec import Hook
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from typing import Any
 
 FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
 

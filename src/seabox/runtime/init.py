@@ -15,30 +15,41 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from dataclasses import dataclass
-from typing import Any, NoReturn
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument
 from seabox.linux import namespaces as nsmod
 from seabox.linux import syscalls as s
 from seabox.linux.syscalls import LinuxSyscalls, Syscalls
-from seabox.oci.runtime_spec import Process, Spec
+from seabox.oci.runtime_spec import Process, Record, Spec
 from seabox.runtime import process as procmod
 from seabox.runtime.hooks import run_hooks
 from seabox.runtime.rootfs import RootfsContext, finalize_rootfs, prepare_rootfs, switch_root
 from seabox.runtime.sync import Channel
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
-@dataclass
-class InitConfig:
+
+class InitConfig(Record):
     container_id: str
     spec: Spec
     bundle: str
     rootfs: str
     fifo_fd: int
-    no_pivot: bool = False
-    preserve_fds: int = 0
-    console_fd: int = -1
+    no_pivot: bool
+    preserve_fds: int
+    console_fd: int
+
+    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1) -> None:
+        self.container_id = container_id
+        self.spec = spec
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.fifo_fd = fifo_fd
+        self.no_pivot = no_pivot
+        self.preserve_fds = preserve_fds
+        self.console_fd = console_fd
 
 
 def _fail(chan: Channel, e: BaseException) -> NoReturn:

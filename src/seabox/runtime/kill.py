@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 from seabox.errdefs import InvalidArgument, NotFound, SeaboxError, subject
 from seabox.runtime import state as st_mod
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+
+    StrPath = str | PathLike[str]
 
 
 def parse_signal(value: str) -> int:
@@ -67,7 +72,7 @@ def container_pids(st: st_mod.ContainerState) -> list[int]:
     return _pidns_members(st.pid)
 
 
-def kill(state_root: Path, container_id: str, sig: int, all_processes: bool = False) -> None:
+def kill(state_root: StrPath, container_id: str, sig: int, all_processes: bool = False) -> None:
     st = st_mod.load_state(state_root, container_id)
     st_mod.require("kill", container_id, st.status)
     targets = container_pids(st) if all_processes else [st.pid]

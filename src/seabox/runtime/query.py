@@ -7,20 +7,25 @@ table columns follow runc exactly; the status always comes from ``state.load_sta
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
 
 from seabox.errdefs import SeaboxError
 from seabox.runtime import state as st_mod
 from seabox.runtime.kill import container_pids
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+    from typing import Any
 
-def state_json(state_root: Path, container_id: str) -> str:
+    StrPath = str | PathLike[str]
+
+
+def state_json(state_root: StrPath, container_id: str) -> str:
     st = st_mod.load_state(state_root, container_id)
     return json.dumps(st.oci_state(), indent=2)
 
 
-def list_states(state_root: Path) -> list[dict[str, Any]]:
+def list_states(state_root: StrPath) -> list[dict[str, Any]]:
     out = []
     for cid in st_mod.list_ids(state_root):
         try:
@@ -46,7 +51,7 @@ def list_table(states: list[dict[str, Any]], quiet: bool = False) -> str:
     return "\n".join(lines) + "\n"
 
 
-def ps_pids(state_root: Path, container_id: str) -> list[int]:
+def ps_pids(state_root: StrPath, container_id: str) -> list[int]:
     st = st_mod.load_state(state_root, container_id)
     if st.status == st_mod.STOPPED:
         return []

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
 
 from seabox.errdefs import InvalidArgument
 from seabox.linux import syscalls as s
 from seabox.linux.paths import secure_join
 from seabox.linux.syscalls import Syscalls
-from seabox.oci.runtime_spec import Device, Mount, Spec
+from seabox.oci.runtime_spec import Device, Mount, Record, Spec
 
 _FLAGS: dict[str, tuple[bool, int]] = {
     "defaults": (False, 0), "ro": (False, s.MS_RDONLY), "rw": (True, s.MS_RDONLY),
@@ -53,12 +52,18 @@ DEV_SYMLINKS = [("/proc/self/fd", "/dev/fd"), ("/proc/self/fd/0", "/dev/stdin"),
                 ("/proc/self/fd/1", "/dev/stdout"), ("/proc/self/fd/2", "/dev/stderr")]
 
 
-@dataclass
-class MountOptions:
-    flags: int = 0
-    propagation: list[int] = field(default_factory=list)
-    data: list[str] = field(default_factory=list)
-    recursive_ro: bool = False
+class MountOptions(Record):
+    flags: int
+    propagation: list[int]
+    data: list[str]
+    recursive_ro: bool
+
+    def __init__(self, flags: int = 0, propagation: list[int] | None = None, data: list[str] | None = None, recursive_ro: bool = False) -> None:
+        self.flags = flags
+        self.propagation = list() if propagation is None else propagation
+        self.data = list() if data is None else data
+        self.recursive_ro = recursive_ro
+
 
     @property
     def data_str(self) -> str | None:
@@ -82,17 +87,25 @@ def parse_options(options: list[str]) -> MountOptions:
     return out
 
 
-@dataclass
-class RootfsContext:
+class RootfsContext(Record):
     """What rootfs set-up needs besides the spec: the bundle dir and namespace facts."""
 
     bundle: str
     rootfs: str
-    userns: bool = False
-    cgroupns: bool = False
-    no_pivot: bool = False
-    proc_self_cgroup: str = "/proc/self/cgroup"
-    mountinfo: str = "/proc/self/mountinfo"
+    userns: bool
+    cgroupns: bool
+    no_pivot: bool
+    proc_self_cgroup: str
+    mountinfo: str
+
+    def __init__(self, bundle: str, rootfs: str, userns: bool = False, cgroupns: bool = False, no_pivot: bool = False, proc_self_cgroup: str = "/proc/self/cgroup", mountinfo: str = "/proc/self/mountinfo") -> None:
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.userns = userns
+        self.cgroupns = cgroupns
+        self.no_pivot = no_pivot
+        self.proc_self_cgroup = proc_self_cgroup
+        self.mountinfo = mountinfo
 
 
 def _remount(sc: Syscalls, dest: str, flags: int) -> None:

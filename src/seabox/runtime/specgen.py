@@ -7,9 +7,11 @@ capabilities, no new privileges, read-only root, masked /proc paths).
 
 from __future__ import annotations
 
-from typing import Any
-
 from seabox.linux.capabilities import NAMES
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from typing import Any
 
 DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
 MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",

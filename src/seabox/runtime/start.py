@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import os
 import select
-from pathlib import Path
 
 from seabox.errdefs import FailedPrecondition, subject
 from seabox.oci.runtime_spec import parse_spec
 from seabox.runtime import state as st_mod
 from seabox.runtime.hooks import run_hooks
 
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
 
-def start(state_root: Path, container_id: str) -> st_mod.ContainerState:
+    StrPath = str | PathLike[str]
+
+
+def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
     st = st_mod.load_state(state_root, container_id)
     st_mod.require("start", container_id, st.status)
     fifo = os.path.join(st.state_dir, st_mod.EXEC_FIFO)

@@ -13,11 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument, NotFound, subject
+from seabox.oci.runtime_spec import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from os import PathLike
+    from typing import Any
+
+    StrPath = str | PathLike[str]
 
 CREATING = "creating"
 CREATED = "created"
@@ -97,8 +102,7 @@ def validate_id(container_id: str) -> None:
         raise InvalidArgument(subject("container", container_id, "invalid container id format"))
 
 
-@dataclass
-class ContainerState:
+class ContainerState(Record):
     """What ``create`` recorded; ``status`` is refreshed from the live system by ``load_state``."""
 
     id: str
@@ -107,15 +111,33 @@ class ContainerState:
     bundle: str
     rootfs: str
     created: str
-    owner: str = ""
-    annotations: dict[str, str] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
-    cgroup_paths: dict[str, str] = field(default_factory=dict)
-    cgroups_path: str | None = None
-    init_start_time: int = 0
-    namespace_paths: dict[str, str] = field(default_factory=dict)
-    oci_version: str = "1.0.2"
-    state_dir: str = ""
+    owner: str
+    annotations: dict[str, str]
+    config: dict[str, Any]
+    cgroup_paths: dict[str, str]
+    cgroups_path: str | None
+    init_start_time: int
+    namespace_paths: dict[str, str]
+    oci_version: str
+    state_dir: str
+
+    def __init__(self, id: str, pid: int, status: str, bundle: str, rootfs: str, created: str, owner: str = "", annotations: dict[str, str] | None = None, config: dict[str, Any] | None = None, cgroup_paths: dict[str, str] | None = None, cgroups_path: str | None = None, init_start_time: int = 0, namespace_paths: dict[str, str] | None = None, oci_version: str = "1.0.2", state_dir: str = "") -> None:
+        self.id = id
+        self.pid = pid
+        self.status = status
+        self.bundle = bundle
+        self.rootfs = rootfs
+        self.created = created
+        self.owner = owner
+        self.annotations = dict() if annotations is None else annotations
+        self.config = dict() if config is None else config
+        self.cgroup_paths = dict() if cgroup_paths is None else cgroup_paths
+        self.cgroups_path = cgroups_path
+        self.init_start_time = init_start_time
+        self.namespace_paths = dict() if namespace_paths is None else namespace_paths
+        self.oci_version = oci_version
+        self.state_dir = state_dir
+
 
     def oci_state(self) -> dict[str, Any]:
         """runc's ``state`` JSON (also what hooks receive on stdin)."""
@@ -143,8 +165,8 @@ class ContainerState:
         }
 
 
-def container_dir(state_root: Path, container_id: str) -> Path:
-    return Path(state_root) / container_id
+def container_dir(state_root: StrPath, container_id: str) -> str:
+    return os.path.join(os.fspath(state_root), container_id)
 
 
 def process_start_time(pid: int) -> int | None:
@@ -191,37 +213,40 @@ def live_status(st: ContainerState) -> str:
     return RUNNING
 
 
-def save_state(state_root: Path, st: ContainerState) -> None:
+def save_state(state_root: StrPath, st: ContainerState) -> None:
     """Write ``state.json`` atomically (write a temp file, then rename)."""
     d = container_dir(state_root, st.id)
-    d.mkdir(parents=True, exist_ok=True, mode=0o711)
-    st.state_dir = str(d)
-    tmp = d / f".{STATE_FILE}.tmp"
-    data = asdict(st)
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, d / STATE_FILE)
+    os.makedirs(d, mode=0o711, exist_ok=True)
+    st.state_dir = d
+    tmp = os.path.join(d, f".{STATE_FILE}.tmp")
+    with open(tmp, "w") as f:
+        f.write(json.dumps(dict(vars(st))))
+    os.replace(tmp, os.path.join(d, STATE_FILE))
 
 
-def load_state(state_root: Path, container_id: str, refresh: bool = True) -> ContainerState:
+def load_state(state_root: StrPath, container_id: str, refresh: bool = True) -> ContainerState:
     """Load ``<root>/<id>/state.json``; ``NotFound`` (``container "x" does not exist``) if absent."""
     validate_id(container_id)
     d = container_dir(state_root, container_id)
     try:
-        data = json.loads((d / STATE_FILE).read_text())
+        with open(os.path.join(d, STATE_FILE)) as f:
+            data = json.loads(f.read())
     except FileNotFoundError:
         raise NotFound(f'container "{container_id}" does not exist')
     except (OSError, ValueError) as e:
         raise NotFound(subject("container", container_id, f"unreadable state: {e}"))
-    known = set(ContainerState.__dataclass_fields__)
+    known = set(ContainerState.__annotations__)
     st = ContainerState(**{k: v for k, v in data.items() if k in known})
-    st.state_dir = str(d)
+    st.state_dir = d
     if refresh:
         st.status = live_status(st)
     return st
 
 
-def list_ids(state_root: Path) -> list[str]:
-    root = Path(state_root)
-    if not root.is_dir():
+def list_ids(state_root: StrPath) -> list[str]:
+    root = os.fspath(state_root)
+    try:
+        names = os.listdir(root)
+    except OSError:
         return []
-    return sorted(p.name for p in root.iterdir() if (p / STATE_FILE).exists())
+    return sorted(n for n in names if os.path.exists(os.path.join(root, n, STATE_FILE)))

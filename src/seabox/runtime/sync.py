@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
-from typing import Any
+
+from seabox.oci.runtime_spec import Record
+
+TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class ChannelClosed(Exception):
     pass
 
 
-@dataclass
-class Channel:
+class Channel(Record):
     rfd: int
     wfd: int
-    _buf: bytearray = field(default_factory=bytearray)
+    _buf: bytearray
+
+    def __init__(self, rfd: int, wfd: int, _buf: bytearray | None = None) -> None:
+        self.rfd = rfd
+        self.wfd = wfd
+        self._buf = bytearray() if _buf is None else _buf
+
 
     def send(self, msg: dict[str, Any]) -> None:
         data = (json.dumps(msg) + "\n").encode()
