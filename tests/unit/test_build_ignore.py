@@ -217,3 +217,9 @@ def test_walk_pruning_never_loses_an_included_file(tmp_path):
         want = sorted(p for p in every if not rules.excluded(p))
         got = sorted(ignore.walk(str(tmp_path), rules, always=()))
         assert got == want, [p.text for p in rules.patterns]
+
+
+def test_walk_always_reaches_into_excluded_dirs(tmp_path):
+    make_tree(tmp_path, ["docker/Dockerfile", "docker/other", "src/a"])
+    got = list(ignore.walk(str(tmp_path), IgnoreRules.parse("docker\n"), always=("docker/Dockerfile",)))
+    assert got == ["docker/Dockerfile", "src", "src/a"]

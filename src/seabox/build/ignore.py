@@ -291,7 +291,7 @@ def walk(
             st = os.lstat(os.path.join(context_dir, child))
             is_dir = stat.S_ISDIR(st.st_mode)
             if rules.excluded(child) and child not in keep:
-                if is_dir and not rules.can_prune(child):
+                if is_dir and (not rules.can_prune(child) or any(k.startswith(child + "/") for k in keep)):
                     yield from rec(child)
                 continue
             yield child
