@@ -569,3 +569,11 @@ def test_bad_onbuild_trigger_is_reported_at_from():
     assert e.line == 2 and "ONBUILD trigger 'COPY onlyone' of lib" in str(e) and e.text == "FROM lib"
     e = err("FROM lib\n", base_images={"lib": BaseImage(onbuild=("FROM x",))})
     assert "invalid ONBUILD trigger" in str(e)
+
+
+def test_onbuild_heredoc_round_trip():
+    o = one("ONBUILD RUN <<EOF\necho $HOME\nEOF\n")
+    assert o.trigger == "RUN <<EOF\necho $HOME\nEOF"
+    df = p("FROM lib\n", base_images={"lib": BaseImage(onbuild=(o.trigger,))})
+    run = df.stages[0].steps[0].instruction
+    assert isinstance(run, Run) and run.heredocs[0].content == "echo $HOME\n" and run.is_lone_heredoc()

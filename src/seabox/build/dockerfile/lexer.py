@@ -188,8 +188,11 @@ def lex(text: str, filename: str = "Dockerfile") -> LexResult:
             rest = more + " " + rest
         rest = rest.strip()
         heredocs: list[Heredoc] = []
-        if kw.upper() in HEREDOC_INSTRUCTIONS and "<<" in rest:
-            for op in heredoc_openers(rest, esc, filename, start + 1, joined):
+        target_kw, target_rest = kw.upper(), rest
+        if target_kw == "ONBUILD" and len(rest.split(None, 1)) == 2:  # ONBUILD RUN <<EOF
+            target_kw, target_rest = rest.split(None, 1)[0].upper(), rest.split(None, 1)[1]
+        if target_kw in HEREDOC_INSTRUCTIONS and "<<" in target_rest:
+            for op in heredoc_openers(target_rest, esc, filename, start + 1, joined):
                 name, expand, chomp, fd = op.name, op.expand, op.chomp, op.fd
                 body: list[str] = []
                 while True:

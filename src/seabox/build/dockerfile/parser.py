@@ -888,7 +888,8 @@ class _Parser:
             raise self.err(ll, f"unknown instruction in ONBUILD: {rest.split(None, 1)[0]}")
         if len(rest.split(None, 1)) < 2:
             raise self.err(ll, f"ONBUILD {nested} requires arguments")
-        return ins.Onbuild(ll.line, ll.end_line, ll.text, rest, nested)
+        trigger = rest + "".join("\n" + h.content + h.name for h in ll.heredocs)
+        return ins.Onbuild(ll.line, ll.end_line, ll.text, trigger, nested)
 
 
 def _bool(v: str) -> bool | None:
