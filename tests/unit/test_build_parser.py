@@ -216,10 +216,11 @@ def test_run_mounts():
     assert (c.type, c.target, c.id, c.sharing, c.mode, c.uid, c.gid, c.readonly) == (
         "cache", "/root/.cache", "pip", "locked", 0o700, 1000, 1000, False)
     assert (b.type, b.source, b.target, b.from_, b.readonly) == ("bind", "/src", "/w", "builder", False)
-    assert (s1.id, s1.target, s1.required) == ("token", "/run/secrets/token", True)
+    assert (s1.id, s1.target, s1.required, s1.mode, s1.uid) == ("token", "/run/secrets/token", True, 0o400, 0)
     assert (s2.id, s2.target) == ("key", "/etc/key")
     assert (t.type, t.size) == ("tmpfs", 1048576)
-    assert ssh.id == "default"
+    assert ssh.id == "default" and ssh.mode == 0o600
+    assert b.mode is None
     assert r.network == "none" and r.security == "insecure"
 
 

@@ -62,6 +62,7 @@ _FLAGS: dict[str, dict[str, str]] = {  # name -> kind: "str", "bool", "multi"
 }
 KNOWN = ("FROM", "RUN", "COPY", "ADD", "ENV", "ARG", "WORKDIR", "USER", "CMD", "ENTRYPOINT", "SHELL", "EXPOSE",
          "LABEL", "VOLUME", "STOPSIGNAL", "HEALTHCHECK", "ONBUILD", "MAINTAINER")
+_MOUNT_DEFAULT_MODE = {"cache": 0o755, "secret": 0o400, "ssh": 0o600}
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9\-_.]*$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9,
@@ -656,6 +657,10 @@ class _Parser:
             raise self.err(ll, f"--mount type={mtype} requires target")
         if mtype == "cache" and not m.get("id"):
             m["id"] = str(m["target"])
+        if mtype in _MOUNT_DEFAULT_MODE:  # the documented defaults, explicit so they are part of the key
+            m.setdefault("mode", _MOUNT_DEFAULT_MODE[mtype])
+            m.setdefault("uid", 0)
+            m.setdefault("gid", 0)
         m["readonly"] = readonly
         return ins.Mount(**m)  # type: ignore[arg-type]
 
@@ -741,6 +746,8 @@ class _Parser:
         checksum = self.word(ll, flags["checksum"][0], st.lookup) if "checksum" in flags else None
         if checksum is not None and not re.match(r"^sha(256|384|512):[0-9a-f]+$", checksum):
             raise self.err(ll, f"invalid --checksum {checksum!r} (sha256:<hex> expected)")
+        if checksum is not None and not all(src.startswith(("http://", "https://")) for src in srcs):
+            raise self.err(ll, "ADD --checksum only supports HTTP(S) sources")
         return ins.Add(ll.line, ll.end_line, ll.text, tuple(srcs), dest, chown, self._chmod(ll, flags, st),
                        flags.get("link", ["false"])[0] == "true", checksum,
                        flags.get("keep-git-dir", ["false"])[0] == "true",

@@ -1,0 +1,2 @@
+FROM alpine
+ADD --checksum=sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa app.tar.gz /opt/
