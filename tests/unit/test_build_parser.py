@@ -578,3 +578,21 @@ def test_onbuild_heredoc_round_trip():
     df = p("FROM lib\n", base_images={"lib": BaseImage(onbuild=(o.trigger,))})
     run = df.stages[0].steps[0].instruction
     assert isinstance(run, Run) and run.heredocs[0].content == "echo $HOME\n" and run.is_lone_heredoc()
+
+
+def test_more_edges():
+    df = p("ARG TARGETPLATFORM\nARG BUILDARCH=custom\nFROM img:$TARGETPLATFORM-$BUILDARCH\n")
+    assert df.stages[0].from_.image == "img:linux/arm64/v8-custom"
+    assert df.global_args[0].value == "linux/arm64/v8"
+    assert "VOLUME specified can not be an empty string" in str(err('FROM a\nVOLUME ["/a", " "]\n'))
+    assert "MAINTAINER requires exactly one argument" in str(err("FROM a\nMAINTAINER\n"))
+    r = one("RUN --mount=type=cache,target=/c,ro=false,readonly=0 --mount=type=secret,id=s,required=false true\n")
+    assert r.mounts[0].readonly is False and r.mounts[1].required is False
+    assert "invalid value for ro" in str(err("FROM a\nRUN --mount=type=cache,target=/c,ro=maybe true\n"))
+    assert "flag --mount: unexpected end of statement" in str(
+        err('FROM a\nRUN --mount=type=cache,target="/c true\n'))
+    e = err("FROM lib\n", base_images={"lib": BaseImage(onbuild=("RUN <<'EOF",))})
+    assert "ONBUILD trigger" in str(e) and e.line == 1
+    assert one("CMD a b\n").command.text == "a b" and one('CMD ["a", "b"]\n').command.text == "a b"
+    assert one("RUN --mount=type=secret,id=t,env=TOKEN true\n").mounts[0].env == "TOKEN"
+    assert "--from must not be empty" in str(err("FROM a\nARG E\nCOPY --from=$E /x /y\n"))

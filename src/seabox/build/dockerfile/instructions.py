@@ -64,10 +64,6 @@ class From(Instruction):
     stage_name: str | None = None
     platform: str | None = None
 
-    @property
-    def keyword(self) -> str:
-        return "FROM"
-
 
 @dataclass(frozen=True)
 class Mount:
@@ -213,10 +209,6 @@ class Volume(Instruction):
 @dataclass(frozen=True)
 class StopSignal(Instruction):
     signal: str
-
-    @property
-    def keyword(self) -> str:
-        return "STOPSIGNAL"
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ from seabox.build.dockerfile.words import (
     expand_word,
     expand_words,
     split_raw,
+    unquote_words,
 )
 
 PROXY_ARGS = (
@@ -318,6 +319,10 @@ class _Parser:
         while rest.startswith("--"):
             w = split_raw(rest, self.escape)[0]
             rest = rest[len(w):].lstrip()
+            try:
+                unquote_words(w, self.escape)
+            except ExpansionError as e:
+                raise self.err(ll, f"flag {w.split('=', 1)[0]}: {e}") from None
             if w == "--":
                 break
             name, eq, value = w[2:].partition("=")

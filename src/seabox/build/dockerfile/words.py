@@ -25,7 +25,7 @@ tested one by one:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from seabox.build.dockerfile.errors import ExpansionError
 
@@ -35,10 +35,6 @@ _NAME_START = re.compile(r"[A-Za-z_]")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _POSITIONAL = re.compile(r"[0-9]+|[@*#?\-$!]")  # $1, $@ ...: never set, so they expand to nothing
 _WS = " \t\r\n"
-
-
-def lookup_in(mapping: Mapping[str, str | None]) -> Lookup:
-    return mapping.get
 
 
 class _Lexer:
