@@ -596,3 +596,15 @@ def test_more_edges():
     assert one("CMD a b\n").command.text == "a b" and one('CMD ["a", "b"]\n').command.text == "a b"
     assert one("RUN --mount=type=secret,id=t,env=TOKEN true\n").mounts[0].env == "TOKEN"
     assert "--from must not be empty" in str(err("FROM a\nARG E\nCOPY --from=$E /x /y\n"))
+
+
+def test_tabs_separate_like_spaces():
+    df = p("FROM\tubuntu:22.04\nLABEL\tmaintainer\tJane Doe <j@example.com>\nENV\tGOPATH\t/go\n"
+           "ENV\tPLATFORMS\t\\\n\tlinux/386 linux/arm \\\n\tdarwin/amd64\nCOPY\t.\t/src\nHEALTHCHECK\tCMD\ttrue\n")
+    lab, env1, env2, copy, hc = df.stages[0].instructions
+    assert df.stages[0].from_.image == "ubuntu:22.04"
+    assert lab.pairs == (("maintainer", "Jane Doe <j@example.com>"),)
+    assert env1.pairs == (("GOPATH", "/go"),)
+    assert env2.pairs == (("PLATFORMS", "linux/386 linux/arm \tdarwin/amd64"),)
+    assert (copy.sources, copy.dest) == ((".",), "/src")
+    assert hc.test() == ["CMD-SHELL", "true"]
