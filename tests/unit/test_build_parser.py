@@ -381,7 +381,12 @@ def test_volume_user_workdir_stopsignal_maintainer():
     assert df.stages[0].instructions[0].name == "Jane <j@x>"
     assert any("deprecated" in w for w in df.warnings)
     assert "WORKDIR requires exactly one argument" in str(err("FROM a\nWORKDIR\n"))
-    assert "empty" in str(err("FROM a\nUSER $NOPE\n"))
+    assert "empty" in str(err("FROM a\nWORKDIR $NOPE\n"))
+    # the reference's example: USER ${username:-some_user}, then ARG username, USER $username
+    df = p("FROM a\nUSER ${username:-some_user}\nARG username\nUSER $username\n")
+    assert [i.user for i in df.stages[0].instructions if isinstance(i, User)] == ["some_user", ""]
+    df = p("FROM a\nUSER ${username:-some_user}\nARG username\nUSER $username\n", build_args={"username": "me"})
+    assert [i.user for i in df.stages[0].instructions if isinstance(i, User)] == ["some_user", "me"]
 
 
 def test_healthcheck():

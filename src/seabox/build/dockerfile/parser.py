@@ -793,12 +793,14 @@ class _Parser:
         return ins.Label(ll.line, ll.end_line, ll.text, tuple(self.pairs(ll, st, "LABEL")))
 
     # -- the simple ones ----------------------------------------------------------------------------------
-    def one(self, ll: LogicalLine, st: _StageBuilder, kw: str, single_word: bool = False) -> str:
+    def one(
+        self, ll: LogicalLine, st: _StageBuilder, kw: str, single_word: bool = False, allow_empty: bool = False
+    ) -> str:
         rest = self.no_flags(ll, kw)
         if not rest or (single_word and len(split_raw(rest, self.escape)) != 1):
             raise self.err(ll, f"{kw} requires exactly one argument")
         v = self.word(ll, rest, st.lookup)
-        if not v:
+        if not v and not allow_empty:
             raise self.err(ll, f"{kw} argument is empty after variable expansion")
         return v
 
@@ -810,7 +812,7 @@ class _Parser:
         return ins.Workdir(ll.line, ll.end_line, ll.text, path)
 
     def do_user(self, ll: LogicalLine, st: _StageBuilder) -> ins.Instruction:
-        user = self.one(ll, st, "USER", single_word=True)
+        user = self.one(ll, st, "USER", single_word=True, allow_empty=True)  # "" is root, as in Docker
         st.user = user
         return ins.User(ll.line, ll.end_line, ll.text, user)
 
