@@ -613,3 +613,13 @@ def test_tabs_separate_like_spaces():
     assert env2.pairs == (("PLATFORMS", "linux/386 linux/arm \tdarwin/amd64"),)
     assert (copy.sources, copy.dest) == ((".",), "/src")
     assert hc.test() == ["CMD-SHELL", "true"]
+
+
+def test_reference_arg_examples():
+    text = "FROM ubuntu\nARG CONT_IMG_VER\nENV CONT_IMG_VER=${CONT_IMG_VER:-v1.0.0}\nRUN echo $CONT_IMG_VER\n"
+    assert p(text).stages[0].instructions[1].pairs == (("CONT_IMG_VER", "v1.0.0"),)
+    assert p(text, build_args={"CONT_IMG_VER": "v2"}).stages[0].instructions[1].pairs == (("CONT_IMG_VER", "v2"),)
+    # an ARG goes out of scope at the end of its stage, also for a stage built FROM it
+    df = p("FROM a AS one\nARG X=1\nENV E=1\nFROM one\nRUN echo\nFROM b\nRUN echo\n")
+    assert df.stages[1].steps[0].state.args == () and df.stages[1].steps[0].state.env == (("E", "1"),)
+    assert df.stages[2].steps[0].state.args == () and df.stages[2].steps[0].state.env == ()
