@@ -14,10 +14,10 @@ engine that executes steps consumes typed objects instead of re-deriving them:
 * ``context`` — ``ContextIndex``: context files with content digests, COPY/ADD and
   bind-mount checksums;
 * ``cachekey`` — content-addressed step keys (``base_key``, ``step_key``, ``chain``);
+* ``plan`` — ``build_keys``: every needed step's key up front, across stages;
 * ``imageconfig`` — the run config and history a stage produces.
 
 The engine's loop, roughly: parse → ``build_graph`` → resolve the images →
-parse again with ``base_images`` → for each level, for each stage, ``chain`` the
-keys (``ContextIndex.for_instruction``/``for_run`` as inputs), run the misses →
-``stage_config`` for the target.
+parse again with ``base_images`` → ``ContextIndex.scan`` → ``build_keys`` → run the
+misses level by level → ``stage_config`` for the target.
 """
