@@ -93,6 +93,7 @@ class Daemon:
         import grpc
 
         from seabox.api.containerd import Deps, register
+        from seabox.api.containerd import tasks as tasks_api
         from seabox.api.containerd.events import event_fields
         from seabox.content.store import ContentStore
         from seabox.snapshots.native import NativeSnapshotter
@@ -127,6 +128,7 @@ class Daemon:
             ],
         )
         plugins = register(server, deps)
+        tasks_api.add(server, deps, self.cfg.state)
         _prepare_socket(self.address)
         old = os.umask(0o177)
         try:
