@@ -75,7 +75,30 @@ def test_json_log(tmp_path: Path) -> None:
 
 
 def test_update_flags_build_resources() -> None:
-    a = cli._parser().parse_args(["update", "--memory", "64m", "--cpu-shares", "512", "--pids-limit", "20",
+    a = cli.parse_args(["update", "--memory", "64m", "--cpu-shares", "512", "--pids-limit", "20",
                                   "--cpuset-cpus", "0", "x"])
     assert cli._update_resources(a) == {"memory": {"limit": 64 << 20}, "cpu": {"shares": 512, "cpus": "0"},
                                         "pids": {"limit": 20}}
+
+
+def test_go_style_flags() -> None:
+    a = cli.parse_args(["-root", "/r", "--log=/l", "create", "-bundle=/b", "--pid-file", "/p", "-preserve-fds", "2",
+                        "cid"])
+    assert (a.root, a.log, a.cmd, a.bundle, a.pid_file, a.preserve_fds, a.id) == ("/r", "/l", "create", "/b", "/p",
+                                                                                 2, "cid")
+    e = cli.parse_args(["exec", "-e", "A=1", "--env", "B=2", "-t", "cid", "sh", "-c", "echo -n x"])
+    assert (e.env, e.tty, e.id, e.args) == (["A=1", "B=2"], True, "cid", ["sh", "-c", "echo -n x"])
+    k = cli.parse_args(["kill", "--all", "cid", "9"])
+    assert (k.all, k.id, k.signal) == (True, "cid", "9")
+    assert cli.parse_args(["kill", "cid"]).signal == "SIGTERM"
+    with pytest.raises(InvalidArgument, match="not defined"):
+        cli.parse_args(["delete", "--bogus", "cid"])
+    with pytest.raises(InvalidArgument, match="id required"):
+        cli.parse_args(["start"])
+    with pytest.raises(InvalidArgument, match="unknown command"):
+        cli.parse_args(["frobnicate"])
+
+
+def test_help() -> None:
+    r = run("--help")
+    assert r.returncode == 0 and "usage:" in r.stdout

@@ -7,7 +7,6 @@ json``, which containerd's shim reads) and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -58,86 +57,159 @@ class Logger:
             self._write("debug", msg)
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:
-        raise InvalidArgument(f"{self.prog}: {message}")
+# Flag tables: name (and aliases) -> (attribute, kind); kind is "bool", "str", "int" or "list".
+# Go's flag package (which runc uses) accepts -flag and --flag alike, and --flag=value.
+_CREATE_FLAGS = {
+    "bundle": ("bundle", "str"), "b": ("bundle", "str"), "pid-file": ("pid_file", "str"),
+    "console-socket": ("console_socket", "str"), "no-pivot": ("no_pivot", "bool"),
+    "no-new-keyring": ("no_new_keyring", "bool"), "preserve-fds": ("preserve_fds", "int"),
+}
+_GLOBAL_FLAGS = {
+    "root": ("root", "str"), "log": ("log", "str"), "log-format": ("log_format", "str"),
+    "debug": ("debug", "bool"), "systemd-cgroup": ("systemd_cgroup", "bool"), "criu": ("criu", "str"),
+    "rootless": ("rootless", "str"), "version": ("version", "bool"), "v": ("version", "bool"),
+    "help": ("help", "bool"), "h": ("help", "bool"),
+}
+_UPDATE_FLAGS = {
+    k: (k.replace("-", "_"), "str")
+    for k in ("memory", "memory-reservation", "memory-swap", "kernel-memory", "cpu-shares", "cpu-quota",
+              "cpu-period", "cpu-rt-period", "cpu-rt-runtime", "cpuset-cpus", "cpuset-mems", "pids-limit",
+              "blkio-weight")
+}
+# command -> (flags, positional names, name of the rest-of-arguments list or "")
+COMMANDS: dict[str, tuple[dict[str, tuple[str, str]], list[str], str]] = {
+    "create": (_CREATE_FLAGS, ["id"], ""),
+    "run": ({**_CREATE_FLAGS, "detach": ("detach", "bool"), "d": ("detach", "bool"), "keep": ("keep", "bool")},
+            ["id"], ""),
+    "start": ({}, ["id"], ""),
+    "state": ({}, ["id"], ""),
+    "pause": ({}, ["id"], ""),
+    "resume": ({}, ["id"], ""),
+    "kill": ({"all": ("all", "bool"), "a": ("all", "bool")}, ["id", "?signal"], ""),
+    "delete": ({"force": ("force", "bool"), "f": ("force", "bool")}, ["id"], ""),
+    "list": ({"format": ("format", "str"), "f": ("format", "str"), "quiet": ("quiet", "bool"),
+              "q": ("quiet", "bool")}, [], ""),
+    "ps": ({"format": ("format", "str"), "f": ("format", "str")}, ["id"], "ps_args"),
+    "exec": ({"process": ("process", "str"), "p": ("process", "str"), "tty": ("tty", "bool"), "t": ("tty", "bool"),
+              "console-socket": ("console_socket", "str"), "cwd": ("cwd", "str"), "env": ("env", "list"),
+              "e": ("env", "list"), "user": ("user", "str"), "u": ("user", "str"),
+              "additional-gids": ("additional_gids", "list"), "g": ("additional_gids", "list"),
+              "cap": ("cap", "list"), "c": ("cap", "list"), "no-new-privs": ("no_new_privs", "bool"),
+              "detach": ("detach", "bool"), "d": ("detach", "bool"), "pid-file": ("pid_file", "str"),
+              "preserve-fds": ("preserve_fds", "int"), "apparmor": ("apparmor", "str"),
+              "process-label": ("process_label", "str")}, ["id"], "args"),
+    "events": ({"stats": ("stats", "bool"), "interval": ("interval", "str")}, ["id"], ""),
+    "update": ({**_UPDATE_FLAGS, "resources": ("resources", "str"), "r": ("resources", "str")}, ["id"], ""),
+    "spec": ({"bundle": ("bundle", "str"), "b": ("bundle", "str"), "rootless": ("rootless", "bool")}, [], ""),
+    "features": ({}, [], ""),
+}
+_DEFAULTS = {"root": DEFAULT_ROOT, "log_format": "text", "format": "table", "signal": "SIGTERM", "bundle": ".",
+             "interval": "5s", "preserve_fds": 0}
+
+USAGE = """usage: seabox-runc [--root DIR] [--log FILE] [--log-format text|json] [--debug] COMMAND [flags] ARGS
+
+An OCI runtime with runc's command line.  Commands:
+  create   create a container          start    start a created container
+  run      create and start             state    print a container's state JSON
+  kill     signal a container          delete   delete a container (--force)
+  exec     run a process in it         list     list containers (--format json)
+  ps       processes in a container    pause / resume / update / events
+  spec     write a default config.json features  print the supported features
+"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="seabox-runc", description="OCI runtime (runc-compatible command line)")
-    p.add_argument("--root", default=DEFAULT_ROOT, help="state directory (default %(default)s)")
-    p.add_argument("--log", default=None, help="log file")
-    p.add_argument("--log-format", default="text", choices=["text", "json"])
-    p.add_argument("--debug", action="store_true")
-    p.add_argument("--systemd-cgroup", action="store_true")
-    p.add_argument("--criu", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--rootless", default=None, help=argparse.SUPPRESS)
-    p.add_argument("-v", "--version", action="store_true")
-    sub = p.add_subparsers(dest="cmd", parser_class=_Parser)
+class Args:
+    """The parsed command line: every flag of every command, defaulted (attribute access)."""
 
-    def create_flags(c: argparse.ArgumentParser) -> None:
-        c.add_argument("-b", "--bundle", default=".")
-        c.add_argument("--pid-file", default=None)
-        c.add_argument("--console-socket", default=None)
-        c.add_argument("--no-pivot", action="store_true")
-        c.add_argument("--no-new-keyring", action="store_true")
-        c.add_argument("--preserve-fds", type=int, default=0)
-        c.add_argument("id")
+    def __init__(self) -> None:
+        self.cmd = ""
+        self.id = ""
+        self.help = False
 
-    create_flags(sub.add_parser("create", help="create a container"))
-    r = sub.add_parser("run", help="create and start a container")
-    r.add_argument("-d", "--detach", action="store_true")
-    r.add_argument("--keep", action="store_true")
-    create_flags(r)
-    for name in ("start", "state", "pause", "resume"):
-        sub.add_parser(name).add_argument("id")
-    k = sub.add_parser("kill")
-    k.add_argument("-a", "--all", action="store_true")
-    k.add_argument("id")
-    k.add_argument("signal", nargs="?", default="SIGTERM")
-    d = sub.add_parser("delete")
-    d.add_argument("-f", "--force", action="store_true")
-    d.add_argument("id")
-    ls = sub.add_parser("list")
-    ls.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    ls.add_argument("-q", "--quiet", action="store_true")
-    ps = sub.add_parser("ps")
-    ps.add_argument("-f", "--format", default="table", choices=["table", "json"])
-    ps.add_argument("id")
-    ps.add_argument("ps_args", nargs="*")
-    e = sub.add_parser("exec")
-    e.add_argument("-p", "--process", default=None)
-    e.add_argument("-t", "--tty", action="store_true")
-    e.add_argument("--console-socket", default=None)
-    e.add_argument("--cwd", default=None)
-    e.add_argument("-e", "--env", action="append", default=[])
-    e.add_argument("-u", "--user", default=None)
-    e.add_argument("-g", "--additional-gids", action="append", default=[])
-    e.add_argument("-c", "--cap", action="append", default=[])
-    e.add_argument("--no-new-privs", action="store_true")
-    e.add_argument("-d", "--detach", action="store_true")
-    e.add_argument("--pid-file", default=None)
-    e.add_argument("--preserve-fds", type=int, default=0)
-    e.add_argument("--apparmor", default=None)
-    e.add_argument("--process-label", default=None)
-    e.add_argument("id")
-    e.add_argument("args", nargs=argparse.REMAINDER)
-    ev = sub.add_parser("events")
-    ev.add_argument("--stats", action="store_true")
-    ev.add_argument("--interval", default="5s")
-    ev.add_argument("id")
-    u = sub.add_parser("update")
-    u.add_argument("-r", "--resources", default=None)
-    for flag in ("--memory", "--memory-reservation", "--memory-swap", "--kernel-memory", "--cpu-shares",
-                 "--cpu-quota", "--cpu-period", "--cpu-rt-period", "--cpu-rt-runtime", "--cpuset-cpus",
-                 "--cpuset-mems", "--pids-limit", "--blkio-weight"):
-        u.add_argument(flag, default=None)
-    u.add_argument("id")
-    sp = sub.add_parser("spec")
-    sp.add_argument("-b", "--bundle", default=".")
-    sp.add_argument("--rootless", action="store_true")
-    sub.add_parser("features")
-    return p
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _DEFAULTS.get(name, [] if name in _LISTS else None)
+
+
+_LISTS = {"env", "additional_gids", "cap", "args", "ps_args"}
+
+
+def _take_flags(argv: list[str], i: int, table: dict[str, tuple[str, str]], a: Args,
+                stop_at_positional: bool) -> tuple[int, list[str]]:
+    positionals: list[str] = []
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            positionals.extend(argv[i + 1:])
+            return len(argv), positionals
+        if arg.startswith("-") and len(arg) > 1:
+            name, eq, value = arg.lstrip("-").partition("=")
+            if name not in table:
+                raise InvalidArgument(f"flag provided but not defined: -{name}")
+            dest, kind = table[name]
+            if kind == "bool":
+                setattr(a, dest, value.lower() not in ("false", "0") if eq else True)
+            else:
+                if not eq:
+                    i += 1
+                    if i >= len(argv):
+                        raise InvalidArgument(f"flag needs an argument: -{name}")
+                    value = argv[i]
+                if kind == "int":
+                    try:
+                        setattr(a, dest, int(value))
+                    except ValueError:
+                        raise InvalidArgument(f"invalid value {value!r} for flag -{name}")
+                elif kind == "list":
+                    setattr(a, dest, [*getattr(a, dest), value])
+                else:
+                    setattr(a, dest, value)
+            i += 1
+            continue
+        if stop_at_positional:
+            return i, positionals
+        positionals.append(arg)
+        i += 1
+    return i, positionals
+
+
+def parse_args(argv: list[str]) -> Args:
+    a = Args()
+    i, pos = _take_flags(argv, 0, _GLOBAL_FLAGS, a, stop_at_positional=True)
+    if i >= len(argv):
+        return a
+    a.cmd = argv[i]
+    if a.cmd not in COMMANDS:
+        raise InvalidArgument(f"unknown command {a.cmd!r} (see seabox-runc --help)")
+    flags, names, rest = COMMANDS[a.cmd]
+    if a.help or (i + 1 < len(argv) and argv[i + 1] in ("-h", "--help")):
+        a.help = True
+        return a
+    if rest:
+        # flags come before the id; after the id everything is the command (exec) or ps's arguments
+        j, pos = _take_flags(argv, i + 1, flags, a, stop_at_positional=True)
+        if j >= len(argv):
+            raise InvalidArgument(f"{a.cmd}: container id is required")
+        a.id = argv[j]
+        extra = argv[j + 1:]
+        if extra and extra[0] == "--":
+            extra = extra[1:]
+        setattr(a, rest, extra)
+        return a
+    _, pos = _take_flags(argv, i + 1, flags, a, stop_at_positional=False)
+    required = [n for n in names if not n.startswith("?")]
+    if len(pos) < len(required):
+        raise InvalidArgument(f"{a.cmd}: {', '.join(required)} required")
+    if len(pos) > len(names):
+        raise InvalidArgument(f"{a.cmd}: unexpected arguments: {' '.join(pos[len(names):])}")
+    for n, v in zip(names, pos, strict=False):
+        setattr(a, n.lstrip("?"), v)
+    if a.log_format not in ("text", "json"):
+        raise InvalidArgument(f"--log-format {a.log_format!r}: must be text or json")
+    if a.format not in ("table", "json"):
+        raise InvalidArgument(f"--format {a.format!r}: must be table or json")
+    return a
 
 
 def _read(path: str) -> str:
@@ -172,7 +244,7 @@ def _size(v: str) -> int:
         raise InvalidArgument(f"invalid size {v!r}")
 
 
-def _update_resources(a: argparse.Namespace) -> dict[str, Any]:
+def _update_resources(a: Args) -> dict[str, Any]:
     if a.resources:
         try:
             text = sys.stdin.read() if a.resources == "-" else _read(a.resources)
@@ -210,7 +282,7 @@ def _update_resources(a: argparse.Namespace) -> dict[str, Any]:
     return res
 
 
-def _cmd_run(a: argparse.Namespace, root: str, log: Logger) -> int:
+def _cmd_run(a: Args, root: str, log: Logger) -> int:
     from seabox.runtime.create import CreateOptions, create
     from seabox.runtime.start import start
 
@@ -250,7 +322,7 @@ def _cmd_run(a: argparse.Namespace, root: str, log: Logger) -> int:
     return code
 
 
-def _cmd_exec(a: argparse.Namespace, root: str) -> int:
+def _cmd_exec(a: Args, root: str) -> int:
     from seabox.oci.runtime_spec import parse_process, parse_spec
     from seabox.runtime import state as st_mod
     from seabox.runtime.exec import ExecOptions, exec_process, process_from_args
@@ -279,7 +351,7 @@ def _cmd_exec(a: argparse.Namespace, root: str) -> int:
     return exec_process(root, a.id, proc, opts)
 
 
-def dispatch(a: argparse.Namespace, log: Logger) -> int:
+def dispatch(a: Args, log: Logger) -> int:
     root = a.root
     cmd = a.cmd
     if a.systemd_cgroup:
@@ -363,16 +435,15 @@ def dispatch(a: argparse.Namespace, log: Logger) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
     log = Logger(None, "text", False)
     try:
-        a = parser.parse_args(argv)
+        a = parse_args(list(sys.argv[1:] if argv is None else argv))
         log = Logger(a.log, a.log_format, a.debug)
         if a.version:
             print(f"seabox-runc version {__version__}\nspec: 1.1.0")
             return 0
-        if not a.cmd:
-            parser.print_help()
+        if not a.cmd or a.help:
+            sys.stdout.write(USAGE)
             return 0
         return dispatch(a, log)
     except SeaboxError as e:

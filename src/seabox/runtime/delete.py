@@ -13,9 +13,7 @@ import signal
 import time
 
 from seabox.errdefs import SeaboxError
-from seabox.oci.runtime_spec import parse_spec
 from seabox.runtime import state as st_mod
-from seabox.runtime.hooks import run_hooks
 from seabox.runtime.kill import container_pids
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
@@ -55,10 +53,12 @@ def delete(state_root: StrPath, container_id: str, force: bool = False) -> None:
             _thaw(st)
         wait_gone(st.pid, st.init_start_time)
     _destroy_cgroup(st)
-    spec = parse_spec(st.config)
-    if spec.hooks.get("poststop"):
+    if (st.config.get("hooks") or {}).get("poststop"):
+        from seabox.oci.runtime_spec import parse_spec
+        from seabox.runtime.hooks import run_hooks
+
         st.status = st_mod.STOPPED
-        run_hooks("poststop", spec.hooks, st.hook_state())
+        run_hooks("poststop", parse_spec(st.config).hooks, st.hook_state())
     remove_tree(st.state_dir)
 
 

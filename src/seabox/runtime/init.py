@@ -223,15 +223,18 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     except BaseException as e:
         _fail(chan, e)
     try:
+        # Opening blocks until ``start`` opens the FIFO for reading.  The "0" is written only
+        # after the startContainer hooks, and the fd stays open (close-on-exec) so that
+        # ``start`` sees EOF exactly when execve has happened: poststart hooks then really
+        # run after the user process started.
         fd = os.open(f"/proc/self/fd/{cfg.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
-        os.write(fd, b"0")
-        os.close(fd)
         os.close(cfg.fifo_fd)
         if spec.hooks.get("startContainer"):
             st = dict(hook_state, status="created", pid=os.getpid())
             run_hooks("startContainer", spec.hooks, st)
         if proc.no_new_privileges and spec.linux.seccomp:
             load_seccomp(spec.linux.seccomp)
+        os.write(fd, b"0")
         os.execve(exe, proc.args, env)
     except BaseException as e:
         try:

@@ -12,15 +12,35 @@ import os
 import select
 
 from seabox.errdefs import FailedPrecondition, subject
-from seabox.oci.runtime_spec import parse_spec
 from seabox.runtime import state as st_mod
-from seabox.runtime.hooks import run_hooks
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
     from os import PathLike
 
     StrPath = str | PathLike[str]
+
+
+def _read_until_eof(fd: int, pid: int) -> bytes:
+    """Read the init's "0" and wait for EOF (its close-on-exec writer closes at execve)."""
+    data = b""
+    opened = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            chunk = os.read(fd, 16)
+            if chunk:
+                data += chunk
+                opened = True
+                continue
+            if opened or data:
+                return data
+            # EOF before any writer: a writer that never opened (poll reports HUP only after one)
+            return data
+        if st_mod.process_start_time(pid) is None:
+            if data:
+                return data
+            raise FailedPrecondition(f"container init (pid {pid}) exited before start")
 
 
 def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
@@ -32,15 +52,8 @@ def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
     except FileNotFoundError:
         raise FailedPrecondition(subject("container", container_id, "cannot start an already running container"))
     try:
-        data = b""
-        while True:
-            ready, _, _ = select.select([fd], [], [], 0.05)
-            if ready:
-                data = os.read(fd, 1)
-                break
-            if st_mod.process_start_time(st.pid) is None:
-                raise FailedPrecondition(subject("container", container_id, "container init exited before start"))
-        if data != b"0":
+        data = _read_until_eof(fd, st.pid)
+        if not data.startswith(b"0"):
             raise FailedPrecondition(subject("container", container_id, "container init failed before start"))
     finally:
         os.close(fd)
@@ -49,7 +62,9 @@ def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
     except FileNotFoundError:
         pass
     st.status = st_mod.RUNNING
-    spec = parse_spec(st.config)
-    if spec.hooks.get("poststart"):
-        run_hooks("poststart", spec.hooks, st.hook_state())
+    if (st.config.get("hooks") or {}).get("poststart"):
+        from seabox.oci.runtime_spec import parse_spec
+        from seabox.runtime.hooks import run_hooks
+
+        run_hooks("poststart", parse_spec(st.config).hooks, st.hook_state())
     return st
