@@ -242,3 +242,30 @@ def test_run_bind_mount_inputs(ctx):
     (ctx / "src" / "main.py").write_text("print(3)\n")
     idx2 = ContextIndex.scan(str(ctx))
     assert cachekey.step_key("p", run_step, inputs=idx2.for_run(run_step.instruction)) != k1
+
+
+def test_scan_errors_are_one_line(tmp_path, monkeypatch):
+    with pytest.raises(errdefs.NotFound, match="build context"):
+        ContextIndex.scan(str(tmp_path / "missing"))
+    (tmp_path / "f").write_text("x")
+
+    def denied(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(context, "file_digest", denied)
+    with pytest.raises(errdefs.FailedPrecondition, match='build context path "f": cannot be read: Permission denied'):
+        ContextIndex.scan(str(tmp_path))
+
+
+def test_scan_skips_files_that_vanish(tmp_path, monkeypatch):
+    (tmp_path / "a").write_text("x")
+    (tmp_path / "b").write_text("y")
+    real = context.file_digest
+
+    def vanish(path):
+        if path.endswith("/a"):
+            raise FileNotFoundError(2, "No such file", path)
+        return real(path)
+
+    monkeypatch.setattr(context, "file_digest", vanish)
+    assert list(ContextIndex.scan(str(tmp_path)).entries) == ["b"]

@@ -50,7 +50,17 @@ def file_digest(path: str) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def _entry(context_dir: str, rel: str, reuse: Mapping[str, FileEntry]) -> FileEntry:
+def _entry(context_dir: str, rel: str, reuse: Mapping[str, FileEntry]) -> FileEntry | None:
+    try:
+        return _read_entry(context_dir, rel, reuse)
+    except FileNotFoundError:  # removed while we scan
+        return None
+    except OSError as e:
+        raise errdefs.FailedPrecondition(errdefs.subject("build context path", rel,
+                                                         f"cannot be read: {e.strerror or e}")) from None
+
+
+def _read_entry(context_dir: str, rel: str, reuse: Mapping[str, FileEntry]) -> FileEntry:
     full = os.path.join(context_dir, rel)
     st = os.lstat(full)
     mode = stat.S_IMODE(st.st_mode)
@@ -80,8 +90,8 @@ class ContextIndex:
         cls, context_dir: str, rules: IgnoreRules | None = None, *, reuse: Mapping[str, FileEntry] | None = None
     ) -> ContextIndex:
         rules = rules or IgnoreRules()
-        entries = [_entry(context_dir, rel, reuse or {}) for rel in walk(context_dir, rules, always=())]
-        return cls(entries)
+        entries = (_entry(context_dir, rel, reuse or {}) for rel in walk(context_dir, rules, always=()))
+        return cls(e for e in entries if e is not None)
 
     def select(self, source: str) -> list[FileEntry]:
         """The entries a COPY source names: matched paths (globs allowed) and everything below them."""

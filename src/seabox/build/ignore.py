@@ -280,15 +280,29 @@ def walk(
     """
     keep = {clean(a).lstrip("/") for a in always}
 
+    def unreadable(rel: str, e: OSError) -> errdefs.FailedPrecondition:
+        return errdefs.FailedPrecondition(errdefs.subject("build context path", rel or ".",
+                                                          f"cannot be read: {e.strerror or e}"))
+
+    if not os.path.isdir(context_dir):
+        raise errdefs.NotFound(errdefs.subject("build context", context_dir, "not found or not a directory"))
+
     def rec(rel: str) -> Iterator[str]:
         full = os.path.join(context_dir, rel) if rel else context_dir
         try:
             names = sorted(os.listdir(full))
-        except FileNotFoundError:
+        except FileNotFoundError:  # removed while we walk
             return
+        except OSError as e:
+            raise unreadable(rel, e) from None
         for name in names:
             child = f"{rel}/{name}" if rel else name
-            st = os.lstat(os.path.join(context_dir, child))
+            try:
+                st = os.lstat(os.path.join(context_dir, child))
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise unreadable(child, e) from None
             is_dir = stat.S_ISDIR(st.st_mode)
             if rules.excluded(child) and child not in keep:
                 if is_dir and (not rules.can_prune(child) or any(k.startswith(child + "/") for k in keep)):
