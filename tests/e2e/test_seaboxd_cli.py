@@ -141,9 +141,14 @@ def test_json_logs(tmp_path: Path) -> None:
         stderr=subprocess.PIPE, text=True,
     )
     try:
-        first = proc.stderr.readline()  # type: ignore[union-attr]
-        record = json.loads(first)
-        assert record["msg"] == "serving" and record["level"] == "info" and record["address"].endswith("s.sock")
+        # every line is one JSON object; the daemon announces "serving" once it listens
+        while True:
+            line = proc.stderr.readline()  # type: ignore[union-attr]
+            assert line, "seaboxd exited before serving"
+            record = json.loads(line)
+            if record["msg"] == "serving":
+                break
+        assert record["level"] == "info" and record["address"].endswith("s.sock")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
