@@ -32,6 +32,13 @@ def test_metadata_instructions():
     assert BASE["Env"] == ["PATH=/usr/bin", "LANG=C"]  # the base is not modified
 
 
+def test_path_is_always_set():
+    from seabox.build.dockerfile.parser import DEFAULT_PATH
+
+    assert cfg("FROM scratch\nLABEL a=b\n").config["Env"] == ["PATH=" + DEFAULT_PATH]
+    assert cfg("FROM x\nLABEL a=b\n", {"Env": ["PATH=/x"]}).config["Env"] == ["PATH=/x"]
+
+
 def test_volume_forms():
     assert cfg('FROM x\nVOLUME ["/a", "/b"]\nVOLUME /c /d\n').config["Volumes"] == {
         "/a": {}, "/b": {}, "/c": {}, "/d": {}}

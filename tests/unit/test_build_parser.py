@@ -26,8 +26,10 @@ from seabox.build.dockerfile import (
     parse,
     parse_duration,
 )
+from seabox.build.dockerfile.parser import DEFAULT_PATH
 
 PLAT = {"target_platform": "linux/arm64/v8", "build_platform": "linux/amd64"}
+PATHKV = ("PATH", DEFAULT_PATH)
 
 
 def p(text, **kw):
@@ -158,8 +160,8 @@ def test_run_state_env_and_args():
     run = df.stages[0].steps[-1]
     assert isinstance(run.instruction, Run)
     assert dict(run.state.args) == {"HTTP_PROXY": "http://p:3128", "A": "1"}
-    assert dict(run.state.env) == {"E": "2", "A": "env"}
-    assert run.state.run_env() == ["HTTP_PROXY=http://p:3128", "A=env", "E=2"]
+    assert dict(run.state.env) == {"PATH": DEFAULT_PATH, "E": "2", "A": "env"}
+    assert run.state.run_env() == ["HTTP_PROXY=http://p:3128", "A=env", f"PATH={DEFAULT_PATH}", "E=2"]
     assert df.unused_build_args == ("unused",)
 
 
@@ -167,7 +169,7 @@ def test_stage_from_stage_inherits_env_workdir_user_shell():
     df = p('FROM a AS one\nENV A=1\nWORKDIR /app\nUSER me\nSHELL ["/bin/bash", "-c"]\n'
            "FROM one\nRUN x\nARG A=arg\nCOPY $A /d\n")
     st = df.stages[1].steps[0].state
-    assert (st.env, st.workdir, st.user, st.shell) == ((("A", "1"),), "/app", "me", ("/bin/bash", "-c"))
+    assert (st.env, st.workdir, st.user, st.shell) == ((PATHKV, ("A", "1")), "/app", "me", ("/bin/bash", "-c"))
     assert df.stages[1].instructions[2].sources == ("1",)
 
 
@@ -325,9 +327,11 @@ def test_copy_from_refs():
         ("copy", "one", 0), ("copy", "0", 0), ("copy", "nginx:1", None), ("mount", "one", 0)]
 
 
-def test_copy_from_later_stage_is_allowed():
-    df = p("FROM a AS one\nCOPY --from=two /x /x\nFROM b AS two\n")
-    assert df.stages[0].refs[0].stage == 1
+def test_copy_from_later_stage_is_refused():
+    e = err("FROM a AS one\nCOPY --from=two /x /x\nFROM b AS two\n")
+    assert e.line == 2 and "cannot copy from stage 'two', it needs to be defined before current stage 'one'" in str(e)
+    e = err("FROM a\nRUN --mount=from=1,target=/m true\nFROM b\n")
+    assert e.line == 2 and "cannot mount from stage '1'" in str(e)
 
 
 # -- metadata instructions ------------------------------------------------------------------------------
@@ -566,8 +570,18 @@ def test_onbuild_triggers_of_the_base_image_run_first():
     assert [(type(s.instruction).__name__, s.onbuild, s.instruction.line) for s in steps] == [
         ("Copy", True, 1), ("Run", True, 1), ("Env", True, 1), ("Run", False, 2)]
     assert steps[0].instruction.dest == "/app/src"
-    assert steps[3].state.env == (("A", "1"), ("B", "2")) and steps[3].state.shell == ("/bin/bash", "-c")
-    assert all(not s.onbuild for s in df.stages[1].steps)  # FROM a stage runs no triggers
+    assert steps[3].state.env == (("A", "1"), PATHKV, ("B", "2")) and steps[3].state.shell == ("/bin/bash", "-c")
+    assert all(not s.onbuild for s in df.stages[1].steps)  # the stage "one" declares no ONBUILD of its own
+
+
+def test_from_a_stage_runs_that_stages_own_onbuild():
+    df = p("FROM lib AS one\nONBUILD RUN echo child\nFROM one\nRUN true\n",
+           base_images={"lib": BaseImage(onbuild=("RUN echo lib",))})
+    one, two = df.stages
+    assert [(s.onbuild, s.instruction.command.args) for s in one.steps if isinstance(s.instruction, Run)] == [
+        (True, ("echo lib",))]
+    assert [(s.onbuild, s.instruction.command.args) for s in two.steps] == [
+        (True, ("echo child",)), (False, ("true",))]
 
 
 def test_bad_onbuild_trigger_is_reported_at_from():
@@ -621,5 +635,5 @@ def test_reference_arg_examples():
     assert p(text, build_args={"CONT_IMG_VER": "v2"}).stages[0].instructions[1].pairs == (("CONT_IMG_VER", "v2"),)
     # an ARG goes out of scope at the end of its stage, also for a stage built FROM it
     df = p("FROM a AS one\nARG X=1\nENV E=1\nFROM one\nRUN echo\nFROM b\nRUN echo\n")
-    assert df.stages[1].steps[0].state.args == () and df.stages[1].steps[0].state.env == (("E", "1"),)
-    assert df.stages[2].steps[0].state.args == () and df.stages[2].steps[0].state.env == ()
+    assert df.stages[1].steps[0].state.args == () and df.stages[1].steps[0].state.env == (PATHKV, ("E", "1"))
+    assert df.stages[2].steps[0].state.args == () and df.stages[2].steps[0].state.env == (PATHKV,)

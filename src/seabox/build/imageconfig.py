@@ -12,6 +12,7 @@ only adds the layers (diff IDs) and timestamps.  Docker's rules kept here:
 * ENTRYPOINT clears a CMD inherited from the base image (a CMD set earlier in the
   same stage stays); ``ENTRYPOINT []`` unsets it;
 * the base image's ONBUILD triggers are not inherited; the stage's own are appended;
+* PATH is always set (Docker's default PATH when the base has none, even FROM scratch);
 * EXPOSE and VOLUME add keys (``80/tcp``, port ranges expanded); MAINTAINER sets the
   image's author; HEALTHCHECK durations are nanoseconds and zero fields are left out.
 
@@ -30,7 +31,7 @@ from typing import Any
 
 from seabox.build.cachekey import is_filesystem_step
 from seabox.build.dockerfile import instructions as ins
-from seabox.build.dockerfile.parser import DEFAULT_SHELL, BaseImage, Stage, Step
+from seabox.build.dockerfile.parser import DEFAULT_PATH, DEFAULT_SHELL, BaseImage, Stage, Step
 from seabox.oci.image import History
 
 
@@ -123,6 +124,8 @@ def stage_config(stage: Stage, base: Mapping[str, Any] | None = None, *, created
     """Replay ``stage``'s steps over ``base`` (the base image's run config; None for scratch)."""
     config: dict[str, Any] = copy.deepcopy(dict(base or {}))
     config.pop("OnBuild", None)
+    if not any(kv.partition("=")[0] == "PATH" for kv in config.get("Env") or ()):
+        config["Env"] = [*(config.get("Env") or []), "PATH=" + DEFAULT_PATH]
     out = StageConfig(config)
     cmd_set = False
     for step in stage.steps:

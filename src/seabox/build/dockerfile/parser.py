@@ -13,7 +13,11 @@ values an instruction sees depend on where it stands:
   an image inherits what the caller tells us about that image (``base_images``),
   so the engine can parse once to learn the images, then again with their configs;
   that second parse also inserts the base image's ONBUILD triggers as the stage's
-  first steps (``Step.onbuild``), reported at the FROM line if they are bad.
+  first steps (``Step.onbuild``), reported at the FROM line if they are bad; FROM
+  an earlier stage runs that stage's own ONBUILD instructions the same way;
+* PATH is always in the environment (Docker's default when the base sets none);
+* ``COPY --from``/``--mount from=`` may name an earlier stage (by name or index), an
+  image, or — refused as Docker does — a later stage or a cycle.
 
 Each instruction is recorded as a ``Step`` with the build state it starts from
 (env, args, workdir, user, shell): that is exactly what the executor and the cache
@@ -51,6 +55,7 @@ PLATFORM_ARGS = (
     "BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT",
 )
 DEFAULT_SHELL = ("/bin/sh", "-c")
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 _FLAGS: dict[str, dict[str, str]] = {  # name -> kind: "str", "bool", "multi"
     "FROM": {"platform": "str"},
@@ -425,6 +430,13 @@ class _Parser:
             resolved.append(Stage(st.index, st.name, st.from_, st.base_stage, tuple(st.steps),
                                   st.state(self.proxies), tuple(refs)))
         self._check_cycles(resolved)
+        for st2 in resolved:
+            for r in st2.refs:
+                if r.stage is not None and r.stage > st2.index:
+                    what = "copy from" if r.via == "copy" else "mount from"
+                    raise DockerfileError(self.filename, r.line, f"cannot {what} stage "
+                                          f"{resolved[r.stage].display()!r}, it needs to be defined before "
+                                          f"current stage {st2.display()!r}", self._text_at(r.line))
         return tuple(resolved)
 
     def _text_at(self, line: int) -> str:
@@ -452,8 +464,8 @@ class _Parser:
                     forward = [(s, ref) for s, ref in cycle if ref.stage is not None and ref.stage >= s]
                     src, bad = min(forward or cycle, key=lambda c: c[1].line)
                     target = stages[bad.stage].display() if bad.stage is not None else bad.name
-                    raise DockerfileError(self.filename, bad.line, f"circular dependency between stages: stage "
-                                          f"{stages[src].display()!r} refers to {target!r}",
+                    raise DockerfileError(self.filename, bad.line, f"circular dependency detected on stage: "
+                                          f"{stages[src].display()} (refers to {target})",
                                           self._text_at(bad.line))
                 if color[r.stage] == 0:
                     path.append((i, r))
@@ -503,6 +515,8 @@ class _Parser:
             st.user = bi.user
             if bi.shell:
                 st.shell = bi.shell
+        if base_stage is None and "PATH" not in st.env:
+            st.env["PATH"] = DEFAULT_PATH  # Docker always sets PATH, even FROM scratch
         if base_stage is not None:
             st.refs.append(StageRef(ll.line, "from", image, base_stage))
         self.stages.append(st)
@@ -510,10 +524,14 @@ class _Parser:
     def run_triggers(self, from_line: LogicalLine) -> None:
         """Insert the base image's ONBUILD triggers as the stage's first steps (at the FROM line)."""
         st = self.stages[-1]
-        bi = self.base_images.get(st.from_.image) if st.base_stage is None else None
-        if bi is None:
-            return
-        for trigger in bi.onbuild:
+        if st.base_stage is not None:  # FROM a stage: that stage's own ONBUILD instructions
+            parent = self.stages[st.base_stage]
+            triggers = tuple(s.instruction.trigger for s in parent.steps
+                             if isinstance(s.instruction, ins.Onbuild))
+        else:
+            bi = self.base_images.get(st.from_.image)
+            triggers = bi.onbuild if bi is not None else ()
+        for trigger in triggers:
             try:
                 lines = lex(trigger, self.filename).lines
             except DockerfileError as e:
