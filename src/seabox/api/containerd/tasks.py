@@ -269,8 +269,7 @@ def add(server: grpc.Server, deps: Deps, state: str | Path) -> TaskManager:
         exchange.publish(e.namespace, e.topic, a.type_url, a.value)
 
     manager = TaskManager(Path(state), deps.metadata, deps.snapshotters, publish)
-    manager.recover()
-    manager.warm_up()
+    manager.recover()  # the launcher itself starts with the first task (no process for a daemon that runs none)
     pb_grpc.add_TasksServicer_to_server(TasksService(manager), server)
     deps.plugins.append(PluginEntry("io.containerd.runtime.v2", "task", exports={"state": str(manager.state)}))
     deps.plugins.append(PluginEntry("io.containerd.grpc.v1", PLUGIN_ID, requires=REQUIRES))
