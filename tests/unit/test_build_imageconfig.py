@@ -62,17 +62,20 @@ def test_shell_form_uses_shell():
 
 def test_history():
     r = cfg("FROM y AS s\nFROM x\nARG V=1\nENV A=1\nRUN make\nCOPY a b /d/\nCOPY --from=0 /x /y\nLABEL l=1\n"
-            'CMD ["run"]\nMAINTAINER m\n', None)
+            'CMD ["run", "-v"]\nMAINTAINER m\nWORKDIR /srv\nWORKDIR ..\nCOPY --chown=1:2 --chmod=640 c /e\n', None)
     lines = [(h.created_by, h.empty_layer) for h in r.history]
     assert lines == [
         ("ARG V=1", True),
         ("ENV A=1", True),
         ("RUN |1 V=1 /bin/sh -c make # buildkit", False),
         ("COPY a b /d/ # buildkit", False),
-        ("COPY --from=0 /x /y # buildkit", False),
+        ("COPY /x /y # buildkit", False),
         ("LABEL l=1", True),
-        ('CMD ["run"]', True),
+        ('CMD ["run" "-v"]', True),
         ("MAINTAINER m", True),
+        ("WORKDIR /srv", False),
+        ("WORKDIR /", True),
+        ("COPY --chown=1:2 --chmod=640 c /e # buildkit", False),
     ]
     assert r.author == "m"
 

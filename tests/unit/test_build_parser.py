@@ -637,3 +637,8 @@ def test_reference_arg_examples():
     df = p("FROM a AS one\nARG X=1\nENV E=1\nFROM one\nRUN echo\nFROM b\nRUN echo\n")
     assert df.stages[1].steps[0].state.args == () and df.stages[1].steps[0].state.env == (PATHKV, ("E", "1"))
     assert df.stages[2].steps[0].state.args == () and df.stages[2].steps[0].state.env == (PATHKV,)
+
+
+def test_onbuild_trigger_must_be_single():
+    e = err("FROM lib\n", base_images={"lib": BaseImage(onbuild=("RUN a\nRUN b",))})
+    assert "a trigger must be a single instruction" in str(e)

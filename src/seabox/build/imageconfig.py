@@ -79,6 +79,16 @@ def _healthcheck(h: ins.Healthcheck) -> dict[str, Any]:
     return out
 
 
+def _workdir(config: Mapping[str, Any], w: ins.Workdir) -> str:
+    return posixpath.normpath(posixpath.join(config.get("WorkingDir") or "/", w.path))
+
+
+def _empty_layer(i: ins.Instruction, config: Mapping[str, Any]) -> bool:
+    if isinstance(i, ins.Workdir):  # Docker makes the directory (a layer) unless it is "/"
+        return _workdir(config, i) == "/"
+    return not is_filesystem_step(i)
+
+
 def created_by(step: Step, config: Mapping[str, Any]) -> str:
     """The history line of a step, in BuildKit's wording."""
     i = step.instruction
@@ -88,7 +98,13 @@ def created_by(step: Step, config: Mapping[str, Any]) -> str:
         argv = _argv(config, i.command)
         return f"RUN {prefix}{' '.join(argv)} # buildkit"
     if isinstance(i, (ins.Copy, ins.Add)):
-        flags = f"--from={i.from_} " if isinstance(i, ins.Copy) and i.from_ else ""
+        flags = ""
+        if isinstance(i, ins.Copy) and i.parents:
+            flags += "--parents "
+        if i.chown:
+            flags += f"--chown={i.chown} "
+        if i.chmod is not None:
+            flags += f"--chmod={i.chmod:o} "
         srcs = [*i.sources, *(f"<<{h.name}" for h in i.heredocs)]
         return f"{i.keyword} {flags}{' '.join(srcs)} {i.dest} # buildkit"
     if isinstance(i, ins.Env):
@@ -98,7 +114,7 @@ def created_by(step: Step, config: Mapping[str, Any]) -> str:
     if isinstance(i, ins.Arg):
         return "ARG " + " ".join(a.name if a.default is None else f"{a.name}={a.default}" for a in i.args)
     if isinstance(i, (ins.Cmd, ins.Entrypoint)):
-        return f"{i.keyword} {json.dumps(_argv(config, i.command))}"
+        return f"{i.keyword} [{' '.join(json.dumps(a) for a in _argv(config, i.command))}]"
     if isinstance(i, ins.Shell):
         return f"SHELL {json.dumps(list(i.shell))}"
     if isinstance(i, ins.Expose):
@@ -106,7 +122,7 @@ def created_by(step: Step, config: Mapping[str, Any]) -> str:
     if isinstance(i, ins.Volume):
         return "VOLUME " + json.dumps(list(i.paths))
     if isinstance(i, ins.Workdir):
-        return f"WORKDIR {i.path}"
+        return f"WORKDIR {_workdir(config, i)}"
     if isinstance(i, ins.User):
         return f"USER {i.user}"
     if isinstance(i, ins.StopSignal):
@@ -131,11 +147,12 @@ def stage_config(stage: Stage, base: Mapping[str, Any] | None = None, *, created
     for step in stage.steps:
         i = step.instruction
         line = created_by(step, config)
+        empty = _empty_layer(i, config)
         if isinstance(i, ins.Env):
             for k, v in i.pairs:
                 _set_env(config, k, v)
         elif isinstance(i, ins.Workdir):
-            config["WorkingDir"] = posixpath.normpath(posixpath.join(config.get("WorkingDir") or "/", i.path))
+            config["WorkingDir"] = _workdir(config, i)
         elif isinstance(i, ins.User):
             config["User"] = i.user
         elif isinstance(i, ins.Cmd):
@@ -171,6 +188,5 @@ def stage_config(stage: Stage, base: Mapping[str, Any] | None = None, *, created
             config["OnBuild"] = [*(config.get("OnBuild") or []), i.trigger]
         elif isinstance(i, ins.Maintainer):
             out.author = i.name
-        out.history.append(History(created=created, created_by=line,
-                                   empty_layer=not is_filesystem_step(i)))
+        out.history.append(History(created=created, created_by=line, empty_layer=empty))
     return out

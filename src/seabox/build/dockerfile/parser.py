@@ -536,6 +536,9 @@ class _Parser:
                 lines = lex(trigger, self.filename).lines
             except DockerfileError as e:
                 raise self.err(from_line, f"ONBUILD trigger {trigger!r} of {st.from_.image}: {e.message}") from None
+            if len(lines) != 1:
+                raise self.err(from_line, f"ONBUILD trigger {trigger!r} of {st.from_.image}: a trigger must be "
+                                          "a single instruction")
             for tl in lines:
                 kw = tl.keyword.upper()
                 if kw in ("ONBUILD", "FROM", "MAINTAINER") or kw not in KNOWN:
@@ -757,6 +760,9 @@ class _Parser:
                 raise self.err(ll, f"circular dependency: stage {st.name or st.index!s} copies from itself")
             st.refs.append(StageRef(ll.line, "copy", frm, None))
         chown = self.word(ll, flags["chown"][0], st.lookup) if "chown" in flags else None
+        for src in srcs:
+            if re.match(r"^[a-z][a-z0-9+.-]*://", src, re.I):
+                raise self.err(ll, f"COPY source can't be a URL ({src}): use ADD")
         return ins.Copy(ll.line, ll.end_line, ll.text, tuple(srcs), dest, frm, chown, self._chmod(ll, flags, st),
                         flags.get("link", ["false"])[0] == "true", flags.get("parents", ["false"])[0] == "true",
                         tuple(self.word(ll, e, st.lookup) for e in flags.get("exclude", [])),
@@ -771,6 +777,8 @@ class _Parser:
             raise self.err(ll, f"invalid --checksum {checksum!r} (sha256:<hex> expected)")
         if checksum is not None and not all(src.startswith(("http://", "https://")) for src in srcs):
             raise self.err(ll, "ADD --checksum only supports HTTP(S) sources")
+        if checksum is not None and len(srcs) != 1:
+            raise self.err(ll, "ADD --checksum can't be specified for multiple sources")
         return ins.Add(ll.line, ll.end_line, ll.text, tuple(srcs), dest, chown, self._chmod(ll, flags, st),
                        flags.get("link", ["false"])[0] == "true", checksum,
                        flags.get("keep-git-dir", ["false"])[0] == "true",

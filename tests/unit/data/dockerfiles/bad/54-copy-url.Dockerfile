@@ -1,0 +1,2 @@
+FROM alpine
+COPY https://example.com/a.tgz /opt/

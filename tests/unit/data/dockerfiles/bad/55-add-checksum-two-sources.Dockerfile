@@ -1,0 +1,2 @@
+FROM alpine
+ADD --checksum=sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb https://e.com/a https://e.com/b /opt/
