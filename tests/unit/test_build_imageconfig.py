@@ -81,10 +81,12 @@ def test_history():
 
 
 def test_created_by_misc():
-    df = parse("FROM x\nRUN [\"ls\", \"-l\"]\nEXPOSE 80\nHEALTHCHECK NONE\nCOPY <<EOF /f\nhi\nEOF\n", **PLAT)
+    df = parse("FROM x\nRUN [\"ls\", \"-l\"]\nEXPOSE 443 80 53/udp\nHEALTHCHECK NONE\nCOPY <<EOF /f\nhi\nEOF\n"
+               'VOLUME /a /b\nSHELL ["/bin/bash", "-c"]\n', **PLAT)
     got = [created_by(s, {}) for s in df.stages[0].steps]
-    assert got == ["RUN ls -l # buildkit", "EXPOSE 80/tcp", 'HEALTHCHECK {"Test": ["NONE"]}',
-                   "COPY <<EOF /f # buildkit"]
+    assert got == ["RUN ls -l # buildkit", "EXPOSE map[443/tcp:{} 53/udp:{} 80/tcp:{}]", 'HEALTHCHECK {"Test": ["NONE"]}',
+                   "COPY <<EOF /f # buildkit", "VOLUME [/a /b]", "SHELL [/bin/bash -c]"]
+    assert {h.comment for h in stage_config(df.stages[0]).history} == {"buildkit.dockerfile.v0"}
 
 
 def test_base_image_round_trip():

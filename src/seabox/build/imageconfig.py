@@ -17,7 +17,8 @@ only adds the layers (diff IDs) and timestamps.  Docker's rules kept here:
   image's author; HEALTHCHECK durations are nanoseconds and zero fields are left out.
 
 History entries follow BuildKit's wording (``RUN /bin/sh -c ... # buildkit``,
-``ENV A=1``) with ``empty_layer`` set for config-only instructions.
+``ENV A=1``, ``EXPOSE map[80/tcp:{}]``, comment ``buildkit.dockerfile.v0``) with
+``empty_layer`` set for config-only instructions (and ``WORKDIR /``).
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from seabox.build.cachekey import is_filesystem_step
 from seabox.build.dockerfile import instructions as ins
 from seabox.build.dockerfile.parser import DEFAULT_PATH, DEFAULT_SHELL, BaseImage, Stage, Step
 from seabox.oci.image import History
+
+HISTORY_COMMENT = "buildkit.dockerfile.v0"
 
 
 @dataclass
@@ -116,11 +119,12 @@ def created_by(step: Step, config: Mapping[str, Any]) -> str:
     if isinstance(i, (ins.Cmd, ins.Entrypoint)):
         return f"{i.keyword} [{' '.join(json.dumps(a) for a in _argv(config, i.command))}]"
     if isinstance(i, ins.Shell):
-        return f"SHELL {json.dumps(list(i.shell))}"
+        return f"SHELL [{' '.join(i.shell)}]"
     if isinstance(i, ins.Expose):
-        return "EXPOSE " + " ".join(p for spec in i.ports for p in spec.ports())
+        ports = sorted({p for spec in i.ports for p in spec.ports()})
+        return "EXPOSE map[" + " ".join(p + ":{}" for p in ports) + "]"
     if isinstance(i, ins.Volume):
-        return "VOLUME " + json.dumps(list(i.paths))
+        return f"VOLUME [{' '.join(i.paths)}]"
     if isinstance(i, ins.Workdir):
         return f"WORKDIR {_workdir(config, i)}"
     if isinstance(i, ins.User):
@@ -188,5 +192,5 @@ def stage_config(stage: Stage, base: Mapping[str, Any] | None = None, *, created
             config["OnBuild"] = [*(config.get("OnBuild") or []), i.trigger]
         elif isinstance(i, ins.Maintainer):
             out.author = i.name
-        out.history.append(History(created=created, created_by=line, empty_layer=empty))
+        out.history.append(History(created=created, created_by=line, comment=HISTORY_COMMENT, empty_layer=empty))
     return out
