@@ -7,7 +7,6 @@ json``, which containerd's shim reads) and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 
 from seabox import __version__
 from seabox.errdefs import InvalidArgument, SeaboxError
+from seabox.runtime import jsonfast as json
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -418,18 +418,20 @@ def dispatch(a: Args, log: Logger) -> int:
             pass
         return 0
     if cmd == "spec":
+        import json as stdjson
+
         from seabox.runtime.specgen import default_spec
 
         path = os.path.join(a.bundle, "config.json")
         if os.path.exists(path):
             raise InvalidArgument("File config.json exists. Remove it first.")
         with open(path, "w") as f:
-            f.write(json.dumps(default_spec(a.rootless), indent="\t") + "\n")
+            f.write(stdjson.dumps(default_spec(a.rootless), indent="\t") + "\n")
         return 0
     if cmd == "features":
         from seabox.runtime.specgen import features
 
-        print(json.dumps(features(), indent="    "))
+        print(json.dumps_indent(features(), "    "))
         return 0
     raise InvalidArgument(f"unknown command {cmd!r}")
 

@@ -9,7 +9,6 @@ dicts, as those components take the JSON shape.  Pure data: no I/O except ``load
 
 from __future__ import annotations
 
-import json
 import os
 
 from seabox.errdefs import InvalidArgument
@@ -508,6 +507,8 @@ def load_spec(bundle: StrPath) -> Spec:
         raise InvalidArgument(f'bundle "{bundle}": config.json not found')
     except OSError as e:
         raise InvalidArgument(f'bundle "{bundle}": cannot read config.json: {e.strerror}')
+    import json  # only ``create`` reads a bundle; other commands never import json
+
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as e:

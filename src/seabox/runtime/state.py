@@ -10,12 +10,11 @@ the root is always a parameter (runc's ``--root``).
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument, NotFound, subject
 from seabox.oci.runtime_spec import Record
+from seabox.runtime import jsonfast as json
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -33,7 +32,7 @@ STOPPED = "stopped"
 STATE_FILE = "state.json"
 EXEC_FIFO = "exec.fifo"
 
-_ID_RE = re.compile(r"^[\w+\-.]+$")
+_ID_EXTRA = set("_+-.")
 
 # The allowed transitions, all in one place.
 _CAN = {
@@ -98,7 +97,8 @@ def require(action: str, container_id: str, status: str) -> None:
 
 
 def validate_id(container_id: str) -> None:
-    if not container_id or not _ID_RE.fullmatch(container_id) or container_id in (".", ".."):
+    ok = all((c.isalnum() and c.isascii()) or c in _ID_EXTRA for c in container_id)
+    if not container_id or not ok or container_id in (".", ".."):
         raise InvalidArgument(subject("container", container_id, "invalid container id format"))
 
 

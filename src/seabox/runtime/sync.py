@@ -9,10 +9,10 @@ never mistaken for success.
 
 from __future__ import annotations
 
-import json
 import os
 
 from seabox.oci.runtime_spec import Record
+from seabox.runtime import jsonfast as json
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ class Channel(Record):
             self._buf += chunk
         line, _, rest = bytes(self._buf).partition(b"\n")
         self._buf = bytearray(rest)
-        msg: dict[str, Any] = json.loads(line)
+        msg: dict[str, Any] = json.loads(line.decode())
         return msg
 
     def close(self) -> None:
