@@ -169,9 +169,10 @@ def test_select(ctx):
     f = idx.entries["src/main.py"]
     assert f.kind == "file" and f.size == 9
     assert f.digest == "sha256:" + __import__("hashlib").sha256(b"print(1)\n").hexdigest()
-    for missing in ("nope.txt", "README.md", "*.xyz"):
+    for missing in ("nope.txt", "README.md", "src/nope"):
         with pytest.raises(errdefs.NotFound, match="not found in build context"):
             idx.select(missing)
+    assert idx.select("*.xyz") == []  # an empty wildcard is allowed
 
 
 def test_checksum_chown_chmod_and_sources(ctx):

@@ -94,13 +94,18 @@ class ContextIndex:
         return cls(e for e in entries if e is not None)
 
     def select(self, source: str) -> list[FileEntry]:
-        """The entries a COPY source names: matched paths (globs allowed) and everything below them."""
+        """The entries a COPY source names: matched paths (globs allowed) and everything below them.
+
+        A missing plain path is NotFound; a wildcard matching nothing selects nothing, as in BuildKit.
+        """
         src = clean("/" + source).lstrip("/") or "."
         if src == ".":
             return sorted(self.entries.values(), key=lambda e: e.path)
-        if any(c in src for c in "*?["):
+        if any(c in src for c in "*?["):  # a wildcard may match nothing (BuildKit allows empty wildcards)
             pat = compile_pattern(src)
             roots = [p for p in self.entries if pat.match_one(p)]
+            if not roots:
+                return []
         else:
             roots = [src] if src in self.entries else []
         if not roots:
