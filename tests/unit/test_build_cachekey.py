@@ -270,3 +270,15 @@ def test_scan_skips_files_that_vanish(tmp_path, monkeypatch):
 
     monkeypatch.setattr(context, "file_digest", vanish)
     assert list(ContextIndex.scan(str(tmp_path)).entries) == ["b"]
+
+
+def test_proxy_args_are_exempt_from_the_cache_unless_declared():
+    text = "FROM x\nRUN curl example.com\n"
+    a = parse(text, build_args={"HTTP_PROXY": "http://a:3128"}, **PLAT).stages[0].steps[0]
+    b = parse(text, build_args={"HTTP_PROXY": "http://b:3128"}, **PLAT).stages[0].steps[0]
+    assert "HTTP_PROXY=http://a:3128" in a.state.run_env()
+    assert cachekey.step_key("p", a) == cachekey.step_key("p", b)
+    text = "FROM x\nARG HTTP_PROXY\nRUN curl example.com\n"
+    a = parse(text, build_args={"HTTP_PROXY": "http://a:3128"}, **PLAT).stages[0].steps[1]
+    b = parse(text, build_args={"HTTP_PROXY": "http://b:3128"}, **PLAT).stages[0].steps[1]
+    assert cachekey.step_key("p", a) != cachekey.step_key("p", b)

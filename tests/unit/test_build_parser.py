@@ -159,7 +159,7 @@ def test_run_state_env_and_args():
                                                                              "unused": "x"})
     run = df.stages[0].steps[-1]
     assert isinstance(run.instruction, Run)
-    assert dict(run.state.args) == {"HTTP_PROXY": "http://p:3128", "A": "1"}
+    assert dict(run.state.args) == {"A": "1"} and run.state.proxy == (("HTTP_PROXY", "http://p:3128"),)
     assert dict(run.state.env) == {"PATH": DEFAULT_PATH, "E": "2", "A": "env"}
     assert run.state.run_env() == ["HTTP_PROXY=http://p:3128", "A=env", f"PATH={DEFAULT_PATH}", "E=2"]
     assert df.unused_build_args == ("unused",)

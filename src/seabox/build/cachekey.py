@@ -69,7 +69,7 @@ def tree_checksum(
 def state_fields(instruction: ins.Instruction, state: StepState) -> dict[str, Any]:
     """The part of the build state that affects ``instruction``'s result."""
     if isinstance(instruction, ins.Run):
-        out: dict[str, Any] = {"env": state.run_env(), "workdir": state.workdir, "user": state.user}
+        out: dict[str, Any] = {"env": state.cache_env(), "workdir": state.workdir, "user": state.user}
         if instruction.command.shell_form:
             out["shell"] = list(state.shell)
         return out

@@ -6,7 +6,9 @@ values an instruction sees depend on where it stands:
 * ARGs before the first FROM are global: usable in FROM lines only, unless a stage
   declares ``ARG NAME`` again (which then inherits the global value);
 * ``--build-arg`` values override ARG defaults; ENV always wins over an ARG of the
-  same name; the proxy args (``HTTP_PROXY`` ...) reach RUN without a declaration;
+  same name (the reference's rule; BuildKit lets a later ARG with a value shadow an
+  earlier ENV for the steps that follow); the proxy args (``HTTP_PROXY`` ...) reach RUN
+  without a declaration but stay out of cache keys and history unless declared;
 * ``TARGETPLATFORM``/``TARGETOS``/``TARGETARCH``/``TARGETVARIANT`` and the
   ``BUILD*`` equivalents are set automatically: globally, and in a stage once declared;
 * a stage FROM another stage inherits its ENV, WORKDIR, USER and SHELL; a stage FROM
@@ -100,10 +102,11 @@ class StepState:
     """The build state an instruction starts from."""
 
     env: tuple[tuple[str, str], ...] = ()
-    args: tuple[tuple[str, str], ...] = ()  # build args visible to RUN (declared with a value, plus proxies)
+    args: tuple[tuple[str, str], ...] = ()  # ARGs declared in the stage that have a value
     workdir: str = "/"
     user: str = ""
     shell: tuple[str, ...] = DEFAULT_SHELL
+    proxy: tuple[tuple[str, str], ...] = ()  # predefined proxy build args not declared with ARG
 
     def argv(self, command: ins.Command) -> list[str]:
         """The argv of a CMD/ENTRYPOINT/HEALTHCHECK command: shell form runs through SHELL."""
@@ -130,7 +133,14 @@ class StepState:
         return [*self.shell, text + "\n" + bodies]
 
     def run_env(self) -> list[str]:
-        """The environment of a RUN step: args first, ENV overriding them."""
+        """The environment of a RUN step: proxy args, then ARGs, ENV overriding them."""
+        merged = dict(self.proxy)
+        merged.update(self.args)
+        merged.update(self.env)
+        return [f"{k}={v}" for k, v in merged.items()]
+
+    def cache_env(self) -> list[str]:
+        """``run_env`` without undeclared proxy args, which Docker exempts from the cache."""
         merged = dict(self.args)
         merged.update(self.env)
         return [f"{k}={v}" for k, v in merged.items()]
@@ -243,9 +253,9 @@ class _StageBuilder:
         return self.cached
 
     def _state(self, proxies: Mapping[str, str]) -> StepState:
-        args = {k: v for k, v in proxies.items()}
-        args.update({k: v for k, v in self.args.items() if v is not None})
-        return StepState(tuple(self.env.items()), tuple(args.items()), self.workdir, self.user, self.shell)
+        args = {k: v for k, v in self.args.items() if v is not None}
+        proxy = tuple((k, v) for k, v in proxies.items() if k not in self.args)
+        return StepState(tuple(self.env.items()), tuple(args.items()), self.workdir, self.user, self.shell, proxy)
 
 
 def _platform_args(target: str, build: str) -> dict[str, str]:
