@@ -15,6 +15,7 @@ from seabox.errdefs import InvalidArgument
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from os import PathLike
     from typing import Any
 
@@ -497,7 +498,7 @@ def parse_spec(d: Any) -> Spec:
     )
 
 
-def load_spec(bundle: StrPath) -> Spec:
+def load_spec(bundle: StrPath, loads: Callable[[str], Any] | None = None) -> Spec:
     """Read and parse ``<bundle>/config.json``."""
     path = os.path.join(os.fspath(bundle), "config.json")
     try:
@@ -507,10 +508,12 @@ def load_spec(bundle: StrPath) -> Spec:
         raise InvalidArgument(f'bundle "{bundle}": config.json not found')
     except OSError as e:
         raise InvalidArgument(f'bundle "{bundle}": cannot read config.json: {e.strerror}')
-    import json  # only ``create`` reads a bundle; other commands never import json
+    if loads is None:
+        import json
 
+        loads = json.loads
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
+        doc = loads(text)
+    except ValueError as e:
         raise SpecError(f"config.json: invalid JSON: {e}")
     return parse_spec(doc)

@@ -10,14 +10,14 @@ createRuntime hooks, and records state.json and the pid file only after the init
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, SeaboxError, subject
 from seabox.linux import syscalls as s
 from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
+from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
-from seabox.runtime.hooks import run_hooks
+from seabox.runtime.cgroupref import open_cgroup_manager
 from seabox.runtime.init import InitConfig, run_intermediate
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
@@ -51,18 +51,6 @@ class CreateOptions(Record):
 def now_rfc3339nano() -> str:
     ns = time.time_ns()
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 1_000_000_000)) + f".{ns % 1_000_000_000:09d}Z"
-
-
-def open_cgroup_manager(cgroups_path: str | None, container_id: str, cgroup_root: str = "/sys/fs/cgroup",
-                        paths: dict[str, str] | None = None) -> Any:
-    """CG's manager, or None when the cgroups package is not available."""
-    if os.environ.get("SEABOX_RUNC_NO_CGROUPS") == "1":
-        return None
-    try:
-        from seabox.runtime.cgroups import open_manager
-    except ImportError:
-        return None
-    return open_manager(cgroups_path, container_id, root=cgroup_root, paths=paths or None)
 
 
 # runc's allow-list appended to every container's device rules: mknod of anything, the
@@ -125,7 +113,7 @@ def host_root_ids(spec: Spec) -> tuple[int, int]:
 
 def _kill_wait(pid: int) -> None:
     try:
-        os.kill(pid, signal.SIGKILL)
+        os.kill(pid, 9)  # SIGKILL (the signal module costs an enum import)
     except ProcessLookupError:
         return
     try:
@@ -147,7 +135,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
     """Create the container and leave its init blocked on the exec FIFO."""
     st_mod.validate_id(container_id)
     bundle = os.path.abspath(opts.bundle)
-    spec = load_spec(bundle)
+    spec = load_spec(bundle, loads=jsonfast.loads)
     if spec.process is None:
         raise InvalidArgument("config.json: process: is required")
     rootfs = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)
@@ -250,6 +238,8 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
                 children = [init_pid]
                 st.pid = init_pid
             elif kind == "hooks":
+                from seabox.runtime.hooks import run_hooks
+
                 hs = st.hook_state()
                 run_hooks("prestart", spec.hooks, hs)
                 run_hooks("createRuntime", spec.hooks, hs)

@@ -9,12 +9,11 @@ a failed delete can be retried.
 from __future__ import annotations
 
 import os
-import signal
 import time
 
 from seabox.errdefs import SeaboxError
 from seabox.runtime import state as st_mod
-from seabox.runtime.kill import container_pids
+from seabox.runtime.kill import SIGKILL, container_pids
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -46,7 +45,7 @@ def delete(state_root: StrPath, container_id: str, force: bool = False) -> None:
         pids = container_pids(st) if st.status != st_mod.CREATED or force else [st.pid]
         for pid in set(pids) | {st.pid}:
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, SIGKILL)
             except ProcessLookupError:
                 pass
         if st.status == st_mod.PAUSED:
@@ -76,7 +75,7 @@ def remove_tree(d: str) -> None:
 
 
 def _thaw(st: st_mod.ContainerState) -> None:
-    from seabox.runtime.create import open_cgroup_manager
+    from seabox.runtime.cgroupref import open_cgroup_manager
 
     try:
         mgr = open_cgroup_manager(st.cgroups_path, st.id, paths=st.cgroup_paths)
@@ -89,7 +88,7 @@ def _thaw(st: st_mod.ContainerState) -> None:
 def _destroy_cgroup(st: st_mod.ContainerState) -> None:
     if not st.cgroup_paths:
         return
-    from seabox.runtime.create import open_cgroup_manager
+    from seabox.runtime.cgroupref import open_cgroup_manager
 
     mgr = open_cgroup_manager(st.cgroups_path, st.id, paths=st.cgroup_paths)
     if mgr is None:
@@ -104,7 +103,7 @@ def _destroy_cgroup(st: st_mod.ContainerState) -> None:
                 raise
             for pid in mgr.pids():
                 try:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, SIGKILL)
                 except ProcessLookupError:
                     pass
             time.sleep(0.005)

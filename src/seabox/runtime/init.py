@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument
 from seabox.linux import namespaces as nsmod
@@ -22,7 +21,6 @@ from seabox.linux import syscalls as s
 from seabox.linux.syscalls import LinuxSyscalls, Syscalls
 from seabox.oci.runtime_spec import Process, Record, Spec
 from seabox.runtime import process as procmod
-from seabox.runtime.hooks import run_hooks
 from seabox.runtime.rootfs import RootfsContext, finalize_rootfs, prepare_rootfs, switch_root
 from seabox.runtime.sync import Channel
 
@@ -57,6 +55,8 @@ def _fail(chan: Channel, e: BaseException) -> NoReturn:
     if not isinstance(e, (OSError, InvalidArgument, FailedPrecondition)):
         msg = f"{type(e).__name__}: {msg}"
     if os.environ.get("SEABOX_RUNC_DEBUG"):
+        import traceback
+
         msg += "\n" + traceback.format_exc()
     try:
         chan.send({"type": "error", "msg": msg})
@@ -169,12 +169,13 @@ def _preimport(spec: Spec) -> None:
         import seabox.linux.console
     if spec.hooks.get("startContainer"):
         import subprocess  # noqa: F401
+
+        import seabox.runtime.hooks
     if spec.linux.seccomp:
         try:
             import seabox.linux.seccomp  # noqa: F401
         except ImportError:
             pass
-    import encodings.idna  # noqa: F401
 
 
 def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
@@ -197,6 +198,8 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
             if msg.get("type") != "resume":
                 os._exit(1)
             hook_state = msg.get("state", {})
+            from seabox.runtime.hooks import run_hooks
+
             run_hooks("createContainer", spec.hooks, hook_state)
         _preimport(spec)
         switch_root(sc, ctx)
@@ -230,6 +233,8 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         fd = os.open(f"/proc/self/fd/{cfg.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
         os.close(cfg.fifo_fd)
         if spec.hooks.get("startContainer"):
+            from seabox.runtime.hooks import run_hooks
+
             st = dict(hook_state, status="created", pid=os.getpid())
             run_hooks("startContainer", spec.hooks, st)
         if proc.no_new_privileges and spec.linux.seccomp:

@@ -9,7 +9,6 @@ host processes).
 from __future__ import annotations
 
 import os
-import signal
 
 from seabox.errdefs import InvalidArgument, NotFound, SeaboxError, subject
 from seabox.runtime import state as st_mod
@@ -21,7 +20,12 @@ if TYPE_CHECKING:
     StrPath = str | PathLike[str]
 
 
+SIGKILL = 9  # the signal module (and enum with it) is only imported to parse names
+
+
 def parse_signal(value: str) -> int:
+    import signal
+
     v = value.strip().upper()
     if v.isdigit():
         n = int(v)
@@ -60,7 +64,7 @@ def _pidns_members(init_pid: int) -> list[int]:
 
 
 def container_pids(st: st_mod.ContainerState) -> list[int]:
-    from seabox.runtime.create import open_cgroup_manager
+    from seabox.runtime.cgroupref import open_cgroup_manager
 
     if st.cgroup_paths:
         try:
@@ -84,9 +88,9 @@ def kill(state_root: StrPath, container_id: str, sig: int, all_processes: bool =
         except ProcessLookupError:
             if pid == st.pid and not all_processes:
                 raise NotFound(subject("container", container_id, "container not running"))
-    if all_processes and st.status == st_mod.PAUSED and sig == signal.SIGKILL:
+    if all_processes and st.status == st_mod.PAUSED and sig == SIGKILL:
         try:
-            from seabox.runtime.create import open_cgroup_manager
+            from seabox.runtime.cgroupref import open_cgroup_manager
 
             mgr = open_cgroup_manager(st.cgroups_path, st.id, paths=st.cgroup_paths)
             if mgr is not None:
