@@ -102,3 +102,10 @@ def test_go_style_flags() -> None:
 def test_help() -> None:
     r = run("--help")
     assert r.returncode == 0 and "usage:" in r.stdout
+
+
+def test_force_delete_of_missing_container_succeeds(tmp_path: Path) -> None:
+    assert run("--root", str(tmp_path), "delete", "--force", "gone").returncode == 0
+    (tmp_path / "half").mkdir()  # an aborted create: directory without state.json
+    assert run("--root", str(tmp_path), "delete", "half").returncode == 1
+    assert not (tmp_path / "half").exists()

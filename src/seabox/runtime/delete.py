@@ -36,8 +36,11 @@ def delete(state_root: StrPath, container_id: str, force: bool = False) -> None:
     try:
         st = st_mod.load_state(state_root, container_id)
     except SeaboxError:
-        if force and os.path.isdir(st_mod.container_dir(state_root, container_id)):
+        # like runc: a directory without state.json (an aborted create) is removed; with
+        # --force a missing container is not an error
+        if os.path.isdir(st_mod.container_dir(state_root, container_id)):
             remove_tree(st_mod.container_dir(state_root, container_id))
+        if force:
             return
         raise
     st_mod.require("force_delete" if force else "delete", container_id, st.status)
