@@ -114,3 +114,36 @@ def test_no_pivot(runc: Runc) -> None:
                  "--no-pivot")
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("/bin/busybox\n")
+
+
+def test_recursive_read_only_bind(runc: Runc, tmp_path: Path) -> None:
+    import subprocess
+
+    shared = tmp_path / "rro"
+    sub = shared / "sub"
+    sub.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "sbt-rro", str(sub)], check=True)  # a submount (test oracle tool)
+    try:
+        spec = default_spec(["sh"])
+        mounts = spec["mounts"] + [{"destination": "/data", "type": "bind", "source": str(shared),
+                                    "options": ["rbind", "rro"]}]
+        b = runc.bundle(["sh", "-c", "touch /data/sub/x 2>/dev/null && echo SUB-RW || echo SUB-RO"], mounts=mounts)
+        r = runc.run(b)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.strip() == "SUB-RO"
+        assert not (sub / "x").exists()
+    finally:
+        subprocess.run(["umount", str(sub)], check=False)
+
+
+def test_cgroup_namespace_and_mount(runc: Runc) -> None:
+    linux = default_spec(["true"])["linux"]
+    linux["namespaces"] = [*linux["namespaces"], {"type": "cgroup"}]
+    b = runc.bundle(["sh", "-c", "cat /proc/self/cgroup; echo --; ls /sys/fs/cgroup/memory/cgroup.procs"],
+                    linux=linux)
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    cgroups, _, rest = r.stdout.partition("--\n")
+    lines = cgroups.splitlines()
+    assert lines and all(line.endswith(":/") for line in lines)  # each hierarchy is rooted at our cgroup
+    assert rest.strip() == "/sys/fs/cgroup/memory/cgroup.procs"
