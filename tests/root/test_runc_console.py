@@ -106,3 +106,28 @@ def test_terminal_without_console_socket_is_refused(runc: Runc) -> None:
     r = runc.create(runc.bundle(["sh"], process={"terminal": True}), runc.new_id())
     assert r.returncode != 0
     assert "console socket" in r.stderr
+
+
+def test_foreground_run_with_terminal_proxies_our_tty(runc: Runc) -> None:
+    import pty
+
+    bundle = runc.bundle(["sh"], process={"terminal": True})
+    cid = runc.new_id()
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(runc.cmdline[0], [*runc.cmdline, "--root", str(runc.root), "run", "--bundle", str(bundle), cid])
+    try:
+        assert b"# " in read_until(fd, b"# ")
+        os.write(fd, b"tty; echo in-$((2+3))\r")
+        out = read_until(fd, b"in-5")
+        assert b"/dev/pts/0" in out and b"in-5" in out
+        os.write(fd, b"exit 7\r")
+        read_until(fd, b"\0", timeout=2)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 7
+        pid = 0
+    finally:
+        if pid:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        os.close(fd)

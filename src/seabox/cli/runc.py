@@ -288,10 +288,19 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
 
     opts = CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
                          no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring, preserve_fds=a.preserve_fds)
-    if a.cmd == "run" and not a.detach and a.console_socket is None:
-        # foreground without a console socket: the container uses our stdio (terminal unsupported)
-        pass
-    created = create(root, a.id, opts)
+    listener = None
+    if a.cmd == "run" and not a.detach and a.console_socket is None and _wants_terminal(a.bundle):
+        # foreground with a terminal: we are the console-socket receiver and proxy the pty
+        from seabox.runtime.ttyproxy import ConsoleListener
+
+        listener = ConsoleListener(root)
+        opts.console_socket = listener.path
+    try:
+        created = create(root, a.id, opts)
+        master = listener.receive() if listener is not None else -1
+    finally:
+        if listener is not None:
+            listener.close()
     for w in created.warnings:
         log.warn(w)
     if a.cmd == "create":
@@ -309,9 +318,14 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
         raise
     if a.detach:
         return 0
-    from seabox.runtime.exec import wait_forwarding
+    if master >= 0:
+        from seabox.runtime.ttyproxy import proxy
 
-    code = wait_forwarding(pid)
+        code = proxy(master, pid)
+    else:
+        from seabox.runtime.exec import wait_forwarding
+
+        code = wait_forwarding(pid)
     if not a.keep:
         from seabox.runtime.delete import delete
 
@@ -320,6 +334,14 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
         except SeaboxError as e:
             log.error(str(e))
     return code
+
+
+def _wants_terminal(bundle: str) -> bool:
+    try:
+        doc = json.loads(_read(os.path.join(bundle, "config.json")))
+        return bool((doc.get("process") or {}).get("terminal"))
+    except (OSError, ValueError, AttributeError):
+        return False  # create reports the real problem
 
 
 def _cmd_exec(a: Args, root: str) -> int:
@@ -348,6 +370,19 @@ def _cmd_exec(a: Args, root: str) -> int:
                 raise InvalidArgument("--additional-gids: must be numeric")
     opts = ExecOptions(detach=a.detach, pid_file=a.pid_file, console_socket=a.console_socket,
                        preserve_fds=a.preserve_fds)
+    if proc.terminal and not a.detach and a.console_socket is None:
+        from seabox.runtime.ttyproxy import ConsoleListener, proxy
+
+        listener = ConsoleListener(root)
+        opts.console_socket = listener.path
+        opts.detach = True  # we wait ourselves, proxying the pty
+        try:
+            pid_box: list[int] = []
+            exec_process(root, a.id, proc, opts, started=pid_box.append)
+            master = listener.receive()
+        finally:
+            listener.close()
+        return proxy(master, pid_box[0])
     return exec_process(root, a.id, proc, opts)
 
 

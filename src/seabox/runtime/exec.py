@@ -27,6 +27,7 @@ from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from os import PathLike
     from typing import Any, NoReturn
 
@@ -100,7 +101,8 @@ def _join_cgroups(paths: dict[str, str], pid: int) -> None:
             raise FailedPrecondition(f"joining cgroup {path}: {e.strerror}")
 
 
-def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: ExecOptions) -> int:
+def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: ExecOptions,
+                 started: Callable[[int], object] | None = None) -> int:
     """Run ``proc`` in the container; returns its exit code (0 when detached)."""
     st = st_mod.load_state(state_root, container_id)
     st_mod.require("exec", container_id, st.status)
@@ -161,6 +163,8 @@ def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: Ex
         parent.close()
     if opts.pid_file:
         write_pid_file(opts.pid_file, pid)
+    if started is not None:
+        started(pid)
     if opts.detach:
         return 0
     return wait_forwarding(pid)
