@@ -167,3 +167,20 @@ def test_pid1_and_stopped_status(runc: Runc) -> None:
         time.sleep(0.02)
     assert runc.state(cid)["status"] == "stopped"
     assert runc.output(cid) == "1\n"
+
+
+@pytest.mark.parametrize("cwd", ["/proc/self/fd/3", "/proc/self/fd/4", "/proc/1/cwd/.."])
+def test_cwd_through_leaked_fd_cannot_reach_host(runc: Runc, tmp_path: Path, cwd: str) -> None:
+    """CVE-2024-21626 class: inherited fds are closed before the cwd is entered."""
+    host_dir = os.open("/sys/fs/cgroup", os.O_RDONLY)  # a host directory fd the runtime inherits
+    try:
+        r = runc.run(runc.bundle(["sh", "-c", "pwd; ls .. | head -3; ls /sys/fs/cgroup/memory/cgroup.procs"],
+                                 process={"cwd": cwd}))
+    finally:
+        os.close(host_dir)
+    # either refused with an error naming the setting, or the cwd is inside the container
+    if r.returncode != 0:
+        assert "process.cwd" in r.stderr or "cwd" in r.stderr
+    else:
+        assert r.stdout.splitlines()[0].startswith("/")
+        assert "(unreachable)" not in r.stdout

@@ -121,10 +121,11 @@ def caps_mod_sets() -> tuple[str, ...]:
 def enter_cwd(sc: Syscalls, cwd: str) -> None:
     """chdir into the cwd and make sure it is reachable from the container root."""
     try:
-        sc.chdir(cwd)
-    except FileNotFoundError:
-        os.makedirs(cwd, mode=0o755, exist_ok=True)
-        sc.chdir(cwd)
+        try:
+            sc.chdir(cwd)
+        except FileNotFoundError:
+            os.makedirs(cwd, mode=0o755, exist_ok=True)
+            sc.chdir(cwd)
     except OSError as e:
         raise FailedPrecondition(f"process.cwd: {cwd!r}: {e.strerror}")
     try:
