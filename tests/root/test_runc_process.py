@@ -184,3 +184,12 @@ def test_cwd_through_leaked_fd_cannot_reach_host(runc: Runc, tmp_path: Path, cwd
     else:
         assert r.stdout.splitlines()[0].startswith("/")
         assert "(unreachable)" not in r.stdout
+
+
+def test_apparmor_label_ignored_with_warning_when_host_has_none(runc: Runc) -> None:
+    if Path("/sys/module/apparmor/parameters/enabled").exists():
+        pytest.fail("this host has AppArmor: the ignore-with-warning path cannot be checked here")
+    r = runc.run(runc.bundle(["true"], process={"apparmorProfile": "docker-default", "selinuxLabel": "x:y:z:s0"}))
+    assert r.returncode == 0, r.stderr
+    assert "apparmorProfile" in r.stderr and "ignored" in r.stderr
+    assert "selinuxLabel" in r.stderr

@@ -142,13 +142,37 @@ def setup_console(sc: Syscalls, proc: Process, console_fd: int, bind_console: bo
     console.make_controlling_terminal(slave)
 
 
+def apparmor_enabled() -> bool:
+    try:
+        with open("/sys/module/apparmor/parameters/enabled") as f:
+            return f.read().strip() == "Y"
+    except OSError:
+        return False
+
+
+def apply_apparmor(sc: Syscalls, profile: str) -> None:
+    """Ask AppArmor to switch to ``profile`` at the next execve (what runc does)."""
+    for path in ("/proc/self/attr/apparmor/exec", "/proc/self/attr/exec"):
+        try:
+            sc.write_file(path, f"exec {profile}")
+            return
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise FailedPrecondition(f"process.apparmorProfile {profile!r}: {e.strerror}")
+    raise FailedPrecondition(f"process.apparmorProfile {profile!r}: no AppArmor exec attribute")
+
+
 def apply_process(sc: Syscalls, proc: Process, *, seccomp: dict[str, Any] | None, keep: set[int],
                   preserve_fds: int, warnings: list[str]) -> tuple[str, dict[str, str]]:
     """rlimits, no_new_privs, early seccomp, fd closing, umask, user and capabilities, cwd, lookup."""
     procmod.set_oom_score_adj(sc, proc.oom_score_adj)
     procmod.set_rlimits(sc, proc.rlimits)
-    if proc.apparmor_profile and not os.path.exists("/sys/kernel/security/apparmor"):
-        warnings.append(f"process.apparmorProfile {proc.apparmor_profile!r} ignored: AppArmor is not enabled")
+    if proc.apparmor_profile:
+        if apparmor_enabled():
+            apply_apparmor(sc, proc.apparmor_profile)
+        else:
+            warnings.append(f"process.apparmorProfile {proc.apparmor_profile!r} ignored: AppArmor is not enabled")
     if proc.selinux_label and not os.path.exists("/sys/fs/selinux/enforce"):
         warnings.append(f"process.selinuxLabel {proc.selinux_label!r} ignored: SELinux is not enabled")
     if proc.no_new_privileges:
