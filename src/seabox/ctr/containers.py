@@ -195,21 +195,66 @@ def read_chain_files(client: Client, snapshotter: str, parent: str, paths: Seque
     return out
 
 
+def _layer_dirs(mounts: Sequence[Any]) -> list[str] | None:
+    """The directories a snapshot's mounts stack, top first (None for a mount type we do not know)."""
+    dirs: list[str] = []
+    for m in mounts:
+        opts = list(m.options)
+        if m.type == "bind" or "bind" in opts or "rbind" in opts:
+            dirs = [m.source]
+        elif m.type == "overlay":
+            upper = [o.split("=", 1)[1] for o in opts if o.startswith("upperdir=")]
+            lower = [d for o in opts if o.startswith("lowerdir=") for d in o.split("=", 1)[1].split(":")]
+            dirs = upper + lower
+        else:
+            return None
+    return dirs
+
+
+def read_files_from_mounts(mounts: Sequence[Any], paths: Sequence[str]) -> list[str | None] | None:
+    """Small files of a snapshot read straight from its layer directories (no mount needed):
+    the first layer holding the path wins, an overlay whiteout (0/0 char device) hides it.
+    None when the mounts are of a kind this cannot read (the caller mounts instead)."""
+    import stat as st
+
+    dirs = _layer_dirs(mounts)
+    if dirs is None:
+        return None
+    out: list[str | None] = []
+    for p in paths:
+        rel = p.lstrip("/")
+        found: str | None = None
+        for d in dirs:
+            full = os.path.join(d, rel)
+            try:
+                info = os.lstat(full)
+            except OSError:
+                continue
+            if st.S_ISCHR(info.st_mode) and info.st_rdev == 0:
+                break  # whited out
+            if st.S_ISREG(info.st_mode):
+                with open(full, encoding="utf-8", errors="replace") as f:
+                    found = f.read(1 << 20)
+            break
+        out.append(found)
+    return out
+
+
 def read_user_files(client: Client, c: Any) -> tuple[str | None, str | None]:
     """/etc/passwd and /etc/group of a container's image (for a ``--user`` name)."""
     from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
 
     if not c.snapshot_key:
         return None, None
+    mounts = client.snapshots.Mounts(spb.MountsRequest(snapshotter=c.snapshotter, key=c.snapshot_key)).mounts
+    got = read_files_from_mounts(list(mounts), ["/etc/passwd", "/etc/group"])
+    if got is not None:
+        return got[0], got[1]
     info = client.snapshots.Stat(spb.StatSnapshotRequest(snapshotter=c.snapshotter, key=c.snapshot_key)).info
     if not info.parent:
         return None, None
     pw, gr = read_chain_files(client, c.snapshotter, info.parent, ["/etc/passwd", "/etc/group"])
     return pw, gr
-
-
-def _needs_names(user: str) -> bool:
-    return bool(user) and not all(p.isdigit() for p in user.split(":") if p)
 
 
 def create(client: Client, opts: CreateOptions) -> Any:
@@ -247,20 +292,29 @@ def create(client: Client, opts: CreateOptions) -> Any:
 
                 labels[STOP_SIGNAL_LABEL] = cfg["StopSignal"]
             top = r.chain_ids[-1] if r.chain_ids else ""
-            passwd = group = None
-            if not opts.config_path and (_needs_names(sopts.user) or _needs_names(str(cfg.get("User") or ""))):
-                passwd, group = read_chain_files(client, opts.snapshotter, top, ["/etc/passwd", "/etc/group"])
-            if not opts.config_path:
-                spec_dict = specs.build(
-                    client.namespace, opts.id, cfg, sopts, passwd=passwd, group=group, host_hostname=socket.gethostname()
-                )
             try:
-                client.snapshots.Prepare(spb.PrepareSnapshotRequest(snapshotter=opts.snapshotter, key=opts.id, parent=top))
+                mounts = client.snapshots.Prepare(
+                    spb.PrepareSnapshotRequest(snapshotter=opts.snapshotter, key=opts.id, parent=top)
+                ).mounts
             except Exception as e:
                 if grpc_code(e) == "ALREADY_EXISTS":
                     raise errdefs.AlreadyExists(errdefs.subject("snapshot", opts.id, "already exists")) from None
                 raise
             snapshot_key = opts.id
+            try:
+                if not opts.config_path:
+                    files = read_files_from_mounts(list(mounts), ["/etc/passwd", "/etc/group"])
+                    if files is None and top:
+                        files = read_chain_files(client, opts.snapshotter, top, ["/etc/passwd", "/etc/group"])
+                    passwd, group = (files or [None, None])[0], (files or [None, None])[1]
+                    spec_dict = specs.build(
+                        client.namespace, opts.id, cfg, sopts, passwd=passwd, group=group,
+                        host_hostname=socket.gethostname(),
+                    )  # fmt: skip
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    client.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter=opts.snapshotter, key=snapshot_key))
+                raise
         labels.update(opts.labels)
         runtime = pb.Container.Runtime(name=opts.runtime or DEFAULT_RUNTIME)
         if opts.runtime_options is not None:

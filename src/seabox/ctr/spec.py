@@ -62,6 +62,30 @@ def default_mounts() -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def default_device_rules() -> list[dict[str, Any]]:
+    """The device cgroup allow-list ctr's containers get (WithDefaultUnixDevices): null, random,
+    full, tty, zero, urandom, console, every pts, ptmx."""
+    rules: list[dict[str, Any]] = []
+    for major, minor in ((1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9), (5, 1), (136, None), (5, 2)):
+        r: dict[str, Any] = {"allow": True, "type": "c", "major": major}
+        if minor is not None:
+            r["minor"] = minor
+        r["access"] = "rwm"
+        rules.append(r)
+    return rules
+
+
+def current_caps(status_path: str = "/proc/self/status") -> list[str]:
+    """The caller's effective capabilities, by number (what containerd grants ``--privileged``)."""
+    try:
+        with open(status_path) as f:
+            line = next(ln for ln in f if ln.startswith("CapEff:"))
+        mask = int(line.split()[1], 16)
+    except (OSError, StopIteration, ValueError):
+        return list(ALL_CAPS)
+    return [name for i, name in enumerate(ALL_CAPS) if mask >> i & 1]
+
+
 def default_spec(namespace: str, container_id: str) -> dict[str, Any]:
     """containerd's default Linux spec for ``container_id`` in ``namespace``."""
     return {
@@ -82,7 +106,7 @@ def default_spec(namespace: str, container_id: str) -> dict[str, Any]:
         "root": {"path": "rootfs"},
         "mounts": default_mounts(),
         "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
+            "resources": {"devices": [{"allow": False, "access": "rwm"}, *default_device_rules()]},
             "cgroupsPath": f"/{namespace}/{container_id}",
             "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")],
             "maskedPaths": list(MASKED_PATHS),
@@ -143,7 +167,11 @@ def parse_mount(text: str) -> Mount:
 
 def resolve_user(user: str, passwd: str | None = None, group: str | None = None) -> tuple[int, int, list[int]]:
     """``user[:group]`` (names or numbers) to (uid, gid, additional gids) using the image's
-    /etc/passwd and /etc/group text (None when the image has none)."""
+    /etc/passwd and /etc/group text (None when the image has none).
+
+    The additional gids are containerd's (since the fix for CVE-2023-25173): the primary
+    gid first, then the groups that list the user as a member (not its own-named group).
+    """
     name, _, grp = user.partition(":")
     pw = [ln.split(":") for ln in (passwd or "").splitlines() if ln and not ln.startswith("#")]
     gr = [ln.split(":") for ln in (group or "").splitlines() if ln and not ln.startswith("#")]
@@ -179,8 +207,10 @@ def resolve_user(user: str, passwd: str | None = None, group: str | None = None)
     extra: list[int] = []
     if uname:
         for e in gr:
-            if len(e) >= 4 and uname in e[3].split(",") and e[2].isdigit() and int(e[2]) != gid:
+            if len(e) >= 4 and e[0] != uname and uname in e[3].split(",") and e[2].isdigit():
                 extra.append(int(e[2]))
+    if gid not in extra:
+        extra.insert(0, gid)
     return uid, gid, extra
 
 
@@ -230,6 +260,7 @@ def build(
     passwd: str | None = None,
     group: str | None = None,
     host_hostname: str = "",
+    privileged_caps: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The spec ctr would send for this container (image config first, then flags)."""
     s = default_spec(namespace, container_id)
@@ -240,9 +271,8 @@ def build(
         p["env"] = replace_or_append_env(p["env"], cfg.get("Env") or [])
         p["args"] = list(cfg.get("Entrypoint") or []) + list(cfg.get("Cmd") or [])
         p["cwd"] = cfg.get("WorkingDir") or "/"
-        if cfg.get("User"):
-            uid, gid, extra = resolve_user(cfg["User"], passwd, group)
-            p["user"] = {"uid": uid, "gid": gid, **({"additionalGids": extra} if extra else {})}
+        uid, gid, extra = resolve_user(cfg.get("User") or "0", passwd, group)
+        p["user"] = {"uid": uid, "gid": gid, "additionalGids": extra}
     if opts.args:
         p["args"] = list(opts.args)
     if opts.cwd:
@@ -269,8 +299,9 @@ def build(
         s["mounts"].append(m.to_dict())
     if opts.privileged:
         caps = _caps(p)
+        granted = current_caps() if privileged_caps is None else list(privileged_caps)
         for k in ("bounding", "effective", "permitted"):
-            caps[k] = list(ALL_CAPS)
+            caps[k] = list(granted)
         linux.pop("maskedPaths", None)
         linux.pop("readonlyPaths", None)
         for m in s["mounts"]:

@@ -20,8 +20,8 @@ import shutil
 import stat
 import threading
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 DEFAULT_FIFO_ROOT = "/run/seabox/fifo"
 
@@ -57,6 +57,7 @@ class FifoSet:
         self._out_threads: list[threading.Thread] = []
         self._stdin_fd = -1
         self._closed = False
+        self.started = threading.Event()  # set by the caller once the process has started
 
     def start(
         self,
@@ -94,6 +95,12 @@ class FifoSet:
                     view = view[n:]
         except OSError:
             return
+        # CloseIO only once the task is started (the shim has the FIFO open: what we wrote
+        # stays in it), and with our end closed first: the process sees EOF once no writer is left
+        self.started.wait()
+        fd, self._stdin_fd = self._stdin_fd, -1
+        if fd >= 0:
+            os.close(fd)
         if close_stdin is not None:
             with contextlib.suppress(Exception):
                 close_stdin()
@@ -126,6 +133,7 @@ class FifoSet:
         if self._closed:
             return
         self._closed = True
+        self.started.set()
         for path in (self.stdout, self.stderr):
             if path:
                 # a thread still blocked opening the read end is released by a writer appearing

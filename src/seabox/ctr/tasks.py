@@ -139,6 +139,8 @@ def run_foreground(
         create(fifos)
         waiter = None if detach else client.tasks.Wait.future(pb.WaitRequest(container_id=container_id, exec_id=exec_id))
         resp = client.tasks.Start(pb.StartRequest(container_id=container_id, exec_id=exec_id))
+        if fifos is not None:
+            fifos.started.set()
         if on_started is not None:
             on_started(int(resp.pid))
         if detach or waiter is None:
