@@ -193,3 +193,15 @@ def test_apparmor_label_ignored_with_warning_when_host_has_none(runc: Runc) -> N
     assert r.returncode == 0, r.stderr
     assert "apparmorProfile" in r.stderr and "ignored" in r.stderr
     assert "selinuxLabel" in r.stderr
+
+
+def test_no_signal_is_ignored_in_the_container(runc: Runc) -> None:
+    """Python ignores SIGPIPE and SIGXFSZ; the container process must not inherit that."""
+    r = runc.run(runc.bundle(["grep", "SigIgn", "/proc/self/status"]))
+    assert r.stdout.split() == ["SigIgn:", "0000000000000000"]
+    cid = runc.new_id()
+    assert runc.create(runc.bundle(["sleep", "60"]), cid).returncode == 0
+    e = runc.cmd("exec", cid, "grep", "SigIgn", "/proc/self/status")
+    assert e.stdout.split() == ["SigIgn:", "0000000000000000"]
+    pipe = runc.run(runc.bundle(["sh", "-c", "yes | head -n 1"]))
+    assert pipe.stdout == "y\n" and pipe.returncode == 0

@@ -196,6 +196,10 @@ class Syscalls:
     def write_file(self, path: str, data: str) -> None:
         raise NotImplementedError
 
+    def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
+        """Restore SIG_DFL (ignored signals survive execve; Python ignores SIGPIPE and SIGXFSZ)."""
+        raise NotImplementedError
+
 
 def _errno_error(name: str, detail: str = "") -> OSError:
     err = ctypes.get_errno()
@@ -312,6 +316,10 @@ class LinuxSyscalls(Syscalls):
     def umask(self, mask: int) -> None:
         os.umask(mask)
 
+    def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
+        for n in signums:
+            self._libc.signal(ctypes.c_int(n), ctypes.c_void_p(0))
+
     def write_file(self, path: str, data: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
@@ -411,3 +419,6 @@ class RecordingSyscalls(Record, Syscalls):
 
     def write_file(self, path: str, data: str) -> None:
         self._rec("write_file", path, data)
+
+    def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
+        self._rec("default_signals", signums)

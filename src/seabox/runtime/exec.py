@@ -77,6 +77,7 @@ def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: dict[str, Any]
                 if proc.no_new_privileges and seccomp:
                     load_seccomp(seccomp)
                 chan.send({"type": "ready", "warnings": warnings})
+                sc.default_signals()
                 os.execve(exe, proc.args, env)
             except BaseException as e:
                 _fail(chan, e)

@@ -264,6 +264,7 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
         if proc.no_new_privileges and spec.linux.seccomp:
             load_seccomp(spec.linux.seccomp)
         os.write(fd, b"0")
+        sc.default_signals()
         os.execve(exe, proc.args, env)
     except BaseException as e:
         try:
