@@ -10,12 +10,8 @@ ctr prints for the same objects, and the spec seabox-ctr generates with what ctr
 from __future__ import annotations
 
 import json
-import os
-import pty
 import secrets
-import select
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,122 +64,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         yield Env(c.address, ns, str(fifo), tmp, c.log)
 
 
-def _pty_session(argv: list[str], script: list[tuple[bytes, float]], timeout: float = 30) -> tuple[bytes, int]:
-    """Run ``argv`` on a new pty, type each input after waiting, return (output, exit code)."""
-    pid, fd = pty.fork()
-    if pid == 0:  # pragma: no cover - child
-        try:
-            os.execv(argv[0], argv)
-        finally:
-            os._exit(127)
-    out = b""
-
-    def pump(seconds: float) -> None:
-        nonlocal out
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            r, _, _ = select.select([fd], [], [], 0.1)
-            if r:
-                try:
-                    b = os.read(fd, 4096)
-                except OSError:
-                    return
-                if not b:
-                    return
-                out += b
-
-    try:
-        for data, wait in script:
-            pump(wait)
-            os.write(fd, data)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pump(0.2)
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                pump(0.2)
-                return out, os.waitstatus_to_exitcode(status)
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        raise AssertionError(f"{argv} did not finish; output so far: {out[-500:]!r}")
-    finally:
-        os.close(fd)
-
-
-def _wait_status(e: Env, cid: str, want: str, within: float = 15) -> str:
-    deadline = time.monotonic() + within
-    line = ""
-    while time.monotonic() < deadline:
-        lines = [ln for ln in e.sctr("task", "ls").stdout.splitlines() if ln.split()[:1] == [cid]]
-        line = lines[0] if lines else ""
-        if want in line:
-            return line
-        time.sleep(0.1)
-    raise AssertionError(f"task {cid} never became {want}: {line!r}")
-
-
 def test_walkthrough(env: Env, fixtures_info: dict) -> None:
-    e = env
-    img = fixtures_info["images"]["busybox"]["ref"]
     auth = fixtures_info["registries"]["auth"]
-    auth_img = fixtures_info["images"]["auth-busybox"]["ref"]
-
-    v = e.sctr("version").stdout
-    assert "Client:" in v and "Server:" in v and "1.6" in v.split("Server:")[1]
-
-    pulled = e.sctr("images", "pull", "--plain-http", img).stdout
-    assert "unpacking linux/amd64" in pulled and "done" in pulled
-
-    denied = e.sctr("images", "pull", "--plain-http", auth_img, check=False)
-    assert denied.returncode != 0
-    assert len(denied.stderr.strip().splitlines()) == 1 and "unauthorized" in denied.stderr.lower(), denied.stderr
-    e.sctr("images", "pull", "--plain-http", "--user", f"{auth['username']}:{auth['password']}", auth_img)
-
-    refs = e.sctr("images", "ls", "-q").stdout.split()
-    assert img in refs and auth_img in refs
-    assert e.sctr("images", "ls").stdout == e.ctr("images", "ls").stdout
-    assert e.sctr("snapshots", "ls").stdout == e.ctr("snapshots", "ls").stdout
-
-    e.sctr("run", "-d", img, "c1", "sleep", "1000")
-    line = _wait_status(e, "c1", "RUNNING")
-    pid = int(line.split()[1])
-    assert pid > 0 and Path(f"/proc/{pid}").exists()
-
-    out, code = _pty_session(
-        [*e.base(SEABOX_CTR), "run", "--fifo-dir", e.fifo_dir, "-t", img, "c2", "/bin/sh"],
-        [(b"echo marker-$((6*7)); tty\r", 1.5), (b"exit 3\r", 1.0)],
+    run = testing.CtrRunner(SEABOX_CTR, env.address, env.namespace, env.fifo_dir, env.log)  # type: ignore[arg-type]
+    oracle = testing.CtrRunner("ctr", env.address, env.namespace)
+    testing.walkthrough(
+        run,
+        fixtures_info["images"]["busybox"]["ref"],
+        fixtures_info["images"]["auth-busybox"]["ref"],
+        f"{auth['username']}:{auth['password']}",
+        oracle=oracle,
     )
-    assert b"marker-42" in out and b"/dev/pts/" in out, out
-    assert code == 3, out
-
-    cls = e.sctr("c", "ls").stdout
-    assert cls == e.ctr("c", "ls").stdout
-    assert {ln.split()[0] for ln in cls.splitlines()[1:]} == {"c1", "c2"}
-    tls = e.sctr("task", "ls").stdout
-    assert tls == e.ctr("task", "ls").stdout
-    assert tls.splitlines()[0].split() == ["TASK", "PID", "STATUS"]
-    assert f"c1      {pid}    RUNNING" in tls or tls.splitlines()[1].split() == ["c1", str(pid), "RUNNING"]
-
-    out, code = _pty_session(
-        [*e.base(SEABOX_CTR), "task", "exec", "--fifo-dir", e.fifo_dir, "-t", "--exec-id", "sh", "c1", "/bin/sh"],
-        [(b"tty; echo exec-$((2+3))\r", 1.5), (b"exit 5\r", 1.0)],
-    )
-    assert b"exec-5" in out and b"/dev/pts/" in out, out
-    assert code == 5
-
-    res = e.sctr("task", "exec", "--fifo-dir", e.fifo_dir, "--exec-id", "e2", "c1", "sh", "-c", "echo piped; exit 7",
-                 check=False)  # fmt: skip
-    assert (res.returncode, res.stdout) == (7, "piped\n"), res.stderr
-
-    e.sctr("task", "kill", "--signal", "9", "c1")
-    _wait_status(e, "c1", "STOPPED")
-    e.sctr("containers", "delete", "c1")
-    e.sctr("containers", "rm", "c2")
-    assert e.sctr("c", "ls", "-q").stdout == ""
-    assert e.ctr("snapshots", "ls").stdout.count("Active") == 0
-
-    e.sctr("images", "rm", auth_img)
-    assert auth_img not in e.sctr("images", "ls", "-q").stdout.split()
 
 
 def test_run_rm_exit_codes_and_io(env: Env, fixtures_info: dict) -> None:
