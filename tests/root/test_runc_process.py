@@ -205,3 +205,12 @@ def test_no_signal_is_ignored_in_the_container(runc: Runc) -> None:
     assert e.stdout.split() == ["SigIgn:", "0000000000000000"]
     pipe = runc.run(runc.bundle(["sh", "-c", "yes | head -n 1"]))
     assert pipe.stdout == "y\n" and pipe.returncode == 0
+
+
+def test_new_session_keyring_unless_no_new_keyring(runc: Runc) -> None:
+    with_ring, without = runc.new_id(), runc.new_id()
+    assert runc.create(runc.bundle(["sleep", "60"]), with_ring).returncode == 0
+    assert runc.create(runc.bundle(["sleep", "60"]), without, "--no-new-keyring").returncode == 0
+    keys = Path("/proc/keys").read_text()
+    assert f"_ses.{with_ring}" in keys
+    assert f"_ses.{without}" not in keys

@@ -79,9 +79,9 @@ TIOCSPTLCK = 0x40045431
 
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "unshare": 272,
-               "mount_setattr": 442, "close_range": 436},
+               "mount_setattr": 442, "close_range": 436, "keyctl": 250},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "unshare": 97,
-                "mount_setattr": 442, "close_range": 436},
+                "mount_setattr": 442, "close_range": 436, "keyctl": 219},
 }
 
 
@@ -194,6 +194,10 @@ class Syscalls:
         raise NotImplementedError
 
     def write_file(self, path: str, data: str) -> None:
+        raise NotImplementedError
+
+    def join_session_keyring(self, name: str) -> int:
+        """keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring; returns its serial."""
         raise NotImplementedError
 
     def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
@@ -316,6 +320,12 @@ class LinuxSyscalls(Syscalls):
     def umask(self, mask: int) -> None:
         os.umask(mask)
 
+    def join_session_keyring(self, name: str) -> int:
+        serial = self._syscall("keyctl", ctypes.c_long(1), self._b(name))
+        # possessor: all; user: view (runc's permissions for the container's keyring)
+        self._syscall("keyctl", ctypes.c_long(5), ctypes.c_long(serial), ctypes.c_ulong(0x3F010000))
+        return serial
+
     def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
         for n in signums:
             self._libc.signal(ctypes.c_int(n), ctypes.c_void_p(0))
@@ -422,3 +432,7 @@ class RecordingSyscalls(Record, Syscalls):
 
     def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
         self._rec("default_signals", signums)
+
+    def join_session_keyring(self, name: str) -> int:
+        self._rec("join_session_keyring", name)
+        return 1

@@ -185,7 +185,8 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
         if manager is not None:
             manager.create()
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
-                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd)
+                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
+                         new_keyring=not opts.no_new_keyring)
         s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = channel_pair()
         for fd in range(3, 3 + opts.preserve_fds):

@@ -38,8 +38,9 @@ class InitConfig(Record):
     no_pivot: bool
     preserve_fds: int
     console_fd: int
+    new_keyring: bool
 
-    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1) -> None:
+    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1, new_keyring: bool = True) -> None:
         self.container_id = container_id
         self.spec = spec
         self.bundle = bundle
@@ -48,6 +49,7 @@ class InitConfig(Record):
         self.no_pivot = no_pivot
         self.preserve_fds = preserve_fds
         self.console_fd = console_fd
+        self.new_keyring = new_keyring
 
 
 def _fail(chan: Channel, e: BaseException) -> NoReturn:
@@ -215,6 +217,13 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
             raise InvalidArgument("linux.namespaces: a new mount namespace is required")
         ctx = RootfsContext(bundle=cfg.bundle, rootfs=cfg.rootfs, userns="user" in types,
                             cgroupns="cgroup" in types and not types["cgroup"], no_pivot=cfg.no_pivot)
+        if cfg.new_keyring:
+            # a session keyring of its own, so the container cannot see the caller's keys
+            try:
+                sc.join_session_keyring(f"_ses.{cfg.container_id}")
+            except OSError as e:
+                if e.errno != 38:  # ENOSYS: kernel without keyrings
+                    raise FailedPrecondition(f"joining a new session keyring: {e.strerror}")
         prepare_rootfs(sc, ctx, spec)
         if any(spec.hooks.get(k) for k in ("prestart", "createRuntime", "createContainer", "startContainer")):
             chan.send({"type": "hooks"})
