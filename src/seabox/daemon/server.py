@@ -96,6 +96,7 @@ class Daemon:
         from seabox.api.containerd import tasks as tasks_api
         from seabox.api.containerd.events import event_fields
         from seabox.content.store import ContentStore
+        from seabox.engine import serve as serve_engine
         from seabox.snapshots.native import NativeSnapshotter
         from seabox.snapshots.overlay import OverlaySnapshotter
 
@@ -128,11 +129,11 @@ class Daemon:
             ],
         )
         plugins = register(server, deps)
-        tasks_api.add(server, deps, self.cfg.state)
+        tasks = tasks_api.add(server, deps, self.cfg.state)
         _prepare_socket(self.address)
         old = os.umask(0o177)
         try:
-            server.add_insecure_port(f"unix:{self.address}")
+            self.engine = serve_engine(self.cfg, deps, tasks, server, self.address)  # gRPC inside, mux here
             server.start()
         finally:
             os.umask(old)
@@ -151,6 +152,8 @@ class Daemon:
             return
         self._stopped.set()
         log.info("stopping")
+        if getattr(self, "engine", None) is not None:
+            self.engine.close()
         if self.exchange is not None:
             self.exchange.close()  # ends Subscribe streams so their threads return
         if self.server is not None:
