@@ -1,0 +1,111 @@
+"""`seabox build`: docker build's flags, parsed here and handed to the buildd client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+
+def _kv(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, sep, v = it.partition("=")
+        if not sep:
+            v = os.environ.get(k, "") if what == "build-arg" else ""
+            if what == "build-arg" and k not in os.environ:
+                continue
+        out[k] = v
+    return out
+
+
+def _secret(spec: str) -> tuple[str, str]:
+    fields = dict(p.partition("=")[::2] for p in spec.split(","))
+    sid = fields.get("id", "")
+    src = fields.get("src") or fields.get("source") or ""
+    if not sid or not src:
+        env = fields.get("env")
+        if sid and env:
+            raise ValueError(f"--secret {spec}: env= secrets are not supported, use src=<file>")
+        raise ValueError(f"--secret {spec}: expected id=<id>,src=<file>")
+    return sid, src
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="seabox build", description="Build an image from a Dockerfile")
+    p.add_argument("context", help="build context directory")
+    p.add_argument("-t", "--tag", action="append", default=[], help="name:tag (repeatable)")
+    p.add_argument("-f", "--file", default="", help="Dockerfile (default: <context>/Dockerfile)")
+    p.add_argument("--build-arg", action="append", default=[])
+    p.add_argument("--target", default="")
+    p.add_argument("--no-cache", action="store_true")
+    p.add_argument("--pull", action="store_true")
+    p.add_argument("--platform", default="")
+    p.add_argument("--secret", action="append", default=[])
+    p.add_argument("-o", "--output", action="append", default=[])
+    p.add_argument("--push", action="store_true")
+    p.add_argument("--progress", default="auto", choices=("auto", "plain", "tty", "quiet", "rawjson"))
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("--send-context", action="store_true", help="stream the context as a tar to the daemon")
+    p.add_argument("--iidfile", default="")
+    p.add_argument("--addr", default=None, help="buildd address (default $BUILDKIT_HOST or unix:///run/seabox/buildd.sock)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from seabox import errdefs
+    from seabox.buildd import progress as prog
+    from seabox.buildd.client import BuildFailed, BuildRequest, Client
+    from seabox.buildd.output import parse_output
+
+    p = parser()
+    a = p.parse_args(argv)
+    try:
+        outputs = [parse_output(o) for o in a.output]
+        secrets = dict(_secret(s) for s in a.secret)
+        req = BuildRequest(
+            context_dir=a.context, dockerfile=a.file, tags=a.tag, build_args=_kv(a.build_arg, "build-arg"),
+            target=a.target, no_cache=a.no_cache, pull=a.pull, platform=a.platform, secrets=secrets,
+            labels=_kv(a.label, "label"), outputs=outputs, push=a.push, send_context=a.send_context,
+        )
+        mode = "quiet" if a.quiet else a.progress
+        if mode == "auto":
+            mode = "tty" if sys.stderr.isatty() else "plain"
+        render: Any
+        if mode == "tty":
+            render = prog.TtyProgress(sys.stderr)
+        elif mode == "plain":
+            render = prog.PlainProgress(sys.stderr)
+        elif mode == "rawjson":
+            def render(ev: dict[str, Any]) -> None:
+                sys.stdout.write(json.dumps(ev) + "\n")
+                sys.stdout.flush()
+        else:
+            render = prog.QuietProgress()
+        try:
+            result = Client(a.addr).build(req, render)
+        finally:
+            close = getattr(render, "close", None)
+            if close:
+                close()
+    except (errdefs.SeaboxError, BuildFailed, ValueError, OSError) as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    if a.iidfile:
+        with open(a.iidfile, "w") as f:
+            f.write(result["config"])
+    if a.quiet:
+        print(result["config"])
+    elif mode != "rawjson":
+        names = ", ".join(result.get("names") or [])
+        print(f"writing image {result['config']} done" + (f" (naming to {names})" if names else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(None))
