@@ -61,11 +61,11 @@ class Client:
 
     def channel(self) -> Any:
         if self._channel is None:
-            import grpc
-
             path = target(self.address)
             if path.startswith("unix:") and not os.path.exists(path[5:]):
-                raise ConnectError(self.address)
+                raise ConnectError(self.address)  # before paying for grpc's import
+            import grpc
+
             raw = grpc.insecure_channel(
                 path,
                 options=[("grpc.max_receive_message_length", 16 << 20), ("grpc.max_send_message_length", 16 << 20)],

@@ -1,0 +1,78 @@
+"""``run --rm <busybox> id true``: seabox-ctr vs Debian's ctr, on containerd and on seaboxd.
+
+Contenders (interleaved by ``bench.harness.compare``, 3 warm-ups, then
+``SEABOX_BENCH_RUNS`` (default 20) timed runs each), one whole command each — client
+start-up, container create (spec, snapshot), task create/start/wait, delete:
+
+- ``seabox-ctr → containerd`` and ``ctr → containerd``: Debian's containerd 1.6 on temp
+  dirs (seabox.ctr.testing.containerd), runc as its runtime: the client's cost on the same daemon;
+- ``seabox-ctr → seaboxd`` and ``ctr → seaboxd``: seaboxd on temp dirs
+  (seabox.daemon.testing.seaboxd): the whole seabox stack vs the whole containerd stack.
+
+The baseline is ``ctr → containerd``.  The fixture busybox is pulled into both daemons first
+(plain HTTP from the fixture registry).  Run: ``.venv/bin/python -m bench.run ctr_run`` (root).
+JSON: bench/results/ctr_run.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from bench.harness import Contender, compare
+
+REPO = Path(__file__).resolve().parents[1]
+SEABOX_CTR = str(REPO / ".venv" / "bin" / "seabox-ctr")
+FIXTURES = Path(os.environ.get("SEABOX_FIXTURES", "/var/lib/seabox-fixtures")) / "fixtures.json"
+
+
+def _cmd(argv: list[str]) -> None:
+    res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if res.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {res.returncode}: {res.stderr.decode()[-400:]}")
+
+
+def _runner(prog: str, address: str, ns: str, image: str, cid: str, fifo: str) -> Contender:
+    extra = ["--fifo-dir", fifo] if prog == SEABOX_CTR else []
+    argv = [prog, "--address", address, "--namespace", ns, "run", "--rm", *extra, image, cid, "true"]
+    label = f"{'seabox-ctr' if prog == SEABOX_CTR else 'ctr'} -> "
+    return Contender(label, lambda: _cmd(argv))
+
+
+def main() -> None:
+    from seabox.ctr import testing
+    from seabox.daemon.testing import seaboxd
+
+    image = json.loads(FIXTURES.read_text())["images"]["busybox"]["ref"]
+    runs = int(os.environ.get("SEABOX_BENCH_RUNS", "20"))
+    work = Path(tempfile.mkdtemp(prefix="sbt-", dir="/tmp"))
+    ns = f"sbt-{secrets.token_hex(4)}"
+    fifo = work / "fifo"
+    fifo.mkdir()
+    problems: list[str] = []
+    try:
+        with testing.containerd(work / "ctrd", namespaces=(ns,)) as ctrd, seaboxd(work / "d") as sd:
+            contenders = []
+            for name, address in (("containerd", ctrd.address), ("seaboxd", str(sd.address))):
+                _cmd([SEABOX_CTR, "--address", address, "--namespace", ns, "images", "pull", "--plain-http", image])
+                for prog in (SEABOX_CTR, shutil.which("ctr") or "ctr"):
+                    c = _runner(prog, address, ns, image, f"b-{secrets.token_hex(3)}", str(fifo))
+                    c.label += name
+                    contenders.append(c)
+            compare("ctr_run", contenders, runs=runs, warmup=3, baseline="ctr -> containerd")
+    finally:
+        from seabox.daemon.tasks.testing import purge, remove_tree
+
+        problems = purge(work / "d" / "state", [ns])
+        remove_tree(work)
+    if problems:
+        print("cleanup problems:", problems)
+
+
+if __name__ == "__main__":
+    main()
