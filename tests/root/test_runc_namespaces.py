@@ -99,3 +99,13 @@ def test_user_namespace_exec(runc: Runc) -> None:
     assert e.returncode == 0, e.stderr
     assert e.stdout.split() == ["0"]
     assert (b / "rootfs" / "tmp" / "from-exec").stat().st_uid == base
+
+
+def test_time_namespace_offsets(runc: Runc) -> None:
+    namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network", "time")]
+    linux = linux_with(namespaces, timeOffsets={"boottime": {"secs": 864000, "nanosecs": 0}})
+    r = runc.run(runc.bundle(["cat", "/proc/uptime"], linux=linux))
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout.split()[0]) > 864000
+    host = float(Path("/proc/uptime").read_text().split()[0])
+    assert host < 864000 or float(r.stdout.split()[0]) > host + 800000

@@ -94,6 +94,20 @@ def join_namespaces(sc: Syscalls, paths: dict[str, str]) -> None:
             os.close(fd)
 
 
+def write_time_offsets(sc: Syscalls, offsets: dict[str, Any]) -> None:
+    """linux.timeOffsets for a new time namespace: written before any process enters it."""
+    lines = []
+    for clock in ("monotonic", "boottime"):
+        off = offsets.get(clock)
+        if off:
+            lines.append(f"{clock} {int(off.get('secs', 0))} {int(off.get('nanosecs', 0))}\n")
+    for line in lines:
+        try:
+            sc.write_file("/proc/self/timens_offsets", line)
+        except OSError as e:
+            raise FailedPrecondition(f"linux.timeOffsets: {line.strip()}: {e.strerror}")
+
+
 def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
     try:
         sc = LinuxSyscalls()
@@ -118,6 +132,8 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
                 flags |= nsmod.flag(kind)
         if flags:
             sc.unshare(flags)
+        if "time" in new:
+            write_time_offsets(sc, (spec.raw.get("linux") or {}).get("timeOffsets") or {})
         pid = os.fork()
         if pid == 0:
             run_init(cfg, chan)
