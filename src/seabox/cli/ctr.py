@@ -143,8 +143,13 @@ def _io(a: argparse.Namespace, terminal: bool = False) -> Any:
                            fifo_dir=getattr(a, "fifo_dir", ""))  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """ctr's command tree; with ``only``, just that top-level command (start-up: argparse
+    costs about 0.1 ms a flag, and one command needs a tenth of them)."""
     from seabox import __version__
+
+    def want(names: list[str]) -> bool:
+        return only is None or only in names
 
     root = _Parser(prog="ctr", description="seabox-ctr: containerd's ctr, for seaboxd and containerd")
     root.add_argument("--debug", action="store_true", help="enable debug output in logs")
@@ -157,213 +162,223 @@ def build_parser() -> argparse.ArgumentParser:
     sub = root.add_subparsers(metavar="command", parser_class=_Parser)
 
     # version, plugins
-    _cmd(sub, ["version"], "print the client and server versions",
-         lambda a, c: __import__("seabox.ctr.version", fromlist=["x"]).version(c, sys.stdout, sys.stderr))  # fmt: skip
-    g = _group(sub, ["plugins", "plugin"], "provides information about containerd plugins")
-    p = _cmd(g, ["list", "ls"], "lists containerd plugins",
-             lambda a, c: _mod("plugins").ls(c, sys.stdout, quiet=a.quiet, detailed=a.detailed, filters=a.filters))  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("--detailed", "-d", action="store_true")
-    p.add_argument("filters", nargs="*")
+    if want(['version', 'plugins', 'plugin']):
+        _cmd(sub, ["version"], "print the client and server versions",
+             lambda a, c: __import__("seabox.ctr.version", fromlist=["x"]).version(c, sys.stdout, sys.stderr))  # fmt: skip
+        g = _group(sub, ["plugins", "plugin"], "provides information about containerd plugins")
+        p = _cmd(g, ["list", "ls"], "lists containerd plugins",
+                 lambda a, c: _mod("plugins").ls(c, sys.stdout, quiet=a.quiet, detailed=a.detailed, filters=a.filters))  # fmt: skip
+        p.add_argument("--quiet", "-q", action="store_true")
+        p.add_argument("--detailed", "-d", action="store_true")
+        p.add_argument("filters", nargs="*")
 
     # containers
-    g = _group(sub, ["containers", "c", "container"], "manage containers")
-    p = _cmd(g, ["create"], "create container", lambda a, c: (_mod("containers").create(c, _create_options(a)), 0)[1])
-    _container_flags(p)
-    p = _cmd(g, ["delete", "del", "remove", "rm"], "delete one or more existing containers",
-             lambda a, c: _mod("containers").remove(c, a.ids, sys.stderr, keep_snapshot=a.keep_snapshot))  # fmt: skip
-    p.add_argument("--keep-snapshot", action="store_true")
-    p.add_argument("ids", nargs="*")
-    p = _cmd(g, ["info"], "get info about a container",
-             lambda a, c: _mod("containers").info(c, a.id, sys.stdout, spec_only=a.spec))  # fmt: skip
-    p.add_argument("--spec", action="store_true")
-    p.add_argument("id", nargs="?", default="")
-    p = _cmd(g, ["list", "ls"], "list containers",
-             lambda a, c: _mod("containers").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("filters", nargs="*")
-    p = _cmd(g, ["label"], "set and clear labels for a container",
-             lambda a, c: _mod("containers").label(c, a.id, a.labels, sys.stdout))  # fmt: skip
-    p.add_argument("id")
-    p.add_argument("labels", nargs="*")
+    if want(['containers', 'c', 'container']):
+        g = _group(sub, ["containers", "c", "container"], "manage containers")
+        p = _cmd(g, ["create"], "create container", lambda a, c: (_mod("containers").create(c, _create_options(a)), 0)[1])
+        _container_flags(p)
+        p = _cmd(g, ["delete", "del", "remove", "rm"], "delete one or more existing containers",
+                 lambda a, c: _mod("containers").remove(c, a.ids, sys.stderr, keep_snapshot=a.keep_snapshot))  # fmt: skip
+        p.add_argument("--keep-snapshot", action="store_true")
+        p.add_argument("ids", nargs="*")
+        p = _cmd(g, ["info"], "get info about a container",
+                 lambda a, c: _mod("containers").info(c, a.id, sys.stdout, spec_only=a.spec))  # fmt: skip
+        p.add_argument("--spec", action="store_true")
+        p.add_argument("id", nargs="?", default="")
+        p = _cmd(g, ["list", "ls"], "list containers",
+                 lambda a, c: _mod("containers").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
+        p.add_argument("--quiet", "-q", action="store_true")
+        p.add_argument("filters", nargs="*")
+        p = _cmd(g, ["label"], "set and clear labels for a container",
+                 lambda a, c: _mod("containers").label(c, a.id, a.labels, sys.stdout))  # fmt: skip
+        p.add_argument("id")
+        p.add_argument("labels", nargs="*")
 
     # content
-    g = _group(sub, ["content"], "manage content")
-    p = _cmd(g, ["list", "ls"], "list all blobs in the store",
-             lambda a, c: _mod("content").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("filters", nargs="*")
-    p = _cmd(g, ["get"], "get the data for an object", lambda a, c: _mod("content").get(c, a.digests, sys.stdout.buffer))
-    p.add_argument("digests", nargs="*")
-    p = _cmd(g, ["delete", "del", "remove", "rm"], "permanently delete one or more blobs",
-             lambda a, c: _mod("content").remove(c, a.digests, sys.stdout))  # fmt: skip
-    p.add_argument("digests", nargs="*")
-    p = _cmd(g, ["ingest"], "accept content into the store",
-             lambda a, c: _mod("content").ingest(c, a.key, sys.stdin.buffer, expected_size=a.expected_size,
-                                                 expected_digest=a.expected_digest))  # fmt: skip
-    p.add_argument("--expected-size", type=int, default=0)
-    p.add_argument("--expected-digest", default="")
-    p.add_argument("key")
-    p = _cmd(g, ["fetch"], "fetch all content for an image into containerd", h_fetch)
-    _registry_flags(p)
-    p.add_argument("--platform", default="")
-    p.add_argument("--all-platforms", action="store_true")
-    p.add_argument("--label", action="append", default=[])
-    p.add_argument("ref")
+    if want(['content']):
+        g = _group(sub, ["content"], "manage content")
+        p = _cmd(g, ["list", "ls"], "list all blobs in the store",
+                 lambda a, c: _mod("content").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
+        p.add_argument("--quiet", "-q", action="store_true")
+        p.add_argument("filters", nargs="*")
+        p = _cmd(g, ["get"], "get the data for an object", lambda a, c: _mod("content").get(c, a.digests, sys.stdout.buffer))
+        p.add_argument("digests", nargs="*")
+        p = _cmd(g, ["delete", "del", "remove", "rm"], "permanently delete one or more blobs",
+                 lambda a, c: _mod("content").remove(c, a.digests, sys.stdout))  # fmt: skip
+        p.add_argument("digests", nargs="*")
+        p = _cmd(g, ["ingest"], "accept content into the store",
+                 lambda a, c: _mod("content").ingest(c, a.key, sys.stdin.buffer, expected_size=a.expected_size,
+                                                     expected_digest=a.expected_digest))  # fmt: skip
+        p.add_argument("--expected-size", type=int, default=0)
+        p.add_argument("--expected-digest", default="")
+        p.add_argument("key")
+        p = _cmd(g, ["fetch"], "fetch all content for an image into containerd", h_fetch)
+        _registry_flags(p)
+        p.add_argument("--platform", default="")
+        p.add_argument("--all-platforms", action="store_true")
+        p.add_argument("--label", action="append", default=[])
+        p.add_argument("ref")
 
     # events
-    p = _cmd(sub, ["events", "event"], "display containerd events",
-             lambda a, c: _mod("events").events(c, sys.stdout, a.filters))  # fmt: skip
-    p.add_argument("filters", nargs="*")
+    if want(['events', 'event']):
+        p = _cmd(sub, ["events", "event"], "display containerd events",
+                 lambda a, c: _mod("events").events(c, sys.stdout, a.filters))  # fmt: skip
+        p.add_argument("filters", nargs="*")
 
     # images
-    g = _group(sub, ["images", "image", "i"], "manage images")
-    p = _cmd(g, ["export"], "export images", h_export)
-    p.add_argument("--skip-manifest-json", action="store_true")
-    p.add_argument("--platform", default="")
-    p.add_argument("--all-platforms", action="store_true")
-    p.add_argument("out")
-    p.add_argument("refs", nargs="+")
-    p = _cmd(g, ["import"], "import images", h_import)
-    p.add_argument("--base-name", default="")
-    p.add_argument("--digests", action="store_true")
-    p.add_argument("--all-platforms", action="store_true")
-    p.add_argument("--platform", default="")
-    p.add_argument("--no-unpack", action="store_true")
-    _snapshotter_flag(p)
-    p.add_argument("input", metavar="in")
-    p = _cmd(g, ["list", "ls"], "list images known to containerd",
-             lambda a, c: _mod("images").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("filters", nargs="*")
-    p = _cmd(g, ["mount"], "mount an image to a target path",
-             lambda a, c: _mod("images").mount(c, a.ref, a.target, sys.stdout, snapshotter=a.snapshotter, rw=a.rw,
-                                               platform=a.platform or None))  # fmt: skip
-    _snapshotter_flag(p)
-    p.add_argument("--rw", action="store_true")
-    p.add_argument("--platform", default="")
-    p.add_argument("ref")
-    p.add_argument("target")
-    p = _cmd(g, ["unmount"], "unmount the image from the target",
-             lambda a, c: _mod("images").unmount(c, a.target, sys.stdout, snapshotter=a.snapshotter, rm=a.rm))  # fmt: skip
-    _snapshotter_flag(p)
-    p.add_argument("--rm", action="store_true")
-    p.add_argument("target")
-    p = _cmd(g, ["pull"], "pull an image from a remote", h_pull)
-    _registry_flags(p)
-    _snapshotter_flag(p)
-    p.add_argument("--label", action="append", default=[])
-    p.add_argument("--platform", default="")
-    p.add_argument("--all-platforms", action="store_true")
-    p.add_argument("--print-chainid", action="store_true")
-    p.add_argument("--max-concurrent-downloads", type=int, default=0)
-    p.add_argument("ref")
-    p = _cmd(g, ["push"], "push an image to a remote",
-             lambda a, c: _mod("images").push(c, a.remote, a.local, sys.stdout, user=a.user, plain_http=a.plain_http,
-                                              skip_verify=a.skip_verify, hosts_dir_=a.hosts_dir, platform=a.platform))  # fmt: skip
-    _registry_flags(p)
-    p.add_argument("--platform", default="")
-    p.add_argument("remote")
-    p.add_argument("local", nargs="?", default="")
-    p = _cmd(g, ["delete", "del", "remove", "rm"], "remove one or more images by reference",
-             lambda a, c: _mod("images").remove(c, a.refs, sys.stdout, sys.stderr, sync=a.sync))  # fmt: skip
-    p.add_argument("--sync", action="store_true")
-    p.add_argument("refs", nargs="+")
-    p = _cmd(g, ["tag"], "tag an image",
-             lambda a, c: _mod("images").tag(c, a.source, a.targets, sys.stdout, force=a.force))  # fmt: skip
-    p.add_argument("--force", action="store_true")
-    p.add_argument("source")
-    p.add_argument("targets", nargs="*")
+    if want(['images', 'image', 'i']):
+        g = _group(sub, ["images", "image", "i"], "manage images")
+        p = _cmd(g, ["export"], "export images", h_export)
+        p.add_argument("--skip-manifest-json", action="store_true")
+        p.add_argument("--platform", default="")
+        p.add_argument("--all-platforms", action="store_true")
+        p.add_argument("out")
+        p.add_argument("refs", nargs="+")
+        p = _cmd(g, ["import"], "import images", h_import)
+        p.add_argument("--base-name", default="")
+        p.add_argument("--digests", action="store_true")
+        p.add_argument("--all-platforms", action="store_true")
+        p.add_argument("--platform", default="")
+        p.add_argument("--no-unpack", action="store_true")
+        _snapshotter_flag(p)
+        p.add_argument("input", metavar="in")
+        p = _cmd(g, ["list", "ls"], "list images known to containerd",
+                 lambda a, c: _mod("images").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
+        p.add_argument("--quiet", "-q", action="store_true")
+        p.add_argument("filters", nargs="*")
+        p = _cmd(g, ["mount"], "mount an image to a target path",
+                 lambda a, c: _mod("images").mount(c, a.ref, a.target, sys.stdout, snapshotter=a.snapshotter, rw=a.rw,
+                                                   platform=a.platform or None))  # fmt: skip
+        _snapshotter_flag(p)
+        p.add_argument("--rw", action="store_true")
+        p.add_argument("--platform", default="")
+        p.add_argument("ref")
+        p.add_argument("target")
+        p = _cmd(g, ["unmount"], "unmount the image from the target",
+                 lambda a, c: _mod("images").unmount(c, a.target, sys.stdout, snapshotter=a.snapshotter, rm=a.rm))  # fmt: skip
+        _snapshotter_flag(p)
+        p.add_argument("--rm", action="store_true")
+        p.add_argument("target")
+        p = _cmd(g, ["pull"], "pull an image from a remote", h_pull)
+        _registry_flags(p)
+        _snapshotter_flag(p)
+        p.add_argument("--label", action="append", default=[])
+        p.add_argument("--platform", default="")
+        p.add_argument("--all-platforms", action="store_true")
+        p.add_argument("--print-chainid", action="store_true")
+        p.add_argument("--max-concurrent-downloads", type=int, default=0)
+        p.add_argument("ref")
+        p = _cmd(g, ["push"], "push an image to a remote",
+                 lambda a, c: _mod("images").push(c, a.remote, a.local, sys.stdout, user=a.user, plain_http=a.plain_http,
+                                                  skip_verify=a.skip_verify, hosts_dir_=a.hosts_dir, platform=a.platform))  # fmt: skip
+        _registry_flags(p)
+        p.add_argument("--platform", default="")
+        p.add_argument("remote")
+        p.add_argument("local", nargs="?", default="")
+        p = _cmd(g, ["delete", "del", "remove", "rm"], "remove one or more images by reference",
+                 lambda a, c: _mod("images").remove(c, a.refs, sys.stdout, sys.stderr, sync=a.sync))  # fmt: skip
+        p.add_argument("--sync", action="store_true")
+        p.add_argument("refs", nargs="+")
+        p = _cmd(g, ["tag"], "tag an image",
+                 lambda a, c: _mod("images").tag(c, a.source, a.targets, sys.stdout, force=a.force))  # fmt: skip
+        p.add_argument("--force", action="store_true")
+        p.add_argument("source")
+        p.add_argument("targets", nargs="*")
 
     # leases
-    g = _group(sub, ["leases"], "manage leases")
-    p = _cmd(g, ["list", "ls"], "list all active leases",
-             lambda a, c: _mod("leases").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
-    p.add_argument("--quiet", "-q", action="store_true")
-    p.add_argument("filters", nargs="*")
-    p = _cmd(g, ["create"], "create lease", h_lease_create)
-    p.add_argument("--id", default="")
-    p.add_argument("--expires", "-x", default="24h")
-    p.add_argument("labels", nargs="*")
-    p = _cmd(g, ["delete", "del", "remove", "rm"], "delete a lease",
-             lambda a, c: _mod("leases").remove(c, a.ids, sync=a.sync))  # fmt: skip
-    p.add_argument("--sync", action="store_true")
-    p.add_argument("ids", nargs="+")
+    if want(['leases']):
+        g = _group(sub, ["leases"], "manage leases")
+        p = _cmd(g, ["list", "ls"], "list all active leases",
+                 lambda a, c: _mod("leases").ls(c, sys.stdout, quiet=a.quiet, filters=a.filters))  # fmt: skip
+        p.add_argument("--quiet", "-q", action="store_true")
+        p.add_argument("filters", nargs="*")
+        p = _cmd(g, ["create"], "create lease", h_lease_create)
+        p.add_argument("--id", default="")
+        p.add_argument("--expires", "-x", default="24h")
+        p.add_argument("labels", nargs="*")
+        p = _cmd(g, ["delete", "del", "remove", "rm"], "delete a lease",
+                 lambda a, c: _mod("leases").remove(c, a.ids, sync=a.sync))  # fmt: skip
+        p.add_argument("--sync", action="store_true")
+        p.add_argument("ids", nargs="+")
 
     # namespaces
-    g = _group(sub, ["namespaces", "namespace", "ns"], "manage namespaces")
-    p = _cmd(g, ["create", "c"], "create a new namespace", lambda a, c: _mod("namespaces").create(c, a.name, a.labels))
-    p.add_argument("name")
-    p.add_argument("labels", nargs="*")
-    p = _cmd(g, ["list", "ls"], "list namespaces", lambda a, c: _mod("namespaces").ls(c, sys.stdout, quiet=a.quiet))
-    p.add_argument("--quiet", "-q", action="store_true")
-    p = _cmd(g, ["remove", "rm"], "remove one or more namespaces",
-             lambda a, c: _mod("namespaces").remove(c, a.names, sys.stdout, sys.stderr))  # fmt: skip
-    p.add_argument("--cgroup", "-c", action="store_true")
-    p.add_argument("names", nargs="*")
-    p = _cmd(g, ["label"], "set and clear labels for a namespace",
-             lambda a, c: _mod("namespaces").label(c, a.name, a.labels))  # fmt: skip
-    p.add_argument("name")
-    p.add_argument("labels", nargs="*")
+    if want(['namespaces', 'namespace', 'ns']):
+        g = _group(sub, ["namespaces", "namespace", "ns"], "manage namespaces")
+        p = _cmd(g, ["create", "c"], "create a new namespace", lambda a, c: _mod("namespaces").create(c, a.name, a.labels))
+        p.add_argument("name")
+        p.add_argument("labels", nargs="*")
+        p = _cmd(g, ["list", "ls"], "list namespaces", lambda a, c: _mod("namespaces").ls(c, sys.stdout, quiet=a.quiet))
+        p.add_argument("--quiet", "-q", action="store_true")
+        p = _cmd(g, ["remove", "rm"], "remove one or more namespaces",
+                 lambda a, c: _mod("namespaces").remove(c, a.names, sys.stdout, sys.stderr))  # fmt: skip
+        p.add_argument("--cgroup", "-c", action="store_true")
+        p.add_argument("names", nargs="*")
+        p = _cmd(g, ["label"], "set and clear labels for a namespace",
+                 lambda a, c: _mod("namespaces").label(c, a.name, a.labels))  # fmt: skip
+        p.add_argument("name")
+        p.add_argument("labels", nargs="*")
 
     # run
-    p = _cmd(sub, ["run"], "run a container", h_run)
-    p.add_argument("--rm", action="store_true", help="remove the container after running")
-    p.add_argument("--null-io", action="store_true", help="send all IO to /dev/null")
-    p.add_argument("--detach", "-d", action="store_true", help="detach from the task after it has started execution")
-    p.add_argument("--fifo-dir", default="", help="directory used for storing IO FIFOs")
-    p.add_argument("--cni", action="store_true", help="enable cni networking for the container")
-    _container_flags(p)
+    if want(['run']):
+        p = _cmd(sub, ["run"], "run a container", h_run)
+        p.add_argument("--rm", action="store_true", help="remove the container after running")
+        p.add_argument("--null-io", action="store_true", help="send all IO to /dev/null")
+        p.add_argument("--detach", "-d", action="store_true", help="detach from the task after it has started execution")
+        p.add_argument("--fifo-dir", default="", help="directory used for storing IO FIFOs")
+        p.add_argument("--cni", action="store_true", help="enable cni networking for the container")
+        _container_flags(p)
 
     # snapshots
-    sp = _cmd(sub, ["snapshots", "snapshot"], "manage snapshots")
-    _snapshotter_flag(sp)
-    sp.set_defaults(fn=lambda a, c, p=sp: _usage(p))
-    _snapshots(sp.add_subparsers(metavar="command"))
+    if want(['snapshots', 'snapshot']):
+        sp = _cmd(sub, ["snapshots", "snapshot"], "manage snapshots")
+        _snapshotter_flag(sp)
+        sp.set_defaults(fn=lambda a, c, p=sp: _usage(p))
+        _snapshots(sp.add_subparsers(metavar="command"))
 
     # tasks
-    g = _group(sub, ["tasks", "t", "task"], "manage tasks")
-    p = _cmd(g, ["attach"], "attach to the IO of a running container", lambda a, c: _mod("tasks").attach(c, a.id, _io(a)))
-    p.add_argument("id")
-    p = _cmd(g, ["delete", "del", "remove", "rm"], "delete one or more tasks",
-             lambda a, c: _mod("tasks").remove(c, a.ids, sys.stdout, sys.stderr, force=a.force, exec_id=a.exec_id))  # fmt: skip
-    p.add_argument("--force", "-f", action="store_true")
-    p.add_argument("--exec-id", default="")
-    p.add_argument("ids", nargs="+")
-    p = _cmd(g, ["exec"], "execute additional processes in an existing container", h_exec)
-    p.add_argument("--cwd", default="")
-    p.add_argument("--tty", "-t", action="store_true")
-    p.add_argument("--detach", "-d", action="store_true")
-    p.add_argument("--exec-id", default="")
-    p.add_argument("--fifo-dir", default="")
-    p.add_argument("--user", default="")
-    p.add_argument("id")
-    p.add_argument("args", nargs=argparse.REMAINDER)
-    p = _cmd(g, ["list", "ls"], "list tasks", lambda a, c: _mod("tasks").ls(c, sys.stdout, quiet=a.quiet))
-    p.add_argument("--quiet", "-q", action="store_true")
-    p = _cmd(g, ["kill"], "signal a container (default: SIGTERM)",
-             lambda a, c: _mod("tasks").kill(c, a.id, sig=a.signal, exec_id=a.exec_id, all_=a.all))  # fmt: skip
-    p.add_argument("--signal", "-s", default="")
-    p.add_argument("--exec-id", default="")
-    p.add_argument("--all", "-a", action="store_true")
-    p.add_argument("id")
-    p = _cmd(g, ["pause"], "pause an existing container", lambda a, c: _mod("tasks").pause(c, a.id))
-    p.add_argument("id")
-    p = _cmd(g, ["ps"], "list processes for container", lambda a, c: _mod("tasks").ps(c, a.id, sys.stdout))
-    p.add_argument("id")
-    p = _cmd(g, ["resume"], "resume a paused container", lambda a, c: _mod("tasks").resume(c, a.id))
-    p.add_argument("id")
-    p = _cmd(g, ["start"], "start a container that has been created",
-             lambda a, c: _mod("tasks").start(c, a.id, _io(a), detach=a.detach, pid_file=a.pid_file))  # fmt: skip
-    p.add_argument("--null-io", action="store_true")
-    p.add_argument("--fifo-dir", default="")
-    p.add_argument("--pid-file", default="")
-    p.add_argument("--detach", "-d", action="store_true")
-    p.add_argument("id")
-    p = _cmd(g, ["metrics", "metric"], "get a single data point of metrics for a task",
-             lambda a, c: _mod("tasks").metrics(c, a.id, sys.stdout, fmt=a.format))  # fmt: skip
-    p.add_argument("--format", default="table")
-    p.add_argument("id")
+    if want(['tasks', 't', 'task']):
+        g = _group(sub, ["tasks", "t", "task"], "manage tasks")
+        p = _cmd(g, ["attach"], "attach to the IO of a running container", lambda a, c: _mod("tasks").attach(c, a.id, _io(a)))
+        p.add_argument("id")
+        p = _cmd(g, ["delete", "del", "remove", "rm"], "delete one or more tasks",
+                 lambda a, c: _mod("tasks").remove(c, a.ids, sys.stdout, sys.stderr, force=a.force, exec_id=a.exec_id))  # fmt: skip
+        p.add_argument("--force", "-f", action="store_true")
+        p.add_argument("--exec-id", default="")
+        p.add_argument("ids", nargs="+")
+        p = _cmd(g, ["exec"], "execute additional processes in an existing container", h_exec)
+        p.add_argument("--cwd", default="")
+        p.add_argument("--tty", "-t", action="store_true")
+        p.add_argument("--detach", "-d", action="store_true")
+        p.add_argument("--exec-id", default="")
+        p.add_argument("--fifo-dir", default="")
+        p.add_argument("--user", default="")
+        p.add_argument("id")
+        p.add_argument("args", nargs=argparse.REMAINDER)
+        p = _cmd(g, ["list", "ls"], "list tasks", lambda a, c: _mod("tasks").ls(c, sys.stdout, quiet=a.quiet))
+        p.add_argument("--quiet", "-q", action="store_true")
+        p = _cmd(g, ["kill"], "signal a container (default: SIGTERM)",
+                 lambda a, c: _mod("tasks").kill(c, a.id, sig=a.signal, exec_id=a.exec_id, all_=a.all))  # fmt: skip
+        p.add_argument("--signal", "-s", default="")
+        p.add_argument("--exec-id", default="")
+        p.add_argument("--all", "-a", action="store_true")
+        p.add_argument("id")
+        p = _cmd(g, ["pause"], "pause an existing container", lambda a, c: _mod("tasks").pause(c, a.id))
+        p.add_argument("id")
+        p = _cmd(g, ["ps"], "list processes for container", lambda a, c: _mod("tasks").ps(c, a.id, sys.stdout))
+        p.add_argument("id")
+        p = _cmd(g, ["resume"], "resume a paused container", lambda a, c: _mod("tasks").resume(c, a.id))
+        p.add_argument("id")
+        p = _cmd(g, ["start"], "start a container that has been created",
+                 lambda a, c: _mod("tasks").start(c, a.id, _io(a), detach=a.detach, pid_file=a.pid_file))  # fmt: skip
+        p.add_argument("--null-io", action="store_true")
+        p.add_argument("--fifo-dir", default="")
+        p.add_argument("--pid-file", default="")
+        p.add_argument("--detach", "-d", action="store_true")
+        p.add_argument("id")
+        p = _cmd(g, ["metrics", "metric"], "get a single data point of metrics for a task",
+                 lambda a, c: _mod("tasks").metrics(c, a.id, sys.stdout, fmt=a.format))  # fmt: skip
+        p.add_argument("--format", default="table")
+        p.add_argument("id")
     return root
 
 
@@ -459,8 +474,35 @@ def h_export(a: argparse.Namespace, c: Client) -> int:
 # -- entry point -------------------------------------------------------------------------------
 
 
+COMMANDS = {
+    "version", "plugins", "plugin", "containers", "c", "container", "content", "events", "event", "images", "image",
+    "i", "leases", "namespaces", "namespace", "ns", "run", "snapshots", "snapshot", "tasks", "t", "task",
+}  # fmt: skip
+_GLOBAL_WITH_VALUE = {"--address", "-a", "--timeout", "--connect-timeout", "--namespace", "-n"}
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The top-level command word in ``argv`` (after the global flags), or None."""
+    skip = False
+    for tok in argv:
+        if skip:
+            skip = False
+            continue
+        if tok in _GLOBAL_WITH_VALUE:
+            skip = True
+            continue
+        if tok.startswith("-"):
+            if tok in ("-h", "--help", "-v", "--version"):
+                return None
+            continue
+        return tok
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    cmd = command_of(argv)
+    parser = build_parser(cmd if cmd in COMMANDS else None)
     args = parser.parse_args(argv)
     from seabox.ctr.client import Client, CommandError, describe
     from seabox.ctr.tables import parse_duration
