@@ -214,3 +214,11 @@ def test_new_session_keyring_unless_no_new_keyring(runc: Runc) -> None:
     keys = Path("/proc/keys").read_text()
     assert f"_ses.{with_ring}" in keys
     assert f"_ses.{without}" not in keys
+
+
+def test_missing_cwd_is_created_for_an_unprivileged_user(runc: Runc) -> None:
+    b = runc.bundle(["pwd"], process={"cwd": "/srv/app/work", "user": {"uid": 1000, "gid": 1000}},
+                    root={"path": "rootfs", "readonly": True})
+    r = runc.run(b)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "/srv/app/work\n"

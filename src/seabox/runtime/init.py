@@ -220,6 +220,18 @@ def _preimport(spec: Spec) -> None:
             pass
 
 
+def _create_cwd(cwd: str) -> None:
+    """Create the working directory as root, before the root turns read-only and the user switches."""
+    from seabox.linux.paths import secure_join
+
+    path = secure_join("/", cwd)
+    if not os.path.isdir(path):
+        try:
+            os.makedirs(path, mode=0o755, exist_ok=True)
+        except OSError as e:
+            raise FailedPrecondition(f"process.cwd: {cwd!r}: {e.strerror}")
+
+
 def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     sc = LinuxSyscalls()
     spec = cfg.spec
@@ -252,6 +264,7 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
             run_hooks("createContainer", spec.hooks, hook_state)
         _preimport(spec)
         switch_root(sc, ctx)
+        _create_cwd(proc.cwd)
         if proc.terminal:
             setup_console(sc, proc, cfg.console_fd, bind_console=True)
         if spec.hostname:
