@@ -86,3 +86,26 @@ def test_load_spec_errors(tmp_path: Path) -> None:
         load_spec(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(default_spec()))
     assert load_spec(tmp_path).hostname == "runc"
+
+
+@pytest.mark.parametrize(("key", "namespaces", "ok"), [
+    ("net.ipv4.ip_forward", ["network"], True),
+    ("net.ipv4.ip_forward", [], False),
+    ("kernel.shmmax", ["ipc"], True),
+    ("fs.mqueue.msg_max", [], False),
+    ("kernel.domainname", ["uts"], True),
+    ("vm.swappiness", ["network", "ipc", "uts"], False),
+    ("kernel.panic", ["network", "ipc", "uts"], False),
+])
+def test_sysctl_must_be_namespaced(key: str, namespaces: list[str], ok: bool) -> None:
+    from seabox.runtime.create import validate_sysctls
+
+    d = default_spec()
+    d["linux"]["namespaces"] = [{"type": t} for t in ["mount", *namespaces]]
+    d["linux"]["sysctl"] = {key: "1"}
+    spec = parse_spec(d)
+    if ok:
+        validate_sysctls(spec)
+    else:
+        with pytest.raises(InvalidArgument, match=f"linux.sysctl.{key}"):
+            validate_sysctls(spec)

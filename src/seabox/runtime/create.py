@@ -82,6 +82,29 @@ def effective_resources(spec: Spec) -> dict[str, Any]:
     return res
 
 
+_IPC_SYSCTLS = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+                "kernel.shmmni", "kernel.shm_rmid_forced"}
+
+
+def validate_sysctls(spec: Spec) -> None:
+    """Only namespaced sysctls, in a namespace the container owns (otherwise it would change the host)."""
+    new = {ns.type for ns in spec.linux.namespaces if not ns.path}
+    for key in spec.linux.sysctl:
+        if key in _IPC_SYSCTLS or key.startswith("fs.mqueue."):
+            if "ipc" in new:
+                continue
+            raise InvalidArgument(f"linux.sysctl.{key}: needs a new ipc namespace")
+        if key.startswith("net."):
+            if "network" in new:
+                continue
+            raise InvalidArgument(f"linux.sysctl.{key}: needs a new network namespace")
+        if key in ("kernel.hostname", "kernel.domainname"):
+            if "uts" in new:
+                continue
+            raise InvalidArgument(f"linux.sysctl.{key}: needs a new uts namespace")
+        raise InvalidArgument(f"linux.sysctl.{key}: not in a separate kernel namespace (it would change the host)")
+
+
 def write_id_map(path: str, maps: list[IDMapping]) -> None:
     data = "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -148,6 +171,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
         raise InvalidArgument("cannot use console socket if runc will not detach or allocate tty")
     if spec.linux.namespace("mount") is None:
         raise InvalidArgument("linux.namespaces: a new mount namespace is required")
+    validate_sysctls(spec)
 
     root = os.fspath(state_root)
     os.makedirs(root, mode=0o700, exist_ok=True)
