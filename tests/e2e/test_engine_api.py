@@ -268,8 +268,14 @@ def test_engine_stop_kill_and_rm_running_refused(env: Env) -> None:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
 
 
-def test_engine_exec_output_and_exit_code(env: Env) -> None:
-    cid = env.run("exec", Cmd=["sleep", "600"], HostConfig={"NetworkMode": "none"})
+@pytest.mark.parametrize("security", [
+    ["seccomp=unconfined"],
+    pytest.param([], marks=pytest.mark.xfail(strict=True, reason="seabox-runc exec: the seccomp module cannot be "
+                                                                  "imported after joining the container (runtime)")),
+])
+def test_engine_exec_output_and_exit_code(env: Env, security: list[str]) -> None:
+    cid = env.run("exec" + str(len(security)), Cmd=["sleep", "600"],
+                  HostConfig={"NetworkMode": "none", "SecurityOpt": security})
     try:
         eid = env.api.json("POST", f"/containers/{cid}/exec",
                            {"Cmd": ["sh", "-c", "echo out; echo bad >&2; exit 5"], "AttachStdout": True,

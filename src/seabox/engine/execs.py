@@ -125,16 +125,21 @@ class Execs:
                 e["ExitCode"] = 137
             e["Running"] = False
             done.set()
+
+        def cleanup() -> None:
             with contextlib.suppress(errdefs.SeaboxError):
                 tasks.delete_process(ns, cid, eid[:24])
+            shutil.rmtree(d, ignore_errors=True)
 
         threading.Thread(target=waiter, name=f"exec-{eid[:12]}", daemon=True).start()
         if detach or conn is None:
-            threading.Thread(target=lambda: (done.wait(), shutil.rmtree(d, ignore_errors=True)),
-                             daemon=True).start()
+            threading.Thread(target=lambda: (done.wait(), cleanup()), daemon=True).start()
             return
-        pump_streams(conn, fds, tty, done)
-        shutil.rmtree(d, ignore_errors=True)
+        try:
+            pump_streams(conn, fds, tty, done)
+        finally:
+            done.wait(5)
+            cleanup()
 
 
 def pump_streams(conn: socket.socket, fds: dict[str, int], tty: bool, done: threading.Event) -> None:
@@ -158,6 +163,7 @@ def pump_streams(conn: socket.socket, fds: dict[str, int], tty: bool, done: thre
     outs = {fds[n]: (stdcopy.STDOUT if n == "stdout" else stdcopy.STDERR) for n in ("stdout", "stderr") if n in fds}
     for fd in outs:
         os.set_blocking(fd, False)
+    idle_after_exit = 0
     try:
         while outs:
             r, _, _ = select.select(list(outs), [], [], 0.05)
@@ -167,8 +173,11 @@ def pump_streams(conn: socket.socket, fds: dict[str, int], tty: bool, done: thre
                     if data:
                         with lock:
                             conn.sendall(data if tty else stdcopy.frame(outs[fd], data))
-            if not r and done.is_set():
-                break
+            if done.is_set():
+                # the shim relays the last output after the exit: drain until quiet for 100 ms
+                idle_after_exit = 0 if r else idle_after_exit + 1
+                if idle_after_exit >= 2:
+                    break
     except OSError:
         pass
     finally:
