@@ -113,6 +113,8 @@ class Client:
 
     def build(self, req: BuildRequest, on_event: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
         """Run a build; every event goes to ``on_event``; returns the result event or raises BuildFailed."""
+        if not self.ping():
+            raise NotRunning(self.address)
         header, body = self._encode(req)
         conn = self._conn(None)
         try:

@@ -129,15 +129,17 @@ def mkdir_p(root: str, path: str, uid: int = 0, gid: int = 0) -> str:
 Meta = Callable[[str, os.stat_result], None]
 
 
-def _apply_meta(path: str, st: os.stat_result, chown: tuple[int, int] | None, chmod: int | None) -> None:
-    uid, gid = chown if chown is not None else (0, 0)
+def _apply_meta(path: str, st: os.stat_result, chown: tuple[int, int] | None, chmod: int | None,
+                keep_owner: bool = False) -> None:
+    uid, gid = chown if chown is not None else (st.st_uid, st.st_gid) if keep_owner else (0, 0)
     os.lchown(path, uid, gid)
     if not stat.S_ISLNK(st.st_mode):
         os.chmod(path, chmod if chmod is not None else stat.S_IMODE(st.st_mode))
         os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def _copy_entry(src: str, dst: str, chown: tuple[int, int] | None, chmod: int | None) -> None:
+def _copy_entry(src: str, dst: str, chown: tuple[int, int] | None, chmod: int | None,
+                keep_owner: bool = False) -> None:
     st = os.lstat(src)
     if stat.S_ISDIR(st.st_mode):
         if os.path.lexists(dst) and not os.path.isdir(dst):
@@ -156,11 +158,11 @@ def _copy_entry(src: str, dst: str, chown: tuple[int, int] | None, chmod: int | 
             shutil.copyfile(src, dst, follow_symlinks=False)
         else:
             return  # devices, fifos, sockets are not copied from a build context
-    _apply_meta(dst, st, chown, chmod)
+    _apply_meta(dst, st, chown, chmod, keep_owner)
 
 
 def copy_tree(src: str, dst: str, *, chown: tuple[int, int] | None, chmod: int | None,
-              allowed: Callable[[str], bool] | None = None, rel: str = "") -> None:
+              allowed: Callable[[str], bool] | None = None, rel: str = "", keep_owner: bool = False) -> None:
     """Copy the contents of directory ``src`` into directory ``dst`` (``allowed`` filters relative paths)."""
     for name in sorted(os.listdir(src)):
         r = f"{rel}/{name}" if rel else name
@@ -168,9 +170,9 @@ def copy_tree(src: str, dst: str, *, chown: tuple[int, int] | None, chmod: int |
             continue
         s = os.path.join(src, name)
         d = os.path.join(dst, name)
-        _copy_entry(s, d, chown, chmod)
+        _copy_entry(s, d, chown, chmod, keep_owner)
         if os.path.isdir(s) and not os.path.islink(s):
-            copy_tree(s, d, chown=chown, chmod=chmod, allowed=allowed, rel=r)
+            copy_tree(s, d, chown=chown, chmod=chmod, allowed=allowed, rel=r, keep_owner=keep_owner)
 
 
 def expand_sources(src_root: str, sources: list[str], *, allowed: Callable[[str], bool] | None) -> list[str]:
@@ -236,7 +238,50 @@ def _is_tar(path: str) -> bool:
 def extract_tar(path: str, dest: str) -> None:
     """ADD's auto-extraction: a (compressed) tar archive unpacked inside ``dest`` only."""
     with tarfile.open(path) as tf:
-        tf.extractall(dest, filter="tar", numeric_owner=True)
+        extract_stream(tf, dest)
+
+
+def extract_stream(tf: tarfile.TarFile, dest: str) -> None:
+    """Unpack every member of ``tf`` inside ``dest``: names and link targets are resolved as
+    inside a chroot at ``dest`` (``..`` and absolute symlinks cannot leave it); devices are skipped."""
+    dirs: list[tuple[str, tarfile.TarInfo]] = []
+    for m in tf:
+        name = posixpath.normpath("/" + m.name)
+        if name == "/":
+            continue
+        parent = mkdir_p(dest, posixpath.dirname(name))
+        out = os.path.join(parent, posixpath.basename(name))
+        if m.isdir():
+            if not os.path.isdir(out):
+                if os.path.lexists(out):
+                    os.unlink(out)
+                os.mkdir(out, 0o755)
+            dirs.append((out, m))
+            continue
+        if os.path.lexists(out):
+            if os.path.isdir(out) and not os.path.islink(out):
+                shutil.rmtree(out)
+            else:
+                os.unlink(out)
+        if m.issym():
+            os.symlink(m.linkname, out)
+        elif m.islnk():
+            os.link(resolve_in_root(dest, m.linkname), out)
+        elif m.isfile():
+            src = tf.extractfile(m)
+            assert src is not None
+            with open(out, "wb") as f:
+                shutil.copyfileobj(src, f)
+        else:
+            continue
+        os.lchown(out, m.uid, m.gid)
+        if not m.issym():
+            os.chmod(out, m.mode & 0o7777)
+            os.utime(out, (m.mtime, m.mtime))
+    for out, m in reversed(dirs):
+        os.chown(out, m.uid, m.gid)
+        os.chmod(out, m.mode & 0o7777)
+        os.utime(out, (m.mtime, m.mtime))
 
 
 def fetch_url(url: str, root: str, dest: str, workdir: str, *, chown: tuple[int, int] | None,

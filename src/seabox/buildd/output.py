@@ -114,7 +114,7 @@ def local(engine: Engine, snapshot: str | None, dest: str) -> None:
     if snapshot is None:
         return
     with engine.mounted(snapshot, writable=False) as (_, mnt):
-        copy_tree(mnt, dest, chown=None, chmod=None)
+        copy_tree(mnt, dest, chown=None, chmod=None, keep_owner=True)
 
 
 def parse_output(spec: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ proc, dev, devpts, shm, mqueue, sysfs, masked paths, default capabilities) with 
 step's argv, env, cwd and user, and *no network namespace*: RUN shares the host
 network, as ``docker build --network=host`` does — no per-step CNI setup, and
 package managers reach the same mirrors the host does.  The host's resolv.conf
-and a small hosts file are bind-mounted read-only.  ``--mount`` options become
+and a small hosts file are bind-mounted read-only over the image's own (when it has them).  ``--mount`` options become
 bind mounts: cache dirs (persistent under buildd's root), context/stage binds
 (read-only), secrets (a file on buildd's tmpfs state dir) and tmpfs.  Mount
 targets the process did not have before are removed again so they do not end up
@@ -91,7 +91,7 @@ def _spec(req: RunRequest, bundle: Path) -> dict[str, object]:
     return spec
 
 
-def _prepare_targets(req: RunRequest, etc_files: dict[str, str]) -> list[str]:
+def _prepare_targets(req: RunRequest) -> list[str]:
     """Create mount targets that are missing in the rootfs; return those created (to remove afterwards)."""
     created: list[str] = []
     for b in req.binds:
@@ -111,13 +111,8 @@ def _prepare_targets(req: RunRequest, etc_files: dict[str, str]) -> list[str]:
             open(host, "w").close()
         else:
             mkdir_p(req.rootfs, b.target)
-    for target in etc_files:
-        host = resolve_in_root(req.rootfs, target)
-        if not os.path.lexists(host):
-            if not os.path.isdir(os.path.dirname(host)):
-                continue
-            open(host, "w").close()
-            created.append(target)
+    # /etc/hosts and /etc/resolv.conf are bound only over files the image has: creating
+    # them would touch /etc and put it in the layer
     return created
 
 
@@ -140,7 +135,7 @@ def run(req: RunRequest, *, work: Path, runc_root: Path, cid: str, on_line: Call
     hosts = bundle / "hosts"
     hosts.write_text(f"127.0.0.1\tlocalhost {req.hostname}\n::1\tlocalhost ip6-localhost ip6-loopback\n")
     etc["/etc/hosts"] = str(hosts)
-    created = _prepare_targets(req, etc)
+    created = _prepare_targets(req)
     try:
         spec = _spec(req, bundle)
         mounts = spec["mounts"]

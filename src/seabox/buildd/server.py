@@ -153,8 +153,10 @@ class _Limited:
 
 
 def _extract_context(stream: Any, n: int, dest: str) -> None:
+    from seabox.buildd.fsops import extract_stream
+
     with tarfile.open(fileobj=_Limited(stream, n), mode="r|") as tf:  # type: ignore[call-overload]
-        tf.extractall(dest, filter="tar", numeric_owner=True)
+        extract_stream(tf, dest)
 
 
 def run_build(engine: Engine, req: dict[str, Any], context_dir: str, emit: Any,

@@ -1,0 +1,2 @@
+FROM 127.0.0.1:5000/library/busybox:latest
+HEALTHCHECK --interval=banana CMD true

@@ -1,0 +1,3 @@
+FROM 127.0.0.1:5000/library/busybox:latest
+CMD ["unterminated"
+ENV

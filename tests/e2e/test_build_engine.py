@@ -1,0 +1,238 @@
+"""seabox build end to end against a real seabox-buildd (temp root/state/socket) and the fixture registry.
+
+Every build goes through the CLI (``python -m seabox.cli.seabox_build``) with
+``--progress rawjson``, so assertions about caching read the build's own report:
+one JSON event per step with its CACHED flag.  Outputs are checked through
+``--output type=local`` (the final rootfs) and ``type=oci`` (the archive).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from seabox.buildd.testing import RunningBuildd, buildd
+
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "build"
+
+
+@pytest.fixture(scope="module")
+def bd() -> Iterator[RunningBuildd]:
+    base = Path(tempfile.mkdtemp(prefix="sbt-bd-", dir="/tmp"))
+    with buildd(base / "d") as d:
+        yield d
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def build(bd: RunningBuildd, context: Path, *args: str) -> tuple[int, list[dict], str]:
+    p = subprocess.run([sys.executable, "-m", "seabox.cli.seabox_build", "--addr", bd.address,
+                        "--progress", "rawjson", *args, str(context)], capture_output=True, text=True, timeout=600)
+    events = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+    return p.returncode, events, p.stderr
+
+
+def steps(events: list[dict]) -> dict[str, bool]:
+    """Final status of each step: name → cached."""
+    out = {}
+    for e in events:
+        if e.get("type") == "step" and e.get("status") == "done" and "FROM" not in e["name"].split("] ")[-1][:4] \
+                and not e["name"].startswith("[internal]"):
+            out[e["name"]] = bool(e.get("cached"))
+    return out
+
+
+def copy_project(name: str, tmp: Path) -> Path:
+    dest = tmp / name
+    shutil.copytree(DATA / name, dest)
+    return dest
+
+
+def test_multistage_build_rebuild_cached_and_one_file_change(bd, tmp_path):
+    ctx = copy_project("multistage", tmp_path)
+    out1 = tmp_path / "out1"
+    rc, ev, err = build(bd, ctx, "--output", f"type=local,dest={out1}")
+    assert rc == 0, err
+    first = steps(ev)
+    assert first and not any(first.values()), first
+    assert (out1 / "app/product.txt").read_text() == "alpha\nbeta\nbuilt by 0\n"
+    assert (out1 / "app/greeting").read_text() == "hello\n"
+    # .dockerignore: excluded from COPY . (and from the context)
+    assert (out1 / "ctx/Dockerfile").exists()
+    assert not (out1 / "ctx/secret.env").exists()
+
+    rc, ev, err = build(bd, ctx)
+    assert rc == 0, err
+    second = steps(ev)
+    assert second.keys() == first.keys()
+    assert all(second.values()), second  # unchanged rebuild: every step CACHED
+
+    (ctx / "src" / "b.txt").write_text("gamma\n")
+    out3 = tmp_path / "out3"
+    rc, ev, err = build(bd, ctx, "--output", f"type=local,dest={out3}")
+    assert rc == 0, err
+    third = steps(ev)
+    names = list(third)
+    copy_src = next(n for n in names if "COPY src/" in n)
+    # builder: WORKDIR cached, COPY src/ and the RUN after it rebuilt
+    assert third[next(n for n in names if "WORKDIR /work" in n)] is True
+    assert third[copy_src] is False
+    assert third[next(n for n in names if "RUN cat src/a.txt" in n)] is False
+    # final: COPY --from the rebuilt builder and everything after it rebuilt
+    assert third[next(n for n in names if "COPY --from=builder" in n)] is False
+    assert (out3 / "app/product.txt").read_text() == "alpha\ngamma\nbuilt by 0\n"
+
+    # changing an ignored file changes nothing
+    (ctx / "secret.env").write_text("changed\n")
+    rc, ev, err = build(bd, ctx)
+    assert rc == 0, err
+    assert all(steps(ev).values())
+
+
+def test_image_config_and_oci_output(bd, tmp_path):
+    ctx = copy_project("multistage", tmp_path)
+    oci_tar = tmp_path / "img.tar"
+    rc, ev, err = build(bd, ctx, "-t", "sbt-example/multi:1", "--label", "extra=yes",
+                        "--output", f"type=oci,dest={oci_tar}")
+    assert rc == 0, err
+    result = [e for e in ev if e["type"] == "result"][0]
+    with tarfile.open(oci_tar) as tf:
+        index = json.load(tf.extractfile("index.json"))
+        man_digest = index["manifests"][0]["digest"]
+        man = json.load(tf.extractfile("blobs/sha256/" + man_digest.split(":")[1]))
+        cfg = json.load(tf.extractfile("blobs/sha256/" + man["config"]["digest"].split(":")[1]))
+    assert man_digest == result["digest"]
+    c = cfg["config"]
+    assert c["Cmd"] == ["cat", "/app/product.txt"]
+    assert c["User"] == "65534"
+    assert c["WorkingDir"] == "/app"
+    assert "GREETING=hello" in c["Env"]
+    assert c["Labels"] == {"org.example.test": "multistage", "extra": "yes"}
+    assert len(cfg["rootfs"]["diff_ids"]) == len(man["layers"])
+    assert sum(1 for h in cfg["history"] if not h.get("empty_layer")) == len(man["layers"])
+    assert any(h["created_by"] == "COPY /product.txt /app/product.txt # buildkit" for h in cfg["history"])
+
+
+def test_target_builds_only_the_needed_stage(bd, tmp_path):
+    ctx = copy_project("multistage", tmp_path)
+    out = tmp_path / "out"
+    rc, ev, err = build(bd, ctx, "--target", "builder", "--output", f"type=local,dest={out}")
+    assert rc == 0, err
+    assert (out / "product.txt").exists()
+    assert not (out / "app").exists()
+    assert all(e["name"].startswith(("[builder", "[internal]")) for e in ev if e["type"] == "step")
+
+
+def test_cache_mount_persists_between_builds(bd, tmp_path):
+    ctx = copy_project("cachemount", tmp_path)
+    tag = secrets.token_hex(4)
+    counts = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}"
+        rc, ev, err = build(bd, ctx, "--build-arg", f"BUST={tag}-{n}", "--output", f"type=local,dest={out}")
+        assert rc == 0, err
+        counts.append(int((out / "runs-seen").read_text()))
+        assert not (out / "var/cache/counter/runs").exists()  # the cache dir is not in the image
+    assert counts[1] == counts[0] + 1
+
+
+def test_bad_dockerfiles_give_file_line_errors(bd, tmp_path):
+    cases = json.loads((DATA / "bad" / "cases.json").read_text())
+    for name, line in cases.items():
+        ctx = tmp_path / name
+        ctx.mkdir()
+        shutil.copy(DATA / "bad" / name, ctx / name)
+        rc, ev, err = build(bd, ctx, "-f", str(ctx / name))
+        assert rc != 0, name
+        lines = [x for x in err.splitlines() if x.strip()]
+        assert len(lines) == 1, (name, err)
+        assert f"{name}:{line}:" in lines[0], (name, lines[0])
+        assert "Traceback" not in err
+
+
+def test_failed_run_reports_process_and_exit_code(bd, tmp_path):
+    ctx = tmp_path / "fail"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM 127.0.0.1:5000/library/busybox:latest\nRUN echo before\nRUN exit 3\n")
+    rc, ev, err = build(bd, ctx)
+    assert rc != 0
+    assert 'process "/bin/sh -c exit 3" did not complete successfully: exit code: 3' in err
+    errored = [e for e in ev if e["type"] == "step" and e.get("status") == "error"]
+    assert errored and "RUN exit 3" in errored[0]["name"]
+
+
+def test_copy_add_features(bd, tmp_path):
+    ctx = tmp_path / "feat"
+    (ctx / "dir" / "sub").mkdir(parents=True)
+    (ctx / "dir" / "sub" / "x.txt").write_text("x")
+    (ctx / "one.conf").write_text("1")
+    (ctx / "two.conf").write_text("2")
+    payload = tmp_path / "payload"
+    payload.mkdir()
+    (payload / "inside.txt").write_text("from tar")
+    with tarfile.open(ctx / "p.tar.gz", "w:gz") as tf:
+        tf.add(payload / "inside.txt", arcname="pkg/inside.txt")
+    (ctx / "secret.txt").write_text("s3cr3t")
+    (ctx / "Dockerfile").write_text(
+        "FROM 127.0.0.1:5000/library/busybox:latest\n"
+        "COPY *.conf /etc/app/\n"
+        "COPY --chown=nobody:nogroup --chmod=640 dir /opt/dir\n"
+        "ADD p.tar.gz /opt/\n"
+        "COPY <<EOF /hello.txt\nhello heredoc\nEOF\n"
+        "RUN --mount=type=secret,id=tok cat /run/secrets/tok > /secret-copy\n"
+        "RUN --mount=type=bind,source=dir,target=/mnt/dir cp /mnt/dir/sub/x.txt /from-bind\n"
+        "RUN <<EOF\necho one > /heredoc-run\necho two >> /heredoc-run\nEOF\n"
+    )
+    out = tmp_path / "out"
+    rc, ev, err = build(bd, ctx, "--secret", f"id=tok,src={ctx / 'secret.txt'}",
+                        "--output", f"type=local,dest={out}")
+    assert rc == 0, err
+    assert (out / "etc/app/one.conf").read_text() == "1" and (out / "etc/app/two.conf").read_text() == "2"
+    st = os.stat(out / "opt/dir/sub/x.txt")
+    assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o640)
+    assert (out / "opt/pkg/inside.txt").read_text() == "from tar"
+    assert (out / "hello.txt").read_text() == "hello heredoc\n"
+    assert (out / "secret-copy").read_text() == "s3cr3t"
+    assert not (out / "run/secrets/tok").exists()
+    assert (out / "from-bind").read_text() == "x"
+    assert (out / "heredoc-run").read_text() == "one\ntwo\n"
+
+
+def test_buildctl_build_du_prune(bd, tmp_path):
+    ctx = copy_project("multistage", tmp_path)
+    out = tmp_path / "out"
+    py = [sys.executable, "-m", "seabox.cli.buildctl", "--addr", bd.address]
+    p = subprocess.run([*py, "build", "--frontend", "dockerfile.v0", "--local", f"context={ctx}",
+                        "--local", f"dockerfile={ctx}", "--opt", "target=builder",
+                        "--output", f"type=local,dest={out}", "--progress", "plain"],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert (out / "product.txt").exists()
+    p = subprocess.run([*py, "du"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and "Total:" in p.stdout
+    p = subprocess.run([*py, "prune", "--keep-storage", "0"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    from seabox.buildd.client import Client
+
+    assert sum(r["size"] for r in Client(bd.address).du()) == 0
+
+
+def test_not_running_is_one_line(tmp_path):
+    addr = f"unix://{tmp_path}/nobody.sock"
+    p = subprocess.run([sys.executable, "-m", "seabox.cli.seabox_build", "--addr", addr, str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert p.stderr.strip().splitlines() == [
+        f"ERROR: seabox-buildd is not running at {addr}: start it with `seabox-buildd` "
+        "(or `systemctl start seabox-buildd`)"]
