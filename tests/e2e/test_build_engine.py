@@ -106,7 +106,7 @@ def test_image_config_and_oci_output(bd, tmp_path):
     rc, ev, err = build(bd, ctx, "-t", "sbt-example/multi:1", "--label", "extra=yes",
                         "--output", f"type=oci,dest={oci_tar}")
     assert rc == 0, err
-    result = [e for e in ev if e["type"] == "result"][0]
+    result = next(e for e in ev if e["type"] == "result")
     with tarfile.open(oci_tar) as tf:
         index = json.load(tf.extractfile("index.json"))
         man_digest = index["manifests"][0]["digest"]
@@ -140,7 +140,7 @@ def test_cache_mount_persists_between_builds(bd, tmp_path):
     counts = []
     for n in (1, 2):
         out = tmp_path / f"out{n}"
-        rc, ev, err = build(bd, ctx, "--build-arg", f"BUST={tag}-{n}", "--output", f"type=local,dest={out}")
+        rc, _ev, err = build(bd, ctx, "--build-arg", f"BUST={tag}-{n}", "--output", f"type=local,dest={out}")
         assert rc == 0, err
         counts.append(int((out / "runs-seen").read_text()))
         assert not (out / "var/cache/counter/runs").exists()  # the cache dir is not in the image
@@ -153,7 +153,7 @@ def test_bad_dockerfiles_give_file_line_errors(bd, tmp_path):
         ctx = tmp_path / name
         ctx.mkdir()
         shutil.copy(DATA / "bad" / name, ctx / name)
-        rc, ev, err = build(bd, ctx, "-f", str(ctx / name))
+        rc, _ev, err = build(bd, ctx, "-f", str(ctx / name))
         assert rc != 0, name
         lines = [x for x in err.splitlines() if x.strip()]
         assert len(lines) == 1, (name, err)
@@ -195,7 +195,7 @@ def test_copy_add_features(bd, tmp_path):
         "RUN <<EOF\necho one > /heredoc-run\necho two >> /heredoc-run\nEOF\n"
     )
     out = tmp_path / "out"
-    rc, ev, err = build(bd, ctx, "--secret", f"id=tok,src={ctx / 'secret.txt'}",
+    rc, _ev, err = build(bd, ctx, "--secret", f"id=tok,src={ctx / 'secret.txt'}",
                         "--output", f"type=local,dest={out}")
     assert rc == 0, err
     assert (out / "etc/app/one.conf").read_text() == "1" and (out / "etc/app/two.conf").read_text() == "2"
