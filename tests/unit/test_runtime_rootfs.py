@@ -144,3 +144,23 @@ def test_shared_root_propagation_privatises_parent(tmp_path: Path) -> None:
     m = sc.of("mount")
     assert m[0] == ("mount", None, "/", None, s.MS_SHARED | s.MS_REC, None)
     assert m[1] == ("mount", None, str(tmp_path), None, s.MS_PRIVATE, None)
+
+
+def test_mounts_over_proc_are_restricted(tmp_path: Path) -> None:
+    import pytest
+
+    from seabox.errdefs import InvalidArgument
+
+    c = ctx(tmp_path)
+    sc = RecordingSyscalls()
+    rf.mount_entry(sc, c, Mount("/proc", "proc", "proc", []))
+    src = tmp_path / "cpuinfo"
+    src.write_text("")
+    rf.mount_entry(sc, c, Mount("/proc/cpuinfo", "bind", str(src), ["bind"]))
+    with pytest.raises(InvalidArgument, match="/proc/self/attr"):
+        rf.mount_entry(sc, c, Mount("/proc/self/attr/exec", "bind", str(src), ["bind"]))
+    os.symlink("/proc", f"{c.rootfs}/p")  # through a symlink too
+    with pytest.raises(InvalidArgument, match="not allowed"):
+        rf.mount_entry(sc, c, Mount("/p/sys", "tmpfs", "tmpfs", []))
+    with pytest.raises(InvalidArgument):
+        rf.mount_entry(sc, c, Mount("/proc", "tmpfs", "tmpfs", []))

@@ -138,12 +138,31 @@ def _source_path(ctx: RootfsContext, m: Mount) -> str:
     return src
 
 
+# Files below /proc that may be mounted over (lxcfs-style); anything else below /proc could
+# hide kernel interfaces such as /proc/self/attr (runc's checkProcMount).
+PROC_MOUNT_ALLOWED = {"/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+                      "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/net/dev", "/proc/sys/kernel/ns_last_pid"}
+
+
+def check_proc_mount(rootfs: str, dest: str, m: Mount) -> None:
+    proc = os.path.join(os.path.abspath(rootfs), "proc")
+    if not (dest == proc or dest.startswith(proc + "/")):
+        return
+    if dest == proc and m.type == "proc":
+        return
+    inside = dest[len(os.path.abspath(rootfs)):]
+    if inside in PROC_MOUNT_ALLOWED:
+        return
+    raise InvalidArgument(f"mount {m.destination!r}: mounting over {inside} is not allowed")
+
+
 def mount_entry(sc: Syscalls, ctx: RootfsContext, m: Mount) -> None:
     """Mount one spec mount below ``ctx.rootfs``."""
     opts = parse_options(m.options)
     dest = secure_join(ctx.rootfs, m.destination)
     if dest == os.path.abspath(ctx.rootfs):
         raise InvalidArgument(f"mount {m.destination!r}: destination resolves to the container root")
+    check_proc_mount(ctx.rootfs, dest, m)
     if opts.flags & s.MS_BIND or m.type == "bind":
         src = _source_path(ctx, m)
         try:
