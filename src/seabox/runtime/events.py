@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from seabox.errdefs import SeaboxError
+from seabox.errdefs import FailedPrecondition, InvalidArgument, SeaboxError, subject
 from seabox.runtime import state as st_mod
 from seabox.runtime.cgroups import Manager, fs
 from seabox.runtime.pause import manager_for
@@ -60,16 +60,12 @@ def events(
 ) -> Iterator[dict]:
     st = st_mod.load_state(state_root, container_id)
     if st.status == st_mod.STOPPED:
-        from seabox.errdefs import FailedPrecondition, subject
-
         raise FailedPrecondition(subject("container", container_id, "container is stopped"))
     manager = manager_for(st, cgroup_root=cgroup_root)
     if stats:
         yield stats_event(container_id, manager)
         return
     if interval <= 0:
-        from seabox.errdefs import InvalidArgument, subject
-
         raise InvalidArgument(subject("events interval", str(interval), "must be positive"))
     v1_memory = manager.paths.get("memory")
     efd = _register_oom_eventfd(v1_memory) if v1_memory else None
