@@ -346,3 +346,17 @@ def test_tty(containerd: Containerd) -> None:
     assert "calc-42" in text, text
     assert "/dev/pts/0" in text, text  # the shell's stdin is the container's console
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 3, (status, text)
+
+
+def test_containerd_default_seccomp_profile(containerd: Containerd) -> None:
+    """``ctr run --seccomp`` puts containerd's default profile (300+ syscalls, arg filters) in the spec."""
+    c = containerd
+    cid = _cid()
+    script = "echo allowed; unshare -U true 2>/dev/null && echo unshare-allowed || echo unshare-blocked"
+    res = c.ctr("run", "--rm", "--seccomp", *c.run_args(), IMAGE, cid, "sh", "-c", script, check=False)
+    assert res.returncode == 0, res.stderr
+    # the profile refuses unshare(CLONE_NEWUSER) to a container without CAP_SYS_ADMIN
+    assert res.stdout.split() == ["allowed", "unshare-blocked"], res.stdout
+    # ... which the kernel alone would allow: the same command without the profile
+    res = c.ctr("run", "--rm", *c.run_args(), IMAGE, _cid(), "sh", "-c", script, check=False)
+    assert res.stdout.split() == ["allowed", "unshare-allowed"], res.stdout
