@@ -171,3 +171,50 @@ def test_listings_match_ctr(env: Env, fixtures_info: dict) -> None:
     lease = e.sctr("leases", "create", "--id", "sbt-lease").stdout.strip()
     assert lease == "sbt-lease" and "sbt-lease" in e.ctr("leases", "ls", "-q").stdout
     e.sctr("leases", "rm", "sbt-lease")
+
+
+def test_export_import_push_mount_events(env: Env, fixtures_info: dict) -> None:
+    e = env
+    img = fixtures_info["images"]["busybox"]["ref"]
+    e.sctr("images", "pull", "--plain-http", img)
+    # export with seabox-ctr, import with the real ctr (and back)
+    tar = e.tmp / "bb.tar"
+    e.sctr("images", "export", str(tar), img)
+    e.ctr("images", "rm", img)
+    e.ctr("images", "import", str(tar))
+    assert img in e.sctr("images", "ls", "-q").stdout.split()
+    e.sctr("images", "rm", img)
+    e.sctr("images", "import", str(tar))
+    assert img in e.ctr("images", "ls", "-q").stdout.split()
+    # push a tag to the open registry; the registry serves the same manifest digest
+    repo = f"{fixtures_info['registries']['open']['host']}/sbt-{secrets.token_hex(4)}/busybox:pushed"
+    e.sctr("images", "tag", img, repo)
+    e.sctr("images", "push", "--plain-http", repo)
+    e.ctr("images", "rm", repo)
+    e.ctr("images", "pull", "--plain-http", repo)
+    listed = {ln.split()[0]: ln.split()[2] for ln in e.ctr("images", "ls").stdout.splitlines()[1:]}
+    assert listed[repo] == listed[img]
+    # mount the image's rootfs read-only, then unmount and drop the view
+    target = e.tmp / "mnt"
+    target.mkdir()
+    e.sctr("images", "mount", img, str(target))
+    try:
+        assert (target / "bin" / "busybox").exists()
+    finally:
+        e.sctr("images", "unmount", "--rm", str(target))
+    assert not (target / "bin").exists()
+    # events: a subscriber sees a run's lifecycle
+    proc = subprocess.Popen([*[SEABOX_CTR, "--address", e.address, "--namespace", e.namespace], "events"],
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        import time
+
+        time.sleep(1.0)
+        e.sctr("run", "--rm", "--fifo-dir", e.fifo_dir, img, "sbt-ev", "true")
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    topics = [ln.split()[5] for ln in out.splitlines() if len(ln.split()) > 5]
+    for t in ("/containers/create", "/tasks/start", "/tasks/exit", "/tasks/delete", "/containers/delete"):
+        assert t in topics, out
