@@ -419,3 +419,172 @@ def _pings(api: EngineClient) -> bool:
     except OSError:
         api.close()
         return False
+
+
+def test_engine_archive_put_then_get(env: Env) -> None:
+    import io
+    import tarfile
+
+    cid = env.run("cp", Cmd=["sleep", "600"], HostConfig={"NetworkMode": "none"})
+    try:
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as t:
+            data = b"sbt-content\n"
+            ti = tarfile.TarInfo("hello.txt")
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        status, _, body = env.api.raw("PUT", f"/containers/{cid}/archive", buf.getvalue(), {"path": "/tmp"},
+                                      {"Content-Type": "application/x-tar"})
+        assert status == 200, body
+        status, headers, body = env.api.raw("GET", f"/containers/{cid}/archive", query={"path": "/tmp/hello.txt"})
+        assert status == 200
+        with tarfile.open(fileobj=io.BytesIO(body)) as t:
+            f = t.extractfile("hello.txt")
+            assert f is not None and f.read() == b"sbt-content\n"
+        assert "X-Docker-Container-Path-Stat" in headers
+        # ".." above the root stays at the container's root: this is the image's passwd, not the host's
+        status, _, body = env.api.raw("GET", f"/containers/{cid}/archive", query={"path": "/../../../etc/passwd"})
+        assert status == 200
+        with tarfile.open(fileobj=io.BytesIO(body)) as t:
+            f = t.extractfile("passwd")
+            assert f is not None
+            assert f.read() != Path("/etc/passwd").read_bytes()
+        # an archive member escaping the destination is refused
+        evil = io.BytesIO()
+        with tarfile.open(fileobj=evil, mode="w") as t:
+            ti = tarfile.TarInfo("../../escape.txt")
+            ti.size = 1
+            t.addfile(ti, io.BytesIO(b"x"))
+        status, _, _ = env.api.raw("PUT", f"/containers/{cid}/archive", evil.getvalue(), {"path": "/tmp"})
+        assert status == 400
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_autoremove_run_rm(env: Env) -> None:
+    cid = env.create("rm", Cmd=["true"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+    env.api.json("POST", f"/containers/{cid}/start")
+    w = env.api.json("POST", f"/containers/{cid}/wait", query={"condition": "removed"})
+    assert w["StatusCode"] == 0
+    with pytest.raises(APIError) as ei:
+        env.api.json("GET", f"/containers/{cid}/json")
+    assert ei.value.status == 404
+
+
+def test_engine_pause_rename_top_stats_kill(env: Env) -> None:
+    cid = env.run("misc", Cmd=["sleep", "600"], HostConfig={"NetworkMode": "none"})
+    try:
+        env.api.json("POST", f"/containers/{cid}/pause")
+        assert env.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "paused"
+        env.api.json("POST", f"/containers/{cid}/unpause")
+        assert env.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "running"
+        env.api.json("POST", f"/containers/{cid}/rename", query={"name": env.name("misc2")})
+        assert env.api.json("GET", f"/containers/{env.name('misc2')}/json")["Id"] == cid
+        top = env.api.json("GET", f"/containers/{cid}/top")
+        assert any("sleep" in p[-1] for p in top["Processes"])
+        st = env.api.json("GET", f"/containers/{cid}/stats", query={"stream": False})
+        assert st["id"] == cid
+        env.api.json("POST", f"/containers/{cid}/kill", query={"signal": "SIGKILL"})
+        assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 137
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_logs_tail_timestamps_follow(env: Env) -> None:
+    cid = env.run("logs", Cmd=["sh", "-c", "for i in 1 2 3; do echo line$i; done; sleep 1; echo late"],
+                  HostConfig={"NetworkMode": "none"})
+    try:
+        chunks = b"".join(env.api.stream("GET", f"/containers/{cid}/logs",
+                                         {"stdout": 1, "stderr": 1, "follow": 1}))
+        frames, _ = stdcopy.deframe(chunks)
+        assert b"".join(d for _, d in frames) == b"line1\nline2\nline3\nlate\n"
+        out, _ = env.api.logs(cid, tail=2)
+        assert out == b"line3\nlate\n"
+        out, _ = env.api.logs(cid, tail=1, timestamps=1)
+        assert out.endswith(b" late\n") and out[:4].isdigit()
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_attach_stream(env: Env) -> None:
+    cid = env.create("att", Cmd=["sh", "-c", "sleep 0.5; echo attached"], HostConfig={"NetworkMode": "none"})
+    try:
+        s = env.api.hijack("POST", f"/containers/{cid}/attach", query={"stream": 1, "stdout": 1, "stderr": 1})
+        env.api.json("POST", f"/containers/{cid}/start")
+        data = read_all(s)
+        s.close()
+        frames, _ = stdcopy.deframe(data)
+        assert b"".join(d for _, d in frames) == b"attached\n"
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_events_stream_sees_start(env: Env) -> None:
+    import threading
+
+    got: list[dict] = []
+    since = time.time()
+
+    def reader() -> None:
+        q = {"until": str(since + 8), "filters": json.dumps({"type": ["container"]})}
+        for chunk in env.api.stream("GET", "/events", q):
+            for line in chunk.splitlines():
+                if line.strip():
+                    got.append(json.loads(line))
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    cid = env.run("ev", Cmd=["true"], HostConfig={"NetworkMode": "none"})
+    env.api.json("POST", f"/containers/{cid}/wait")
+    env.api.json("DELETE", f"/containers/{cid}")
+    t.join(15)
+    actions = [e["Action"] for e in got if e["Actor"]["ID"] == cid]
+    assert actions[:1] == ["create"] and "start" in actions and "die" in actions and actions[-1] == "destroy"
+
+
+def test_engine_image_tag_history_save_load_rmi(env: Env) -> None:
+    tagged = f"{env.tag}/bb:one"
+    status, _, _ = env.api.raw("POST", "/images/busybox:latest/tag", query={"repo": f"{env.tag}/bb", "tag": "one"})
+    assert status == 201
+    assert env.api.json("GET", f"/images/{tagged}/json")["Id"] == env.api.json("GET", "/images/busybox/json")["Id"]
+    hist = env.api.json("GET", f"/images/{tagged}/history")
+    assert hist and "CreatedBy" in hist[0]
+    status, _, tar = env.api.raw("GET", "/images/get", query={"names": tagged})
+    assert status == 200 and len(tar) > 10000
+    gone = env.api.json("DELETE", f"/images/{tagged}")
+    assert {"Untagged": tagged} in gone
+    with pytest.raises(APIError):
+        env.api.json("GET", f"/images/{tagged}/json")
+    status, _, body = env.api.raw("POST", "/images/load", tar, headers={"Content-Type": "application/x-tar"})
+    assert status == 200 and b"Loaded image" in body, body
+    assert env.api.json("GET", f"/images/{tagged}/json")
+    env.api.json("DELETE", f"/images/{tagged}")
+
+
+def test_engine_volume_api_and_network_list(env: Env) -> None:
+    v = env.api.json("POST", "/volumes/create", {"Name": env.name("v2"), "Labels": {"a": "b"}})
+    assert v["Name"] == env.name("v2") and v["Labels"] == {"a": "b"}
+    names = [x["Name"] for x in env.api.json("GET", "/volumes")["Volumes"]]
+    assert env.name("v2") in names
+    env.api.json("DELETE", f"/volumes/{env.name('v2')}")
+    with pytest.raises(APIError) as ei:
+        env.api.json("GET", f"/volumes/{env.name('v2')}")
+    assert ei.value.status == 404
+    nets = [n["Name"] for n in env.api.json("GET", "/networks")]
+    assert "bridge" in nets
+
+
+def test_engine_on_failure_restart_limit(env: Env) -> None:
+    cid = env.run("onf", Cmd=["sh", "-c", "exit 2"], HostConfig={"RestartPolicy": {"Name": "on-failure",
+                                                                                   "MaximumRetryCount": 2},
+                                                                 "NetworkMode": "none"})
+    try:
+        def settled() -> bool:
+            st = env.api.json("GET", f"/containers/{cid}/json")
+            return bool(st["RestartCount"] == 2 and not st["State"]["Running"] and not st["State"]["Restarting"])
+
+        assert _wait_for(settled, 20)
+        assert env.api.json("GET", f"/containers/{cid}/json")["State"]["ExitCode"] == 2
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})

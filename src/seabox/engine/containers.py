@@ -843,7 +843,7 @@ class Containers:
                     "DriverOpts": None}
         elif mode in ("host", "none"):
             networks[mode] = {"IPAddress": "", "Gateway": "", "MacAddress": ""}
-        first = next(iter(networks.values()), {})
+        first: dict[str, Any] = next(iter(networks.values()), {})
         return {"Bridge": "", "SandboxID": "", "HairpinMode": False, "LinkLocalIPv6Address": "",
                 "LinkLocalIPv6PrefixLen": 0, "Ports": ports,
                 "SandboxKey": att.netns if att is not None else "",

@@ -133,7 +133,11 @@ class Execs:
 
         threading.Thread(target=waiter, name=f"exec-{eid[:12]}", daemon=True).start()
         if detach or conn is None:
-            threading.Thread(target=lambda: (done.wait(), cleanup()), daemon=True).start()
+            def later() -> None:
+                done.wait()
+                cleanup()
+
+            threading.Thread(target=later, daemon=True).start()
             return
         try:
             pump_streams(conn, fds, tty, done)

@@ -304,33 +304,33 @@ def build(engine: Any) -> Router:
         return Reply(200, doc)
 
     def c_archive_get(req: Request) -> Reply:
-        from seabox.engine import archive
+        from seabox.engine import archive as cp
 
         ns = ns_of(req)
         rec = C.get(ns, req.params["id"])
-        data, stat = archive.get(engine, ns, rec, req.q("path"))
+        data, stat = cp.get(engine, ns, rec, req.q("path"))
         import base64
 
         hdr = base64.b64encode(json.dumps(stat).encode()).decode()
         return Reply(200, data, "application/x-tar", {"X-Docker-Container-Path-Stat": hdr})
 
     def c_archive_head(req: Request) -> Reply:
-        from seabox.engine import archive
+        from seabox.engine import archive as cp
 
         ns = ns_of(req)
         rec = C.get(ns, req.params["id"])
-        stat = archive.stat(engine, ns, rec, req.q("path"))
+        stat = cp.stat(engine, ns, rec, req.q("path"))
         import base64
 
         hdr = base64.b64encode(json.dumps(stat).encode()).decode()
         return Reply(200, None, headers={"X-Docker-Container-Path-Stat": hdr})
 
     def c_archive_put(req: Request) -> Reply:
-        from seabox.engine import archive
+        from seabox.engine import archive as cp
 
         ns = ns_of(req)
         rec = C.get(ns, req.params["id"])
-        archive.put(engine, ns, rec, req.q("path"), req.body,
+        cp.put(engine, ns, rec, req.q("path"), req.body,
                     no_overwrite_dir=req.qbool("noOverwriteDirNonDir"))
         return Reply(200)
 
@@ -587,17 +587,31 @@ def _mem_total() -> int:
 
 
 def _docker_stats(rec: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
-    mem = raw.get("memory") or {}
-    cpu = raw.get("cpu") or {}
+    """runc's stats shape (cpu.usage.total, memory.usage.usage, pids.current) → docker's."""
+    mem = (raw.get("memory") or {}).get("usage") or {}
+    cpu = ((raw.get("cpu") or {}).get("usage")) or {}
     pids = raw.get("pids") or {}
+    raw_mem = (raw.get("memory") or {}).get("raw") or {}
     return {
         "read": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "preread": "0001-01-01T00:00:00Z",
         "id": rec["Id"], "name": rec["Name"],
         "pids_stats": {"current": int(pids.get("current", 0) or 0)},
-        "cpu_stats": {"cpu_usage": {"total_usage": int(cpu.get("usage_usec", cpu.get("total", 0)) or 0)},
-                      "system_cpu_usage": 0, "online_cpus": os.cpu_count() or 1},
+        "cpu_stats": {"cpu_usage": {"total_usage": int(cpu.get("total", 0) or 0),
+                                    "usage_in_kernelmode": int(cpu.get("kernel", 0) or 0),
+                                    "usage_in_usermode": int(cpu.get("user", 0) or 0)},
+                      "system_cpu_usage": _system_cpu_ns(), "online_cpus": os.cpu_count() or 1},
         "precpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0},
-        "memory_stats": {"usage": int(mem.get("usage", mem.get("current", 0)) or 0),
-                         "limit": int(mem.get("limit", 0) or 0), "stats": {}},
+        "memory_stats": {"usage": int(mem.get("usage", 0) or 0), "max_usage": int(mem.get("max", 0) or 0),
+                         "limit": int(mem.get("limit", 0) or 0) or _mem_total(),
+                         "stats": {k: int(v) for k, v in raw_mem.items() if isinstance(v, int)}},
         "networks": {}, "blkio_stats": {},
     }
+
+
+def _system_cpu_ns() -> int:
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:8]
+        return sum(int(x) for x in fields) * 10_000_000  # USER_HZ ticks → ns
+    except (OSError, ValueError):
+        return 0

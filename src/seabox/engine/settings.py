@@ -48,7 +48,7 @@ class EngineSettings:
         from seabox.network.manager import Settings
 
         known = {f.name for f in fields(Settings)}
-        kw = {"state_dir": str(self.state / "network"), "netns_dir": str(self.state / "netns")}
+        kw: dict[str, Any] = {"state_dir": str(self.state / "network"), "netns_dir": str(self.state / "netns")}
         for k, v in self.network.items():
             if k not in known:
                 raise InvalidArgument(f'engine config: unknown network setting "{k}"')

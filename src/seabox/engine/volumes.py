@@ -9,6 +9,7 @@ random 64-hex name and the ``com.docker.volume.anonymous`` label; ``rm -v`` remo
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import re
@@ -76,7 +77,7 @@ class Volumes:
         return {"Name": m["Name"], "Driver": "local", "Mountpoint": str(self.data(name)), "CreatedAt": m["CreatedAt"],
                 "Labels": m.get("Labels") or {}, "Scope": "local", "Options": m.get("Options") or {}}
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> builtins.list[dict[str, Any]]:
         out = []
         for n in sorted(os.listdir(self.root)):
             try:
@@ -94,7 +95,7 @@ class Volumes:
                     f"remove {name}: volume is in use - [{', '.join(users)}]")
             shutil.rmtree(self.root / name)
 
-    def prune(self, *, all_named: bool = False) -> list[str]:
+    def prune(self, *, all_named: bool = False) -> builtins.list[str]:
         gone = []
         for v in self.list():
             if not all_named and ANON_LABEL not in v["Labels"]:

@@ -1,0 +1,117 @@
+"""``cp``: tar archives of paths inside a container's root filesystem (GET/HEAD/PUT archive).
+
+Design reason: the rootfs is reached through the container's snapshot mounts (the running
+task's bundle rootfs when it is mounted, else a temporary mount of the snapshot), and every
+path is resolved *inside* that root with symlinks evaluated as if the root were ``/``
+(``containers._inside``), so neither a request path nor a symlink in the image can reach the
+host.  Archives are made and unpacked with ``tarfile``; members of an uploaded archive are
+checked the same way before anything is written (no absolute names, no ``..`` escapes, links
+only to targets inside the destination).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import stat as statmod
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from seabox import errdefs
+from seabox.engine.containers import _inside
+
+
+@contextlib.contextmanager
+def rootfs(engine: Any, ns: str, rec: dict[str, Any]) -> Iterator[Path]:
+    cid = rec["Id"]
+    bundle_root = Path(engine.tasks.bundles) / ns / cid / "rootfs"
+    if rec["State"]["Running"] and os.path.ismount(bundle_root):
+        yield bundle_root
+        return
+    from seabox.ctr import snapshots as ctrsnap
+
+    sn = engine.deps.snapshotters["overlayfs"]
+    mounts = sn.mounts(f"{ns}/{cid}")
+    tmp = Path(engine.settings.state) / "engine" / "cp" / cid
+    tmp.mkdir(parents=True, exist_ok=True)
+    ctrsnap.mount_all(mounts, str(tmp))
+    try:
+        yield tmp
+    finally:
+        ctrsnap.unmount_all(str(tmp))
+        with contextlib.suppress(OSError):
+            tmp.rmdir()
+
+
+def _stat_of(p: Path, name: str) -> dict[str, Any]:
+    st = os.lstat(p)
+    mode = statmod.S_IMODE(st.st_mode)
+    gomode = mode | (1 << 31 if statmod.S_ISDIR(st.st_mode) else 0) | (1 << 27 if statmod.S_ISLNK(st.st_mode) else 0)
+    import datetime
+
+    return {"name": name, "size": st.st_size, "mode": gomode,
+            "mtime": datetime.datetime.fromtimestamp(st.st_mtime, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "linkTarget": os.readlink(p) if statmod.S_ISLNK(st.st_mode) else ""}
+
+
+def stat(engine: Any, ns: str, rec: dict[str, Any], path: str) -> dict[str, Any]:
+    if not path:
+        raise errdefs.InvalidArgument("path is required")
+    with rootfs(engine, ns, rec) as root:
+        p = _inside(root, path)
+        if not os.path.lexists(p):
+            raise errdefs.NotFound(f"Could not find the file {path} in container {rec['Name'][1:]}")
+        return _stat_of(p, os.path.basename(path.rstrip("/")) or "/")
+
+
+def get(engine: Any, ns: str, rec: dict[str, Any], path: str) -> tuple[bytes, dict[str, Any]]:
+    if not path:
+        raise errdefs.InvalidArgument("path is required")
+    with rootfs(engine, ns, rec) as root:
+        p = _inside(root, path)
+        if not os.path.lexists(p):
+            raise errdefs.NotFound(f"Could not find the file {path} in container {rec['Name'][1:]}")
+        name = os.path.basename(path.rstrip("/")) or "."
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+            t.add(str(p), arcname=name, recursive=True)
+        return buf.getvalue(), _stat_of(p, name)
+
+
+def put(engine: Any, ns: str, rec: dict[str, Any], path: str, data: bytes, *, no_overwrite_dir: bool = False) -> None:
+    if not path:
+        raise errdefs.InvalidArgument("path is required")
+    if rec["HostConfig"].get("ReadonlyRootfs"):
+        raise errdefs.FailedPrecondition("container rootfs is marked read-only")
+    with rootfs(engine, ns, rec) as root:
+        dest = _inside(root, path)
+        if not dest.is_dir():
+            raise errdefs.NotFound(f"Could not find the file {path} in container {rec['Name'][1:]}")
+        try:
+            t = tarfile.open(fileobj=io.BytesIO(data), mode="r:*")  # noqa: SIM115
+        except tarfile.TarError as e:
+            raise errdefs.InvalidArgument(f"archive: {e}") from None
+        with t:
+            members = t.getmembers()
+            for m in members:
+                _check_member(dest, m)
+                target = dest / m.name
+                if no_overwrite_dir and target.is_dir() and not m.isdir():
+                    raise errdefs.InvalidArgument(f"cannot overwrite directory {m.name} with non-directory")
+            t.extractall(str(dest), members=members, numeric_owner=True)
+
+
+def _check_member(dest: Path, m: tarfile.TarInfo) -> None:
+    name = m.name
+    if name.startswith("/") or any(part == ".." for part in name.split("/")):
+        raise errdefs.InvalidArgument(f"archive member {name!r}: outside the destination")
+    parent = _inside(dest, os.path.dirname(name)) if os.path.dirname(name) else dest
+    if not str(parent).startswith(str(dest)):
+        raise errdefs.InvalidArgument(f"archive member {name!r}: its directory leaves the destination")
+    if m.islnk() and (m.linkname.startswith("/") or any(part == ".." for part in m.linkname.split("/"))):
+        raise errdefs.InvalidArgument(f"archive member {name!r}: hard link outside the destination")
+    if m.isdev() and not (m.ischr() or m.isblk() or m.isfifo()):
+        raise errdefs.InvalidArgument(f"archive member {name!r}: unsupported type")
