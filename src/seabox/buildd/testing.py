@@ -81,3 +81,67 @@ def buildd(workdir: Path, *, seaboxd_address: str = "", ready_within: float = 30
         logf.close()
         _unmount_under(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+class PrivateDockerd:
+    """Debian's dockerd on a temp data-root/exec-root/socket (no bridge, no iptables) — an oracle
+    for interop tests and the peer of the build benchmark.  ``stop`` removes its containers,
+    stops it (and its managed containerd) and unmounts whatever it left under ``base``."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.sock = base / "docker.sock"
+        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_CONFIG": str(base / "cli")}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        (self.base / "cli").mkdir(parents=True, exist_ok=True)
+        cfg = self.base / "daemon.json"
+        cfg.write_text('{"insecure-registries": ["127.0.0.1:5000", "127.0.0.1:5001"]}')
+        log = open(self.base / "dockerd.log", "wb")  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen(
+            ["dockerd", "--config-file", str(cfg), "--data-root", str(self.base / "data"),
+             "--exec-root", str(self.base / "exec"), "-H", f"unix://{self.sock}",
+             "--pidfile", str(self.base / "dockerd.pid"), "--bridge=none", "--iptables=false",
+             "--ip-masq=false", "--userland-proxy=false", "--storage-driver=overlay2", "--log-level=warn"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(300):
+            if self.proc.poll() is not None:
+                break
+            if self.sock.exists() and self.docker("version", check=False).returncode == 0:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("dockerd did not start:\n" + (self.base / "dockerd.log").read_text()[-3000:])
+
+    def docker(self, *args: str, check: bool = True, input: bytes | None = None,
+               env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(["docker", *args], env={**self.env, **(env or {})}, capture_output=True, check=check,
+                              input=input, timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                for cid in self.docker("ps", "-aq", check=False).stdout.decode().split():
+                    self.docker("rm", "-f", cid, check=False)
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+        _unmount_under(self.base)
+
+
+@contextlib.contextmanager
+def private_dockerd(base: Path) -> Iterator[PrivateDockerd]:
+    base.mkdir(parents=True, exist_ok=True)
+    d = PrivateDockerd(base)
+    try:
+        d.start()
+        yield d
+    finally:
+        d.stop()
+        shutil.rmtree(base, ignore_errors=True)
