@@ -137,7 +137,7 @@ def serve(cfg: Any, deps: Any, tasks: Any, grpc_server: Any, address: Path | str
     st = settings.load(cfg.root, cfg.state, str(internal))
     engine = Engine(st, deps, tasks)
     router = routes.build(engine)
-    m = mux.Mux(address, internal, lambda conn: http.serve_connection(router, conn))
+    m = mux.Mux(address, internal, lambda conn: http.serve_connection(router, conn), use_splice=st.mux_splice)
     m.listen()
     m.start()
 

@@ -34,6 +34,7 @@ class EngineSettings:
     hosts_dir: str = ""
     docker_config: str = ""  # config.json for credentials ("" = the default)
     init_path: str = ""
+    mux_splice: bool = True  # gRPC bytes through os.splice (else recv/sendall); see bench/engine_api.py
     network: dict[str, Any] = field(default_factory=dict)  # seabox.network Settings fields
 
     @property
