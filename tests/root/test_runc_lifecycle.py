@@ -245,3 +245,72 @@ def test_spec_features_version(runc: Runc, tmp_path: Path) -> None:
     assert v.returncode == 0 and "version" in v.stdout
     sd = runc.cmd("--systemd-cgroup", "state", "x")
     assert sd.returncode != 0 and "systemd" in sd.stderr
+
+
+def test_run_detach_and_force_delete_paused(runc: Runc, tmp_path: Path) -> None:
+    import subprocess
+
+    cid = runc.new_id()
+    b = runc.bundle(["sleep", "60"])
+    pidfile = tmp_path / "run.pid"
+    with open(os.devnull, "w") as devnull:
+        r = subprocess.run([*runc.cmdline, "--root", str(runc.root), "run", "--detach", "--pid-file", str(pidfile),
+                            "--bundle", str(b), cid], stdin=subprocess.DEVNULL, stdout=devnull, stderr=devnull,
+                           timeout=60)
+    assert r.returncode == 0
+    st = runc.state(cid)
+    assert st["status"] == "running" and st["pid"] == int(pidfile.read_text())
+    assert runc.cmd("pause", cid).returncode == 0
+    assert runc.state(cid)["status"] == "paused"
+    assert runc.cmd("delete", cid).returncode != 0
+    d = runc.cmd("delete", "--force", cid)
+    assert d.returncode == 0, d.stderr
+    assert runc.cmd("state", cid).returncode != 0
+
+
+def test_kill_all_without_pid_namespace_uses_the_cgroup(runc: Runc) -> None:
+    cid = runc.new_id()
+    b = runc.bundle(["sh", "-c", "sleep 60 & sleep 61 & wait"],
+                    linux={"namespaces": [{"type": "mount"}, {"type": "uts"}, {"type": "ipc"}]})
+    assert runc.create(b, cid).returncode == 0
+    assert runc.cmd("start", cid).returncode == 0
+    deadline = time.monotonic() + 5
+    pids: list[int] = []
+    while time.monotonic() < deadline:
+        pids = json.loads(runc.cmd("ps", "--format", "json", cid).stdout)
+        if len(pids) == 3:
+            break
+        time.sleep(0.02)
+    assert len(pids) == 3
+    assert runc.cmd("kill", "--all", cid, "KILL").returncode == 0
+    assert wait_status(runc, cid, "stopped")["status"] == "stopped"
+    deadline = time.monotonic() + 5
+    while any(os.path.exists(f"/proc/{p}") for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for p in pids:  # gone, or a zombie waiting for its reaper
+        if os.path.exists(f"/proc/{p}"):
+            with open(f"/proc/{p}/stat") as f:
+                assert f.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_exec_preserve_fds_and_additional_gids(runc: Runc, tmp_path: Path) -> None:
+    import subprocess
+
+    cid = runc.new_id()
+    assert runc.create(runc.bundle(["sleep", "60"]), cid).returncode == 0
+    assert runc.cmd("start", cid).returncode == 0
+    data = tmp_path / "data"
+    data.write_text("through fd 3\n")
+    fd = os.open(str(data), os.O_RDONLY)
+    try:
+        os.dup2(fd, 3)
+        r = subprocess.run([*runc.cmdline, "--root", str(runc.root), "exec", "--preserve-fds", "1",
+                            "--user", "1000:1000", "-g", "3000", cid, "sh", "-c", "cat <&3; id -G"],
+                           capture_output=True, text=True, pass_fds=(3,), timeout=60)
+    finally:
+        os.close(fd)
+        os.close(3)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "through fd 3"
+    assert set(lines[1].split()) == {"1000", "3000"}
