@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import socket
 import tempfile
 from collections.abc import Sequence
@@ -173,7 +172,7 @@ def read_chain_files(client: Client, snapshotter: str, parent: str, paths: Seque
     from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
     from seabox.ctr import snapshots
 
-    key = f"ctr-read-{secrets.token_hex(6)}"
+    key = f"ctr-read-{os.urandom(6).hex()}"
     mounts = client.snapshots.View(spb.ViewSnapshotRequest(snapshotter=snapshotter, key=key, parent=parent)).mounts
     d = tempfile.mkdtemp(prefix="seabox-ctr-")
     out: list[str | None] = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
-import secrets
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -220,7 +220,7 @@ def unpack(client: Client, r: Resolved, *, snapshotter: str = DEFAULT_SNAPSHOTTE
         if snapshot_exists(client, snapshotter, chain):
             continue
         parent = chains[i - 1] if i else ""
-        key = f"extract-{time.time_ns() % 1_000_000_000}-{secrets.token_hex(4)} {chain}"
+        key = f"extract-{time.time_ns() % 1_000_000_000}-{os.urandom(4).hex()} {chain}"
         prep = client.snapshots.Prepare(
             spb.PrepareSnapshotRequest(snapshotter=snapshotter, key=key, parent=parent, labels={SNAPSHOT_REF_LABEL: chain})
         )

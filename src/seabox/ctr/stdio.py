@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import stat
 import threading
@@ -45,7 +44,7 @@ class FifoSet:
 
     def __init__(self, root: Path, pid_id: str, *, stdin: bool, terminal: bool) -> None:
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
-        self.dir = root / secrets.token_hex(8)
+        self.dir = root / os.urandom(8).hex()
         self.dir.mkdir(mode=0o700)
         self.stdin = str(self.dir / f"{pid_id}-stdin") if stdin else ""
         self.stdout = str(self.dir / f"{pid_id}-stdout")
