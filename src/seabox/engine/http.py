@@ -143,6 +143,31 @@ class Router:
         raise HTTPError(404, f"page not found: {path}")
 
 
+class Hijacked:
+    """The raw connection after a hijack: reads first return what the HTTP parser had
+    already buffered past the request head (a client may send stdin right after it)."""
+
+    def __init__(self, sock: socket.socket, rfile: Any) -> None:
+        self.sock = sock
+        self.rfile = rfile
+
+    def recv(self, n: int) -> bytes:
+        data: bytes = self.rfile.read1(n)
+        return data
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def shutdown(self, how: int) -> None:
+        self.sock.shutdown(how)
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
@@ -211,7 +236,7 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             self.close_connection = True
             try:
-                r.hijack(self.connection, self.rfile)
+                r.hijack(Hijacked(self.connection, self.rfile), self.rfile)  # type: ignore[arg-type]
             except OSError:
                 pass
             return
