@@ -17,6 +17,7 @@ already-imported interpreter per task, no Python start-up.
 
 from __future__ import annotations
 
+import builtins
 import calendar
 import logging
 import os
@@ -324,7 +325,7 @@ class TaskManager:
                 continue
         return out
 
-    def ids(self, ns: str) -> list[str]:
+    def ids(self, ns: str) -> builtins.list[str]:
         with self._lock:
             return [cid for (n, cid) in sorted(self.tasks) if n == ns]
 
@@ -365,7 +366,7 @@ class TaskManager:
         self._client(self._get(ns, cid)).resume()
         self.publish(TaskEvent(ns, "/tasks/resumed", {"container_id": cid}))
 
-    def pids(self, ns: str, cid: str) -> list[dict]:
+    def pids(self, ns: str, cid: str) -> builtins.list[dict]:
         return self._client(self._get(ns, cid)).pids()
 
     def update(self, ns: str, cid: str, resources: dict) -> None:

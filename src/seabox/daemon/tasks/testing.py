@@ -62,7 +62,7 @@ def purge(state: Path, namespaces: Iterable[str] = ()) -> list[str]:
 
 def remove_cgroups(rel: str) -> list[str]:
     """rmdir ``<hierarchy><rel>`` (children first) in every cgroup v1 hierarchy (or v2)."""
-    problems = []
+    problems: list[str] = []
     try:
         hierarchies = [os.path.join(CGROUP_ROOT, h) for h in os.listdir(CGROUP_ROOT)]
     except OSError:
