@@ -119,7 +119,8 @@ def mkdir_p(root: str, path: str, uid: int = 0, gid: int = 0) -> str:
         cur = posixpath.join(cur, p)
         host = resolve_in_root(root, cur)
         if not os.path.lexists(host):
-            os.mkdir(host, 0o755)
+            # a dangling link resolves to a path whose parents may not exist yet (all inside root)
+            os.makedirs(host, 0o755, exist_ok=True)
             os.chown(host, uid, gid)
         elif not os.path.isdir(host):
             raise errdefs.FailedPrecondition(errdefs.subject("path", cur, "exists and is not a directory"))

@@ -51,6 +51,14 @@ class RunRequest:
     hostname: str = "buildkitsandbox"
 
 
+# Docker's default capability set (what a RUN step gets under docker build / BuildKit)
+BUILD_CAPABILITIES = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
+    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+]
+
+
 def runc_command() -> list[str]:
     exe = shutil.which("seabox-runc", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     return [exe] if exe else [sys.executable, "-m", "seabox.cli.runc"]
@@ -69,6 +77,8 @@ def _spec(req: RunRequest, bundle: Path) -> dict[str, object]:
         user["additionalGids"] = req.additional_gids
     proc["user"] = user
     proc["noNewPrivileges"] = False
+    caps = list(BUILD_CAPABILITIES)
+    proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
     spec["root"] = {"path": req.rootfs, "readonly": False}
     spec["hostname"] = req.hostname
     linux = spec["linux"]
