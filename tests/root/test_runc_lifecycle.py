@@ -308,7 +308,8 @@ def test_exec_preserve_fds_and_additional_gids(runc: Runc, tmp_path: Path) -> No
                             "--user", "1000:1000", "-g", "3000", cid, "sh", "-c", "cat <&3; id -G"],
                            capture_output=True, text=True, pass_fds=(3,), timeout=60)
     finally:
-        os.close(fd)
+        if fd != 3:
+            os.close(fd)
         os.close(3)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()

@@ -124,7 +124,8 @@ def test_preserve_fds(runc: Runc, tmp_path: Path) -> None:
         r = subprocess.run([*runc.cmdline, "--root", str(runc.root), "run", "--preserve-fds", "1", "--bundle", str(b),
                             runc.new_id()], capture_output=True, text=True, pass_fds=(3,), timeout=60)
     finally:
-        os.close(fd)
+        if fd != 3:
+            os.close(fd)
         os.close(3)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()

@@ -262,6 +262,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
                         pass
                 children = [init_pid]
                 st.pid = init_pid
+                parent.send({"type": "init"})
             elif kind == "hooks":
                 from seabox.runtime.hooks import run_hooks
 

@@ -125,7 +125,10 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         if "user" in new or "user" in join:
             sc.setresgid(0)
             sc.setresuid(0)
-            sc.setgroups([])
+            try:
+                sc.setgroups([])
+            except PermissionError:
+                pass  # a joined user namespace may deny setgroups; the process's groups are set later
         flags = 0
         for kind in new:
             if kind != "user":
@@ -241,6 +244,10 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     warnings: list[str] = []
     hook_state: dict[str, Any] = {}
     try:
+        # wait until the parent knows our pid (the intermediate's "pid" message and ours share
+        # one pipe: without this, "hooks" or "ready" could overtake it)
+        if chan.recv().get("type") != "init":
+            os._exit(1)
         if "mount" not in types or types["mount"]:
             raise InvalidArgument("linux.namespaces: a new mount namespace is required")
         ctx = RootfsContext(bundle=cfg.bundle, rootfs=cfg.rootfs, userns="user" in types,
