@@ -246,12 +246,18 @@ class TaskManager:
             if sn is None:
                 raise InvalidArgument(subject("snapshotter", c.snapshotter, "not found"))
             mounts = sn.mounts(f"{t.namespace}/{c.snapshot_key}")
+        t0 = time.monotonic()
         bundles.create(t.bundle, spec, mounts)
         client: ShimClient | None = None
         try:
+            t1 = time.monotonic()
             client = self._spawn(t.namespace, t.id)
             t.client = client
+            t2 = time.monotonic()
             t.pid = client.create(str(t.bundle), stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal)
+            log.debug("task created", extra={"fields": {
+                "namespace": t.namespace, "id": t.id, "bundle_ms": round((t1 - t0) * 1000, 1),
+                "spawn_ms": round((t2 - t1) * 1000, 1), "create_ms": round((time.monotonic() - t2) * 1000, 1)}})
         except BaseException:
             if client is not None:
                 try:
