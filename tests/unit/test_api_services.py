@@ -292,3 +292,34 @@ def test_event_field_filters(channel: grpc.Channel) -> None:
     t.join(10)
     assert live.is_set()
     assert [(e.namespace, e.topic) for e in got] == [("wanted", "/namespaces/create")]
+
+
+def test_stop_is_bounded_when_a_handler_never_returns(tmp_path: Path) -> None:
+    from seabox.metadata.namespaces import NamespaceStore
+
+    release = threading.Event()
+    entered = threading.Event()
+    cfg = Config(root=str(tmp_path / "root"), state=str(tmp_path / "state"),
+                 grpc=GRPCConfig(address=str(tmp_path / "s.sock"), max_workers=4))
+    d = Daemon(cfg)
+    d.start()
+    original = NamespaceStore.list
+
+    def hang(self: NamespaceStore) -> list[object]:
+        entered.set()
+        release.wait(60)  # a handler that ignores cancellation, e.g. a wait on a stuck task
+        return []
+
+    NamespaceStore.list = hang  # type: ignore[method-assign, assignment]
+    ch = grpc.insecure_channel(f"unix:{tmp_path / 's.sock'}")
+    try:
+        fut = ngrpc.NamespacesStub(ch).List.future(npb.ListNamespacesRequest())
+        assert entered.wait(30)
+        d.stop(grace=0.2)
+        assert d.stuck
+        assert not (tmp_path / "s.sock").exists()
+        fut.cancel()
+    finally:
+        release.set()
+        NamespaceStore.list = original  # type: ignore[method-assign]
+        ch.close()

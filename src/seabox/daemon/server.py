@@ -84,6 +84,7 @@ class Daemon:
         self.exchange: Exchange | None = None
         self.server: object | None = None
         self._pool: futures.ThreadPoolExecutor | None = None
+        self.stuck = False  # some handler thread outlived stop()
         self.snapshotters: dict[str, Snapshotter] = {}
         self.gc: Scheduler | None = None
         self._stopped = threading.Event()
@@ -134,12 +135,12 @@ class Daemon:
         old = os.umask(0o177)
         try:
             self.engine = serve_engine(self.cfg, deps, tasks, server, self.address)  # gRPC inside, mux here
-            server.start()
         finally:
             os.umask(old)
         os.chmod(self.address, SOCKET_MODE)
         if os.geteuid() == 0 and (g.uid, g.gid) != (os.getuid(), os.getgid()):
             os.chown(self.address, g.uid, g.gid)  # as another user the socket stays that user's
+        server.start()
         self.server = server
         log.info(
             "serving",
@@ -159,7 +160,17 @@ class Daemon:
         if self.server is not None:
             self.server.stop(grace).wait(grace + 1)  # type: ignore[attr-defined]
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            # handlers still running after the grace period (a Wait on a task that never
+            # exits, say) must not keep the daemon from stopping: give them a bounded time
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            deadline = time.monotonic() + grace + 2
+            for t in list(getattr(self._pool, "_threads", ())):
+                t.join(max(0.0, deadline - time.monotonic()))
+            busy = [t.name for t in getattr(self._pool, "_threads", ()) if t.is_alive()]
+            if busy:
+                self.stuck = True
+                log.warning("handlers still running at stop; exiting without them",
+                            extra={"fields": {"threads": len(busy)}})
         if self.gc is not None:
             self.gc.stop()
         for sn in self.snapshotters.values():
@@ -194,4 +205,8 @@ def run(cfg: Config) -> int:
             pass
     finally:
         daemon.stop()
+    if daemon.stuck:
+        # the interpreter would join the stuck pool threads at exit and hang: leave now
+        logging.shutdown()
+        os._exit(0)
     return 0

@@ -59,7 +59,7 @@ def seaboxd(workdir: Path, *extra: str, ready_within: float = 30.0) -> Iterator[
     )
     try:
         deadline = time.monotonic() + ready_within
-        while not _ready(d.address):
+        while not (_ready(d.address) and "serving" in d.log_text()):
             if d.proc.poll() is not None:
                 raise RuntimeError(f"seaboxd exited with {d.proc.returncode}: {d.log_text()}")
             if time.monotonic() > deadline:
