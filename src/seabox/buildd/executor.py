@@ -53,6 +53,10 @@ class BuildError(Exception):
     """A build failure with a one-line, user-facing message."""
 
 
+class _DependencyFailed(Exception):
+    """A stage read a stage that failed (the failure itself is reported by that stage)."""
+
+
 @dataclass
 class BuildOptions:
     dockerfile: str  # the Dockerfile's text
@@ -167,14 +171,16 @@ class Engine:
 
     def commit_layer(self, active: str, name: str, *, make_layer: bool) -> tuple[str, Layer | None, int]:
         """Diff the active snapshot into a layer blob and commit it as ``name``."""
-        from seabox.snapshots.diff import diff_snapshot
+        from seabox.snapshots.diff import write_diff
 
         layer = None
         size = 0
         if make_layer:
+            with self.snap_lock:  # metadata (SQLite) under the lock; the slow tar+gzip outside it
+                upper = self.snapshotter.path_of(active)
             w = self.content.writer(f"buildd-layer-{active}")
             try:
-                res = diff_snapshot(self.snapshotter, active, w)  # type: ignore[arg-type]
+                res = write_diff(None, upper, w, overlay=True)  # type: ignore[arg-type]
                 with contextlib.suppress(errdefs.AlreadyExists):
                     w.commit(res.size, res.digest, {LABEL_UNCOMPRESSED: res.diff_id})
             finally:
@@ -325,13 +331,18 @@ class _Build:
                           digests={r: s.manifest_digest for r, s in self.images.items()})
         self.df = df
         # names (and ids) of every step, in order, before anything runs
-        for level in graph.levels:
-            if len(level) == 1:
-                self.run_stage(df.stages[level[0]], keys[level[0]].steps, keys[level[0]].base)
-                continue
-            with ThreadPoolExecutor(max_workers=len(level), thread_name_prefix="stage") as pool:
-                futs = [pool.submit(self.run_stage, df.stages[i], keys[i].steps, keys[i].base) for i in level]
+        # every needed stage starts at once; a stage blocks only where it reads another one
+        # (FROM <stage>, COPY --from, RUN --mount from=), so independent work overlaps as in BuildKit
+        self.done = {i: threading.Event() for i in graph.order}
+        if len(graph.order) == 1:
+            self._stage_thread(df.stages[graph.order[0]], keys[graph.order[0]].steps)
+        else:
+            with ThreadPoolExecutor(max_workers=len(graph.order), thread_name_prefix="stage") as pool:
+                futs = [pool.submit(self._stage_thread, df.stages[i], keys[i].steps) for i in graph.order]
                 errors = [f.exception() for f in futs]
+            real = [e for e in errors if e is not None and not isinstance(e, _DependencyFailed)]
+            if real:
+                raise real[0]
             for err in errors:
                 if err is not None:
                     raise err
@@ -348,9 +359,22 @@ class _Build:
     def stage_name(self, st: Stage) -> str:
         return st.name or f"stage-{st.index}"
 
-    def run_stage(self, st: Stage, step_keys: tuple[str, ...], base_key: str) -> None:
+    def _stage_thread(self, st: Stage, step_keys: tuple[str, ...]) -> None:
+        try:
+            self.run_stage(st, step_keys)
+        finally:
+            self.done[st.index].set()
+
+    def result_of(self, index: int) -> StageResult:
+        """A stage's result, waiting for it to finish; a failed stage fails its readers."""
+        self.done[index].wait()
+        if index not in self.results:
+            raise _DependencyFailed(f"stage {index} failed")
+        return self.results[index]
+
+    def run_stage(self, st: Stage, step_keys: tuple[str, ...]) -> None:
         if st.base_stage is not None:
-            base = self.results[st.base_stage]
+            base = self.result_of(st.base_stage)
             state = FsState(base.state.snapshot, list(base.state.layers))
             base_config = base.config
         elif st.base_image is None:
@@ -443,7 +467,7 @@ class _Build:
         snap: str | None
         for r in st.refs:
             if r.name == name and r.stage is not None:
-                snap = self.results[r.stage].state.snapshot
+                snap = self.result_of(r.stage).state.snapshot
                 break
         else:
             if name not in self.images:
