@@ -125,6 +125,10 @@ def run_cli(argv: list[str]) -> int:
             return run_cli([*rest[1:], "--help"])
         sys.stdout.write(main_help())
         return 0
+    if rest[0] == "build":  # served by seabox-buildd, not the Engine API
+        from seabox.cli.seabox_build import main as build_main
+
+        return build_main(rest[1:])
     display = rest[0]
     try:
         found, display, cargv, group = _resolve(rest)
