@@ -181,6 +181,7 @@ class Containers:
                 "Id": cid, "Name": full, "Namespace": ns, "Created": now(),
                 "Path": "", "Args": [], "State": rec_mod.new_state(),
                 "Image": r.manifest.config.digest, "ImageName": image_ref, "ImageRef": r.name,
+                "ImageConfig": img_cfg, "ImageTop": r.chain_ids[-1] if r.chain_ids else "",
                 "Config": merged, "RequestConfig": cfg, "HostConfig": host, "NetworkingConfig": netcfg,
                 "RestartCount": 0, "ManuallyStopped": False, "Mounts": [],
                 "LogPath": str(self.records.dir(cid) / f"{cid}-json.log"),
@@ -276,14 +277,19 @@ class Containers:
     def _start_locked(self, ns: str, rec: dict[str, Any]) -> None:
         cid = rec["Id"]
         cfg, host = rec["Config"], rec["HostConfig"]
+        marks = [time.monotonic()]
         try:
             inp = self._inputs(ns, rec)
+            marks.append(time.monotonic())
             spec = specs.build(rec["RequestConfig"] | {"Hostname": cfg.get("Hostname"),
                                                      "User": rec["RequestConfig"].get("User") or ""},
                                host, inp)
             self._write_container(ns, rec, spec)
+            marks.append(time.monotonic())
             self._create_task(ns, rec, spec)
+            marks.append(time.monotonic())
             pid = self.tasks.start(ns, cid)
+            marks.append(time.monotonic())
         except BaseException as e:
             with contextlib.suppress(Exception):
                 self.tasks.delete(ns, cid)
@@ -295,6 +301,9 @@ class Containers:
                              "OOMKilled": False, "Dead": False, "Pid": pid, "ExitCode": 0, "Error": "",
                              "StartedAt": now(), "FinishedAt": ZERO_TIME})
         self.records.save(rec)
+        steps = ("inputs_ms", "record_ms", "task_create_ms", "task_start_ms")
+        log.debug("started", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
+                                                                   zip(steps, marks, marks[1:], strict=False)}}})
         self.engine.emit(ns, "container", "start", cid, {"name": rec["Name"][1:], "image": rec["ImageName"]})
         self._monitor(ns, cid, time.monotonic())
 
@@ -313,16 +322,19 @@ class Containers:
 
     def _image_files(self, ns: str, rec: dict[str, Any]) -> tuple[Path | None, str | None, str | None, dict]:
         """The image config, and /etc/passwd|group when a user name must be resolved."""
-        r = self.engine.images.resolve(ns, rec["ImageRef"])
-        img_cfg = dict(r.config.config or {})
+        if "ImageConfig" in rec:  # kept at create time: no image lookups on the start path
+            img_cfg, top = dict(rec["ImageConfig"]), str(rec.get("ImageTop") or "")
+        else:
+            r = self.engine.images.resolve(ns, rec["ImageRef"])
+            img_cfg, top = dict(r.config.config or {}), (r.chain_ids[-1] if r.chain_ids else "")
         user = rec["RequestConfig"].get("User") or img_cfg.get("User") or ""
         passwd = group = None
-        if user and not all(p.isdigit() for p in user.split(":") if p):
+        if user and not all(p.isdigit() for p in user.split(":") if p) and top:
             from seabox.ctr.containers import read_chain_files
 
             c = self.engine.new_client(ns)
             try:
-                passwd, group = read_chain_files(c, "overlayfs", r.chain_ids[-1], ["/etc/passwd", "/etc/group"])
+                passwd, group = read_chain_files(c, "overlayfs", top, ["/etc/passwd", "/etc/group"])
             finally:
                 c.close()
         return None, passwd, group, img_cfg
