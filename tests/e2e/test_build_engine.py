@@ -221,10 +221,17 @@ def test_buildctl_build_du_prune(bd, tmp_path):
     assert (out / "product.txt").exists()
     p = subprocess.run([*py, "du"], capture_output=True, text=True, timeout=60)
     assert p.returncode == 0 and "Total:" in p.stdout
-    p = subprocess.run([*py, "prune", "--keep-storage", "0"], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0, p.stderr
     from seabox.buildd.client import Client
 
+    total = sum(r["size"] for r in Client(bd.address).du())
+    assert total > 0
+    keep = total // 2
+    p = subprocess.run([*py, "prune", "--keep-storage", str(keep)], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    left = sum(r["size"] for r in Client(bd.address).du())
+    assert 0 < left <= keep or left == 0
+    p = subprocess.run([*py, "prune", "--keep-storage", "0"], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
     assert sum(r["size"] for r in Client(bd.address).du()) == 0
 
 
@@ -236,3 +243,30 @@ def test_not_running_is_one_line(tmp_path):
     assert p.stderr.strip().splitlines() == [
         f"ERROR: seabox-buildd is not running at {addr}: start it with `seabox-buildd` "
         "(or `systemctl start seabox-buildd`)"]
+
+
+def test_add_fetches_http_url(bd, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "payload.txt").write_text("over http\n")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        ctx = tmp_path / "ctx"
+        ctx.mkdir()
+        url = f"http://127.0.0.1:{srv.server_address[1]}/payload.txt"
+        (ctx / "Dockerfile").write_text(f"FROM 127.0.0.1:5000/library/busybox:latest\nADD {url} /dl/\n")
+        out = tmp_path / "out"
+        rc, _, err = build(bd, ctx, "--output", f"type=local,dest={out}")
+        assert rc == 0, err
+        assert (out / "dl/payload.txt").read_text() == "over http\n"
+        assert (out / "dl/payload.txt").stat().st_mode & 0o777 == 0o600
+    finally:
+        srv.shutdown()
+        srv.server_close()
