@@ -588,3 +588,50 @@ def test_engine_on_failure_restart_limit(env: Env) -> None:
         assert env.api.json("GET", f"/containers/{cid}/json")["State"]["ExitCode"] == 2
     finally:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_attach_stdin_once(env: Env) -> None:
+    cid = env.create("stdin", Cmd=["sh", "-c", "read line; echo got:$line; cat"], OpenStdin=True, StdinOnce=True,
+                     AttachStdin=True, HostConfig={"NetworkMode": "none"})
+    try:
+        s = env.api.hijack("POST", f"/containers/{cid}/attach",
+                           query={"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
+        env.api.json("POST", f"/containers/{cid}/start")
+        s.sendall(b"hello\nrest\n")
+        s.shutdown(socket.SHUT_WR)
+        data = read_all(s)
+        s.close()
+        frames, _ = stdcopy.deframe(data)
+        assert b"".join(d for _, d in frames) == b"got:hello\nrest\n"
+        assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_pull_with_registry_auth_and_push(env: Env, fixtures_info: dict) -> None:
+    import base64
+
+    reg = fixtures_info["registries"]["auth"]
+    ref = fixtures_info["images"]["auth-busybox"]["ref"]
+    lines = _pull(env.api, ref)  # no credentials: refused
+    assert "error" in lines[-1]
+    auth = base64.urlsafe_b64encode(json.dumps({"username": reg["username"], "password": reg["password"],
+                                                "serveraddress": reg["host"]}).encode()).decode()
+    lines = []
+    for chunk in env.api.stream("POST", "/images/create", {"fromImage": ref}, {"X-Registry-Auth": auth}):
+        lines.extend(json.loads(x) for x in chunk.split(b"\r\n") if x.strip())
+    assert not [x for x in lines if "error" in x], lines
+    assert env.api.json("GET", f"/images/{ref}/json")["Id"]
+    # push a tag of busybox to the open registry under this test's own repository
+    target = f"{fixtures_info['registries']['open']['host']}/{env.tag}/busybox"
+    env.api.raw("POST", "/images/busybox/tag", query={"repo": target, "tag": "latest"})
+    out = b"".join(env.api.stream("POST", f"/images/{target}/push", {"tag": "latest"}))
+    docs = [json.loads(x) for x in out.split(b"\r\n") if x.strip()]
+    assert not [x for x in docs if "error" in x], docs
+    assert any("aux" in x and x["aux"]["Digest"].startswith("sha256:") for x in docs)
+    manifest = urllib.request.urlopen(urllib.request.Request(
+        f"http://{fixtures_info['registries']['open']['host']}/v2/{env.tag}/busybox/manifests/latest",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}), timeout=10).read()
+    assert b"layers" in manifest
+    env.api.json("DELETE", f"/images/{target}:latest")
+    env.api.json("DELETE", f"/images/{ref}")

@@ -244,6 +244,11 @@ def build(engine: Any) -> Router:
                         pass
                     finally:
                         os.close(fd)
+                    if rec["Config"].get("StdinOnce"):  # the attached client's EOF is the process's EOF
+                        try:
+                            engine.tasks.close_io(ns, cid)
+                        except errdefs.SeaboxError:
+                            pass
 
                 threading.Thread(target=feed, daemon=True).start()
             try:
