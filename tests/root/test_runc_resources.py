@@ -88,3 +88,23 @@ def test_pause_resume_update_events(runc: Runc) -> None:
     deadline = time.monotonic() + 5
     while runc.state(cid)["status"] != "running" and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def test_bad_seccomp_profile_fails_create_with_one_line(runc: Runc) -> None:
+    seccomp = {"defaultAction": "SCMP_ACT_BOGUS", "syscalls": []}
+    r = runc.create(runc.bundle(["true"], linux=linux_with(seccomp=seccomp)), runc.new_id())
+    assert r.returncode != 0
+    assert "seccomp" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_seccomp_applies_to_exec_and_with_no_new_privs(runc: Runc) -> None:
+    seccomp = {"defaultAction": "SCMP_ACT_ALLOW",
+               "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]}
+    cid = runc.new_id()
+    b = runc.bundle(["sleep", "60"], linux=linux_with(seccomp=seccomp), process={"noNewPrivileges": True})
+    assert runc.create(b, cid).returncode == 0
+    assert runc.cmd("start", cid).returncode == 0
+    r = runc.cmd("exec", cid, "mkdir", "/tmp/x")
+    assert r.returncode != 0
+    assert "Permission denied" in r.stderr

@@ -18,7 +18,7 @@ from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
 from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
 from seabox.runtime.cgroupref import open_cgroup_manager
-from seabox.runtime.init import InitConfig, run_intermediate
+from seabox.runtime.init import InitConfig, prepare_seccomp, run_intermediate
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
@@ -210,7 +210,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             manager.create()
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
                          no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
-                         new_keyring=not opts.no_new_keyring)
+                         new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp))
         s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = channel_pair()
         for fd in range(3, 3 + opts.preserve_fds):

@@ -22,7 +22,7 @@ from seabox.linux.syscalls import LinuxSyscalls
 from seabox.oci.runtime_spec import Process, Record, parse_spec
 from seabox.runtime import state as st_mod
 from seabox.runtime.create import write_pid_file
-from seabox.runtime.init import _fail, apply_process, join_namespaces, load_seccomp, setup_console
+from seabox.runtime.init import _fail, apply_process, join_namespaces, prepare_seccomp, setup_console
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
@@ -56,7 +56,7 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
 
 
-def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: dict[str, Any] | None, opts: ExecOptions,
+def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: Any, opts: ExecOptions,
                 console_fd: int, chan: Channel) -> NoReturn:
     try:
         sc = LinuxSyscalls()
@@ -74,8 +74,8 @@ def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: dict[str, Any]
                     setup_console(sc, proc, console_fd, bind_console=False)
                 exe, env = apply_process(sc, proc, seccomp=seccomp, keep={chan.rfd, chan.wfd},
                                          preserve_fds=opts.preserve_fds, warnings=warnings)
-                if proc.no_new_privileges and seccomp:
-                    load_seccomp(seccomp)
+                if proc.no_new_privileges and seccomp is not None:
+                    seccomp.load()
                 chan.send({"type": "ready", "warnings": warnings})
                 sc.default_signals()
                 os.execve(exe, proc.args, env)
@@ -123,12 +123,13 @@ def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: Ex
         console_fd = connect_console_socket(opts.console_socket)
     for fd in range(3, 3 + opts.preserve_fds):
         os.set_inheritable(fd, True)
+    seccomp = prepare_seccomp(spec.linux.seccomp)
     LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
     parent, child = channel_pair()
     cpid = os.fork()
     if cpid == 0:
         parent.close()
-        _exec_child(proc, ns_paths, spec.linux.seccomp, opts, console_fd, child)
+        _exec_child(proc, ns_paths, seccomp, opts, console_fd, child)
     child.close()
     if console_fd >= 0:
         os.close(console_fd)

@@ -39,8 +39,9 @@ class InitConfig(Record):
     preserve_fds: int
     console_fd: int
     new_keyring: bool
+    seccomp: Any  # a compiled seabox.linux.seccomp.Filter, or None
 
-    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1, new_keyring: bool = True) -> None:
+    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1, new_keyring: bool = True, seccomp: Any = None) -> None:
         self.container_id = container_id
         self.spec = spec
         self.bundle = bundle
@@ -50,6 +51,7 @@ class InitConfig(Record):
         self.preserve_fds = preserve_fds
         self.console_fd = console_fd
         self.new_keyring = new_keyring
+        self.seccomp = seccomp
 
 
 def _fail(chan: Channel, e: BaseException) -> NoReturn:
@@ -67,12 +69,16 @@ def _fail(chan: Channel, e: BaseException) -> NoReturn:
     os._exit(1)
 
 
-def load_seccomp(seccomp: dict[str, Any]) -> None:
+def prepare_seccomp(seccomp: dict[str, Any] | None) -> Any:
+    """Compile linux.seccomp in the runtime, before any fork: a bad profile fails ``create``
+    with a one-line error, and the init only has to load the ready BPF program."""
+    if not seccomp:
+        return None
     try:
-        from seabox.linux.seccomp import load_filter
+        from seabox.linux.seccomp import prepare
     except ImportError:
         raise FailedPrecondition("linux.seccomp: seccomp support (seabox.linux.seccomp) is not available")
-    load_filter(seccomp)
+    return prepare(seccomp)
 
 
 def join_namespaces(sc: Syscalls, paths: dict[str, str]) -> None:
@@ -184,7 +190,7 @@ def apply_apparmor(sc: Syscalls, profile: str) -> None:
     raise FailedPrecondition(f"process.apparmorProfile {profile!r}: no AppArmor exec attribute")
 
 
-def apply_process(sc: Syscalls, proc: Process, *, seccomp: dict[str, Any] | None, keep: set[int],
+def apply_process(sc: Syscalls, proc: Process, *, seccomp: Any, keep: set[int],
                   preserve_fds: int, warnings: list[str]) -> tuple[str, dict[str, str]]:
     """rlimits, no_new_privs, early seccomp, fd closing, umask, user and capabilities, cwd, lookup."""
     procmod.set_oom_score_adj(sc, proc.oom_score_adj)
@@ -198,8 +204,8 @@ def apply_process(sc: Syscalls, proc: Process, *, seccomp: dict[str, Any] | None
         warnings.append(f"process.selinuxLabel {proc.selinux_label!r} ignored: SELinux is not enabled")
     if proc.no_new_privileges:
         sc.prctl(s.PR_SET_NO_NEW_PRIVS, 1)
-    elif seccomp:
-        load_seccomp(seccomp)
+    elif seccomp is not None:
+        seccomp.load()  # needs CAP_SYS_ADMIN without no_new_privs: before the capabilities go
     procmod.close_fds(keep, preserve_fds)
     sc.umask(proc.user.umask if proc.user.umask is not None else 0o022)
     procmod.setup_user_and_caps(sc, proc, warn=warnings)
@@ -210,17 +216,13 @@ def apply_process(sc: Syscalls, proc: Process, *, seccomp: dict[str, Any] | None
 
 def _preimport(spec: Spec) -> None:
     """Import, while the host root is still visible, what is needed after the root switch."""
-    if spec.process is not None and spec.process.terminal:
-        import seabox.linux.console
-    if spec.hooks.get("startContainer"):
-        import subprocess  # noqa: F401
+    import importlib
 
-        import seabox.runtime.hooks
-    if spec.linux.seccomp:
-        try:
-            import seabox.linux.seccomp  # noqa: F401
-        except ImportError:
-            pass
+    if spec.process is not None and spec.process.terminal:
+        importlib.import_module("seabox.linux.console")
+    if spec.hooks.get("startContainer"):
+        importlib.import_module("subprocess")
+        importlib.import_module("seabox.runtime.hooks")
 
 
 def _create_cwd(cwd: str) -> None:
@@ -288,7 +290,7 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
             except OSError as e:
                 raise FailedPrecondition(f"linux.sysctl.{key}: {e.strerror}")
         finalize_rootfs(sc, spec)
-        exe, env = apply_process(sc, proc, seccomp=spec.linux.seccomp, keep={chan.rfd, chan.wfd, cfg.fifo_fd},
+        exe, env = apply_process(sc, proc, seccomp=cfg.seccomp, keep={chan.rfd, chan.wfd, cfg.fifo_fd},
                                  preserve_fds=cfg.preserve_fds, warnings=warnings)
         chan.send({"type": "ready", "warnings": warnings})
         chan.close()
@@ -306,8 +308,8 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
 
             st = dict(hook_state, status="created", pid=os.getpid())
             run_hooks("startContainer", spec.hooks, st)
-        if proc.no_new_privileges and spec.linux.seccomp:
-            load_seccomp(spec.linux.seccomp)
+        if proc.no_new_privileges and cfg.seccomp is not None:
+            cfg.seccomp.load()  # as late as possible: only the allowed syscalls work after this
         os.write(fd, b"0")
         sc.default_signals()
         os.execve(exe, proc.args, env)
