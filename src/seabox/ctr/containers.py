@@ -106,19 +106,22 @@ def _status_line(p: Any) -> str:
     return f"{{{status_name(p.status).lower()} {p.exit_status} 0001-01-01 00:00:00 +0000 UTC}}"
 
 
-def delete_one(client: Client, container_id: str, *, keep_snapshot: bool = False) -> None:
-    """ctr's deleteContainer: a stopped (or created) task goes with it; a live one refuses."""
+def delete_one(client: Client, container_id: str, *, keep_snapshot: bool = False, container: Any = None,
+               task_gone: bool = False) -> None:  # fmt: skip
+    """ctr's deleteContainer: a stopped (or created) task goes with it; a live one refuses.
+    ``container``/``task_gone`` let a caller that knows skip the lookups."""
     from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
     from seabox.api.gen.containerd.api.services.tasks.v1 import tasks_pb2 as tpb
     from seabox.ctr.tasks import status_name
 
-    c = get(client, container_id)
-    try:
-        p = client.tasks.Get(tpb.GetRequest(container_id=container_id)).process
-    except Exception as e:
-        if grpc_code(e) not in ("NOT_FOUND", "UNIMPLEMENTED"):
-            raise
-        p = None
+    c = container if container is not None else get(client, container_id)
+    p = None
+    if not task_gone:
+        try:
+            p = client.tasks.Get(tpb.GetRequest(container_id=container_id)).process
+        except Exception as e:
+            if grpc_code(e) not in ("NOT_FOUND", "UNIMPLEMENTED"):
+                raise
     if p is not None:
         if status_name(p.status) not in ("STOPPED", "CREATED"):
             raise CommandError(f"cannot delete a non stopped container: {_status_line(p)}")
@@ -258,6 +261,12 @@ def read_user_files(client: Client, c: Any) -> tuple[str | None, str | None]:
 
 def create(client: Client, opts: CreateOptions) -> Any:
     """Prepare the rootfs snapshot and record the container; returns the Container message."""
+    return create_with_mounts(client, opts)[0]
+
+
+def create_with_mounts(client: Client, opts: CreateOptions) -> tuple[Any, list[Any] | None]:
+    """:func:`create`, also returning the rootfs snapshot's mounts (None without a snapshot),
+    which is what the task is created with: ``run`` needs no second lookup."""
     from google.protobuf import any_pb2
 
     from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
@@ -274,6 +283,7 @@ def create(client: Client, opts: CreateOptions) -> Any:
     with leases.temporary(client):
         snapshot_key = ""
         image_name = ""
+        mounts: Any = None
         if opts.config_path:
             with open(opts.config_path, encoding="utf-8") as f:
                 spec_dict = json.load(f)
@@ -328,7 +338,8 @@ def create(client: Client, opts: CreateOptions) -> Any:
             snapshot_key=snapshot_key,
         )
         try:
-            return client.containers.Create(pb.CreateContainerRequest(container=c)).container
+            created = client.containers.Create(pb.CreateContainerRequest(container=c)).container
+            return created, (list(mounts) if mounts is not None else None)
         except BaseException:
             if snapshot_key:
                 with contextlib.suppress(Exception):

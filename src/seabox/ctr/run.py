@@ -30,7 +30,7 @@ def run(client: Client, opts: RunOptions) -> int:
         raise CommandError("flags --detach and --rm cannot be specified together")
     if opts.cni:
         raise CommandError("--cni: CNI networking is not available in this seabox-ctr build (needs seabox.network)")
-    containers.create(client, opts.create)
+    container, mounts = containers.create_with_mounts(client, opts.create)
     cid = opts.create.id
     io = opts.io
     io.null_io = opts.null_io
@@ -39,10 +39,11 @@ def run(client: Client, opts: RunOptions) -> int:
     def cleanup() -> None:
         if opts.rm:
             with contextlib.suppress(Exception):
-                containers.delete_one(client, cid)
+                containers.delete_one(client, cid, container=container, task_gone=True)
 
     try:
-        code = tasks.start(client, cid, io, detach=opts.detach, pid_file=opts.pid_file, after_exit=cleanup)
+        code = tasks.start(client, cid, io, detach=opts.detach, pid_file=opts.pid_file, after_exit=cleanup,
+                           container=container, rootfs=mounts)  # fmt: skip
     except BaseException:
         _undo(client, cid, remove_container=opts.rm)
         raise

@@ -16,8 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import stat
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,7 @@ class FifoSet:
                 os.mkfifo(p, 0o600)
         self._threads: list[threading.Thread] = []
         self._out_threads: list[threading.Thread] = []
+        self._out_paths: list[str] = []
         self._stdin_fd = -1
         self._closed = False
         self.started = threading.Event()  # set by the caller once the process has started
@@ -78,6 +79,7 @@ class FifoSet:
                 t = threading.Thread(target=self._copy_out, args=(path, fd), daemon=True, name="stdout")
                 t.start()
                 self._out_threads.append(t)
+                self._out_paths.append(path)
 
     def _copy_in(self, in_fd: int, close_stdin: Callable[[], None] | None) -> None:
         try:
@@ -133,17 +135,17 @@ class FifoSet:
             return
         self._closed = True
         self.started.set()
-        for path in (self.stdout, self.stderr):
-            if path:
-                # a thread still blocked opening the read end is released by a writer appearing
+        # a thread still blocked opening its read end (the task never opened the other end) is
+        # released by a writer appearing; the thread may not have reached open() yet: retry
+        for path, t in zip(self._out_paths, self._out_threads, strict=True):
+            deadline = time.monotonic() + 1.0
+            while t.is_alive() and time.monotonic() < deadline:
                 with contextlib.suppress(OSError):
-                    if stat.S_ISFIFO(os.stat(path).st_mode):
-                        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+                t.join(0.01)
         if self._stdin_fd >= 0:
             fd, self._stdin_fd = self._stdin_fd, -1
             os.close(fd)
-        for t in self._out_threads:
-            t.join(1.0)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -219,16 +219,18 @@ def _runtime_options(container: Any) -> Any:
 
 
 def start(client: Client, container_id: str, io: IOOptions, *, detach: bool = False, pid_file: str = "",
-          after_exit: Callable[[], None] | None = None) -> int:  # fmt: skip
+          after_exit: Callable[[], None] | None = None, container: Any = None,
+          rootfs: list[Any] | None = None) -> int:  # fmt: skip
     """Create the container's task and start it; unless ``detach``, relay IO, wait, delete the task."""
     from seabox.ctr import containers
 
     pb = _pb()
-    c = containers.get(client, container_id)
+    c = container if container is not None else containers.get(client, container_id)
     spec = json.loads(c.spec.value) if c.spec.value else {}
     terminal = bool((spec.get("process") or {}).get("terminal"))
     io.terminal = terminal
-    rootfs = _rootfs(client, c)
+    if rootfs is None:
+        rootfs = _rootfs(client, c)
 
     def create(f: FifoSet | None) -> None:
         req = pb.CreateTaskRequest(
