@@ -177,6 +177,9 @@ def test_lifecycle_events_wait_and_exec(env: Env) -> None:
     t.Exec(tpb.ExecProcessRequest(container_id="c1", exec_id="e1",
                                   spec=any_pb2.Any(type_url=PROCESS_URL, value=json.dumps(proc).encode())),
            metadata=env.md)
+    with pytest.raises(grpc.RpcError) as gone:  # a waiter that gives up; the daemon lets its thread go
+        t.Wait(tpb.WaitRequest(container_id="c1", exec_id="e1"), metadata=env.md, timeout=0.3)
+    assert gone.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     t.Start(tpb.StartRequest(container_id="c1", exec_id="e1"), metadata=env.md)
     assert t.Wait(tpb.WaitRequest(container_id="c1", exec_id="e1"), metadata=env.md, timeout=60).exit_status == 6
     assert t.DeleteProcess(tpb.DeleteProcessRequest(container_id="c1", exec_id="e1"),

@@ -270,3 +270,49 @@ def test_sigkill_daemon_containers_survive_and_are_recovered(env: Env, fixtures_
                 time.sleep(0.1)
             env.ctr("task", "rm", n)
         assert env.tasks() == {}
+
+
+def _shim_pid(e: Env, cid: str) -> int:
+    from seabox.shim.client import discover
+
+    found = [r.pid for r in discover(str(e.d.state / "shims")) if (r.namespace, r.id) == (e.ns, cid)]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def _mounted_under(path: Path) -> list[str]:
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f if line.split()[4].startswith(str(path))]
+
+
+def test_a_task_whose_shim_died_is_stopped_and_cleaned_up(env: Env, fixtures_info: dict) -> None:
+    img = fixtures_info["images"]["busybox"]["ref"]
+    pull(env, img)
+    env.ctr("run", "-d", img, "live", "sleep", "1000")
+    env.ctr("run", "-d", img, "down", "sleep", "1000")  # its shim dies while the daemon is down
+    env.ctr("run", "-d", img, "up", "sleep", "1000")  # its shim dies while the daemon runs
+    pids = {n: p for n, (p, _s) in env.tasks().items()}
+
+    env.d.proc.send_signal(signal.SIGKILL)
+    env.d.proc.wait()
+    os.kill(_shim_pid(env, "down"), signal.SIGKILL)
+    with seaboxd(env.work / "d") as d2:
+        env.d = d2
+        tasks = env.tasks()
+        assert tasks["live"] == (pids["live"], "RUNNING")
+        assert tasks["down"][1] == "STOPPED"
+        assert not pid_alive(pids["down"])  # cleanup killed what the dead shim left (runtime delete --force)
+        assert not (env.d.state / "bundles" / env.ns / "down").exists()
+        rm = env.ctr("task", "rm", "down")
+        assert "exit code 137" in rm.stderr, rm.stderr
+
+        os.kill(_shim_pid(env, "up"), signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while env.tasks()["up"][1] != "STOPPED" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert env.tasks()["up"][1] == "STOPPED"
+        env.ctr("task", "rm", "up")
+        assert not pid_alive(pids["up"])
+        assert not (env.d.state / "bundles" / env.ns / "up").exists()
+        assert set(env.tasks()) == {"live"}
+        assert len(_mounted_under(env.d.state / "bundles")) == 1  # only live's rootfs

@@ -253,7 +253,7 @@ class TasksService(pb_grpc.TasksServicer):
     @rpc
     def Wait(self, request: pb.WaitRequest, context: grpc.ServicerContext) -> pb.WaitResponse:
         ns = nsctx.from_context(context)
-        p = self.m.wait(ns, request.container_id, request.exec_id)
+        p = self.m.wait(ns, request.container_id, request.exec_id, cancelled=lambda: not context.is_active())
         out = pb.WaitResponse(exit_status=p.exit_status)
         if p.exited_at:
             out.exited_at.CopyFrom(timestamp(p.exited_at))

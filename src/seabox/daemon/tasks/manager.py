@@ -381,16 +381,25 @@ class TaskManager:
     def stats(self, ns: str, cid: str) -> dict:
         return self._client(self._get(ns, cid)).stats()
 
-    def wait(self, ns: str, cid: str, exec_id: str = "") -> Process:
+    def wait(self, ns: str, cid: str, exec_id: str = "", cancelled: Callable[[], bool] | None = None,
+             poll: float = 2.0) -> Process:
+        """Block until the process exits.  The shim answers when it reaps it; meanwhile, every
+        ``poll`` seconds, a caller that went away (``cancelled()``) releases its thread."""
         t = self._get(ns, cid)
         if t.tombstone is not None:
             return self._process(t, exec_id)
         client = self._client(t)
-        try:
-            es = client.wait(exec_id, timeout=None)
-        except Unavailable:
-            return self._process(t, exec_id)
-        return Process(cid, exec_id, es.pid, STOPPED, es.exit_status, parse_time(es.exited_at))
+        while True:
+            try:
+                es = client.wait(exec_id, timeout=poll if cancelled is not None else None)
+                return Process(cid, exec_id, es.pid, STOPPED, es.exit_status, parse_time(es.exited_at))
+            except Unavailable:
+                if cancelled is not None and cancelled():
+                    raise Unavailable(subject("task", cid, "wait cancelled by the client"))
+                try:
+                    client.ping()
+                except Unavailable:
+                    return self._process(t, exec_id)  # the shim died: reported stopped
 
     # -- recovery ---------------------------------------------------------------------------------
 
