@@ -635,3 +635,64 @@ def test_engine_pull_with_registry_auth_and_push(env: Env, fixtures_info: dict) 
     assert b"layers" in manifest
     env.api.json("DELETE", f"/images/{target}:latest")
     env.api.json("DELETE", f"/images/{ref}")
+
+
+def _exec(env: Env, cid: str, cmd: list[str], **body: object) -> tuple[int, bytes, bytes]:
+    eid = env.api.json("POST", f"/containers/{cid}/exec", {"Cmd": cmd, "AttachStdout": True, "AttachStderr": True,
+                                                           **body})["Id"]
+    s = env.api.hijack("POST", f"/exec/{eid}/start", {"Detach": False})
+    data = read_all(s)
+    s.close()
+    _wait_for(lambda: not env.api.json("GET", f"/exec/{eid}/json")["Running"], 10)
+    frames, _ = stdcopy.deframe(data)
+    code = env.api.json("GET", f"/exec/{eid}/json")["ExitCode"]
+    return (code, b"".join(d for k, d in frames if k == 1), b"".join(d for k, d in frames if k == 2))
+
+
+def test_engine_jenkins_style_run(env: Env) -> None:
+    """The issue's Jenkins command, with busybox: hostname, env, hosts entries, a named volume, a
+    read-only bind, the daemon's socket mounted, privileged, user by name, restart=always, -p."""
+    port = _free_port()
+    vol = env.name("jhome")
+    cid = env.run("jenkins", Cmd=["sleep", "600"], Hostname="jenkins.example.test", User="root",
+                  Env=["TZ=Asia/Shanghai"], ExposedPorts={"8080/tcp": {}},
+                  HostConfig={"RestartPolicy": {"Name": "always"}, "Privileged": True,
+                              "PortBindings": {"8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]},
+                              "Binds": ["/etc/localtime:/etc/localtime:ro", f"{vol}:/var/jenkins_home",
+                                        f"{env.d.address}:/run/seabox/seaboxd.sock"],
+                              "ExtraHosts": ["gitlab.example.test:10.0.0.110", "harbor.example.test:10.0.0.185"]})
+    try:
+        assert _exec(env, cid, ["hostname"])[1] == b"jenkins.example.test\n"
+        assert b"TZ=Asia/Shanghai" in _exec(env, cid, ["env"])[1]
+        hosts = _exec(env, cid, ["cat", "/etc/hosts"])[1]
+        assert b"10.0.0.110\tgitlab.example.test" in hosts.replace(b" ", b"\t") or b"10.0.0.110" in hosts
+        assert b"harbor.example.test" in hosts
+        assert _exec(env, cid, ["test", "-S", "/run/seabox/seaboxd.sock"])[0] == 0
+        assert _exec(env, cid, ["sh", "-c", "echo x > /etc/localtime"])[0] != 0  # read-only bind
+        assert _exec(env, cid, ["sh", "-c", "echo x > /var/jenkins_home/f"])[0] == 0
+        v = env.api.json("GET", f"/volumes/{vol}")
+        assert Path(v["Mountpoint"], "f").read_text() == "x\n"
+        # privileged: CAP_SYS_ADMIN (bit 21) is in the effective set
+        caps = _exec(env, cid, ["grep", "CapEff", "/proc/1/status"])[1].split()[1]
+        assert int(caps, 16) & (1 << 21)
+        ins = env.api.json("GET", f"/containers/{cid}/json")
+        assert ins["HostConfig"]["Privileged"] is True and ins["Config"]["Hostname"] == "jenkins.example.test"
+        assert ins["NetworkSettings"]["Ports"]["8080/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(port)}]
+        assert any(m["Type"] == "volume" and m["Name"] == vol for m in ins["Mounts"])
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+        env.api.json("DELETE", f"/volumes/{vol}")
+
+
+def test_engine_init_user_name_and_readonly_rootfs(env: Env) -> None:
+    cid = env.create("init", Cmd=["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; id -u; touch /x || echo ro"],
+                     User="nobody", HostConfig={"Init": True, "ReadonlyRootfs": True, "NetworkMode": "none"})
+    try:
+        env.api.json("POST", f"/containers/{cid}/start")
+        env.api.json("POST", f"/containers/{cid}/wait")
+        out, _ = env.api.logs(cid)
+        lines = out.decode().splitlines()
+        assert lines[0].startswith("/sbin/docker-init -- sh"), lines
+        assert lines[1] == "65534" and lines[2] == "ro"
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
