@@ -12,8 +12,7 @@ import pytest
 
 from seabox.build.dockerfile import parse
 from seabox.buildd import progress
-from seabox.buildd.client import BuildFailed, BuildRequest, Client, NotRunning
-from seabox.buildd.output import parse_output
+from seabox.buildd.client import BuildFailed, BuildRequest, Client, NotRunning, parse_output
 from seabox.buildd.server import BuildServer
 from seabox.buildd.units import parse_size
 

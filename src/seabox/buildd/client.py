@@ -238,3 +238,21 @@ def _lines(resp: http.client.HTTPResponse) -> Iterator[bytes]:
             return
         if line.strip():
             yield line
+
+
+def parse_output(spec: str) -> dict[str, str]:
+    """``type=oci,dest=x.tar`` → dict; a bare path means ``type=local,dest=<path>`` (docker's shorthand)."""
+    if "=" not in spec:
+        return {"type": "local", "dest": spec}
+    out: dict[str, str] = {}
+    for part in spec.split(","):
+        k, sep, v = part.partition("=")
+        if not sep:
+            raise errdefs.InvalidArgument(errdefs.subject("output", spec, f"malformed field {part!r}"))
+        out[k.strip()] = v.strip()
+    if out.get("type") not in ("image", "registry", "oci", "docker", "local", "tar"):
+        raise errdefs.InvalidArgument(errdefs.subject("output type", out.get("type", ""),
+                                                      "not one of image, registry, oci, docker, local"))
+    return out
+
+

@@ -164,8 +164,9 @@ def run(req: RunRequest, *, work: Path, runc_root: Path, cid: str, on_line: Call
         for raw in p.stdout:
             on_line(raw.decode("utf-8", "replace").rstrip("\n"))
         code = p.wait()
-        subprocess.run([*runc_command(), "--root", str(runc_root), "delete", "--force", cid],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        if (runc_root / cid).exists():  # `run` deletes its container; only a crashed run leaves one
+            subprocess.run([*runc_command(), "--root", str(runc_root), "delete", "--force", cid],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
         return code
     finally:
         _remove(req.rootfs, created)

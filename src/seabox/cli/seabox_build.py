@@ -58,9 +58,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from seabox import errdefs
     from seabox.buildd import progress as prog
-    from seabox.buildd.client import BuildFailed, BuildRequest, Client
-    from seabox.buildd.output import parse_output
-
+    from seabox.buildd.client import BuildFailed, BuildRequest, Client, parse_output
+    
     p = parser()
     a = p.parse_args(argv)
     try:
