@@ -19,7 +19,6 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from seabox import errdefs
 from seabox.buildd.cache import Layer
 from seabox.buildd.executor import BuildResult, Engine, _docker_layer_type
 from seabox.oci import image as oci

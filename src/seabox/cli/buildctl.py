@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     from seabox import errdefs
     from seabox.buildd import progress as prog
     from seabox.buildd.client import BuildFailed, BuildRequest, Client, parse_output
-        from seabox.cli.seabox_build import _secret
+    from seabox.cli.seabox_build import _secret
 
     a = parser().parse_args(argv)
     c = Client(a.addr)

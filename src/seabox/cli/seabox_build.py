@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from seabox import errdefs
     from seabox.buildd import progress as prog
     from seabox.buildd.client import BuildFailed, BuildRequest, Client, parse_output
-    
+
     p = parser()
     a = p.parse_args(argv)
     try:
