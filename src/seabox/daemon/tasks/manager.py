@@ -285,6 +285,7 @@ class TaskManager:
                 p = t.tombstone
             else:
                 client = self._client(t)
+                t0 = time.monotonic()
                 try:
                     es = client.delete()
                     p = Process(cid, "", es.pid or t.pid, STOPPED, es.exit_status, parse_time(es.exited_at))
@@ -296,11 +297,18 @@ class TaskManager:
                     except (SeaboxError, OSError) as e:
                         log.warning("cleanup after a dead shim failed", extra={"fields": {"id": cid, "error": str(e)}})
                     p = Process(cid, "", t.pid, STOPPED, DEAD_SHIM_EXIT, time.time_ns())
+                t1 = time.monotonic()
                 try:
                     client.shutdown(now=True)
                 except SeaboxError:
                     pass
-            bundles.remove(t.bundle)
+                t2 = time.monotonic()
+                bundles.remove(t.bundle)
+                log.debug("task deleted", extra={"fields": {
+                    "namespace": ns, "id": cid, "delete_ms": round((t1 - t0) * 1000, 1),
+                    "shutdown_ms": round((t2 - t1) * 1000, 1), "bundle_ms": round((time.monotonic() - t2) * 1000, 1)}})
+            if t.tombstone is not None:
+                bundles.remove(t.bundle)  # normally gone at recovery already
             with self._lock:
                 self.tasks.pop((ns, cid), None)
         self.publish(TaskEvent(ns, "/tasks/delete", {"container_id": cid, "id": cid, "pid": p.pid,
