@@ -111,7 +111,7 @@ def main(runs: int = 20, n: int = 50) -> dict:
                 Contender("containerd (real ctr)", ctr_argv(ca, cd.namespace, "run", "--rm", image, "id", "true")),
             ], runs=runs, warmup=3, baseline="containerd (real ctr)")
             out["rss_after_runs_kib"] = {"seaboxd": rss_kib(sd.proc.pid), "containerd": rss_kib(cd.proc.pid)}
-            launcher = [p for p in pids_by_name("python3", "seabox.shim.launcher") if parent(p) == sd.proc.pid]
+            launcher = [p for p in pids_by_name("python", "seabox.shim.launcher") if parent(p) == sd.proc.pid]
             out["launcher_pss_kib"] = sum(pss_kib(p) for p in launcher)
             out["start_many"] = {
                 "seaboxd": start_many(sa, ns, image, n, lambda: seabox_shims(sd.state)),
