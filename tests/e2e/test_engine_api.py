@@ -270,8 +270,7 @@ def test_engine_stop_kill_and_rm_running_refused(env: Env) -> None:
 
 @pytest.mark.parametrize("security", [
     ["seccomp=unconfined"],
-    pytest.param([], marks=pytest.mark.xfail(strict=True, reason="seabox-runc exec: the seccomp module cannot be "
-                                                                  "imported after joining the container (runtime)")),
+    [],  # the default seccomp profile
 ])
 def test_engine_exec_output_and_exit_code(env: Env, security: list[str]) -> None:
     cid = env.run("exec" + str(len(security)), Cmd=["sleep", "600"],
@@ -694,5 +693,29 @@ def test_engine_init_user_name_and_readonly_rootfs(env: Env) -> None:
         lines = out.decode().splitlines()
         assert lines[0].startswith("/sbin/docker-init -- sh"), lines
         assert lines[1] == "65534" and lines[2] == "ro"
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_wait_next_exit_sent_before_start(env: Env) -> None:
+    import threading
+
+    cid = env.create("nx", Cmd=["sh", "-c", "exit 7"], HostConfig={"NetworkMode": "none"})
+    got: dict = {}
+
+    def waiter() -> None:
+        got.update(EngineClient(str(env.d.address)).json("POST", f"/containers/{cid}/wait",
+                                                         query={"condition": "next-exit"}))
+
+    t = threading.Thread(target=waiter, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    assert got == {}  # a created container has not exited yet
+    env.api.json("POST", f"/containers/{cid}/start")
+    t.join(30)
+    try:
+        assert got["StatusCode"] == 7
+        # not-running on a stopped container answers at once with the last exit code
+        assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 7
     finally:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})

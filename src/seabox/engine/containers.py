@@ -82,6 +82,7 @@ class Containers:
         self._glock = threading.Lock()
         self._monitors: dict[str, threading.Thread] = {}
         self._exit_events: dict[str, threading.Condition] = {}
+        self._exits: dict[str, tuple[int, int]] = {}  # id → (exits seen since seaboxd started, last code)
         self._seccomp: dict[str, Any] | None = None
         self._closed = threading.Event()
 
@@ -566,6 +567,8 @@ class Containers:
             st.update({"Status": "exited", "Running": False, "Paused": False, "Restarting": False, "Pid": 0,
                        "ExitCode": code, "FinishedAt": now()})
             self.records.save(rec)
+            n = self._exits.get(cid, (0, 0))[0]
+            self._exits[cid] = (n + 1, code)
         self.engine.emit(ns, "container", "die", cid, {"name": rec["Name"][1:], "exitCode": str(code),
                                                        "image": rec["ImageName"]})
         self._notify(cid)
@@ -706,28 +709,26 @@ class Containers:
         self.start(ns, ref)
 
     def wait(self, ns: str, ref: str, condition: str = "not-running") -> dict[str, Any]:
+        """Docker's wait: ``not-running`` returns at once for a stopped container, else at its
+        next exit; ``next-exit`` always waits for the next exit (``docker run`` sends it before
+        ``start``); ``removed`` waits until the container is gone."""
         rec = self.get(ns, ref)
         cid = rec["Id"]
         if condition not in ("", "not-running", "next-exit", "removed"):
             raise errdefs.InvalidArgument(f"invalid condition: {condition}")
         c = self.cond(cid)
         with c:
-            if condition == "next-exit" or (condition in ("", "not-running") and rec["State"]["Running"]) \
-                    or rec["State"].get("Restarting"):
-                started = rec["State"]["StartedAt"]
-                while True:
-                    r = self.records.items.get(cid)
-                    if r is None or (not r["State"]["Running"] and not r["State"].get("Restarting")) \
-                            or (condition == "next-exit" and r["State"]["StartedAt"] != started
-                                and not r["State"]["Running"]):
-                        break
-                    if r["State"]["Restarting"] and condition in ("", "not-running"):
-                        break
-                    c.wait(1.0)
+            seen, code = self._exits.get(cid, (0, int(rec["State"]["ExitCode"])))
+            st = rec["State"]
+            idle = not st["Running"] and not st.get("Restarting")
             if condition == "removed":
                 while cid in self.records.items:
                     c.wait(1.0)
-        code = rec["State"]["ExitCode"]
+                code = self._exits.get(cid, (seen, code))[1]
+            elif condition == "next-exit" or not idle:
+                while self._exits.get(cid, (0, 0))[0] == seen and cid in self.records.items:
+                    c.wait(1.0)
+                code = self._exits.get(cid, (seen, code))[1]
         err = rec["State"].get("Error") or ""
         return {"StatusCode": code, "Error": {"Message": err} if err else None}
 
