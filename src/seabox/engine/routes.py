@@ -115,7 +115,6 @@ def build(engine: Any) -> Router:
     r.add("GET", "/system/df", lambda req: Reply(200, {
         "LayersSize": 0, "Images": I.summary(ns_of(req)),
         "Containers": C.list(ns_of(req), all=True), "Volumes": C.volumes.list(), "BuildCache": []}))
-    r.add("POST", "/auth", lambda req: Reply(200, {"Status": "Login Succeeded", "IdentityToken": ""}))
 
     # -- containers -----------------------------------------------------------------------------
     def c_create(req: Request) -> Reply:
