@@ -121,3 +121,14 @@ def test_volumes_create_fill_once_refuse_in_use(tmp_path: Path) -> None:
     assert v.prune() == [anon["Name"]]
     with pytest.raises(errdefs.InvalidArgument):
         v.create("bad/name")
+
+
+def test_image_created_times() -> None:
+    from seabox.engine.images import _epoch, familiar, normalize
+
+    assert _epoch("2024-01-02T03:04:05.123456789Z") == 1704164645
+    assert _epoch("2024-01-02T03:04:05+01:00") == 1704161045
+    assert _epoch("") == 0
+    assert normalize("busybox") == "docker.io/library/busybox:latest"
+    assert familiar("docker.io/library/busybox:latest") == "busybox:latest"
+    assert familiar("127.0.0.1:5000/x/y:1") == "127.0.0.1:5000/x/y:1"

@@ -212,7 +212,7 @@ class Images:
             iid = r.manifest.config.digest
             e = by_id.setdefault(iid, {
                 "Id": iid, "ParentId": "", "RepoTags": [], "RepoDigests": [],
-                "Created": int(_created(r) or 0), "Size": r.size, "SharedSize": -1, "VirtualSize": r.size,
+                "Created": _epoch(str(_raw_config(self.engine, ns, r).get("created", ""))), "Size": r.size, "SharedSize": -1, "VirtualSize": r.size,
                 "Labels": dict((r.config.config or {}).get("Labels") or {}), "Containers": -1,
             })
             if "@" in rec.name:
@@ -313,14 +313,12 @@ def _raw_config(engine: Any, ns: str, r: Any) -> dict[str, Any]:
 
 
 def _epoch(text: str) -> int:
-    if not text:
-        return 0
-    try:
-        return int(datetime.datetime.fromisoformat(text.replace("Z", "+00:00")[:26] + "+00:00"
-                                                   if "." in text else text.replace("Z", "+00:00")).timestamp())
-    except ValueError:
-        return 0
+    """RFC 3339 (any fraction, Z or offset) → whole seconds since the epoch; 0 if unreadable."""
+    import re
 
-
-def _created(r: Any) -> int:
-    return 0
+    m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$", text or "")
+    if not m:
+        return 0
+    tz = m.group(2) or "Z"
+    dt = datetime.datetime.fromisoformat(m.group(1) + ("+00:00" if tz == "Z" else tz))
+    return int(dt.timestamp())
