@@ -218,3 +218,69 @@ def test_export_import_push_mount_events(env: Env, fixtures_info: dict) -> None:
     topics = [ln.split()[5] for ln in out.splitlines() if len(ln.split()) > 5]
     for t in ("/containers/create", "/tasks/start", "/tasks/exit", "/tasks/delete", "/containers/delete"):
         assert t in topics, out
+
+
+def test_signals_forwarded_and_tty_resized(env: Env, fixtures_info: dict) -> None:
+    import fcntl
+    import os
+    import pty
+    import signal
+    import struct
+    import termios
+    import time
+
+    e = env
+    img = fixtures_info["images"]["busybox"]["ref"]
+    e.sctr("images", "pull", "--plain-http", img)
+    # without -t, a signal to seabox-ctr reaches the container's process
+    cid = f"sbt-{secrets.token_hex(3)}"
+    script = "trap 'echo got-term; exit 42' TERM; echo ready; while true; do sleep 0.1; done"
+    proc = subprocess.Popen([SEABOX_CTR, "--address", e.address, "--namespace", e.namespace, "run", "--rm",
+                             "--fifo-dir", e.fifo_dir, img, cid, "sh", "-c", script],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 42
+        assert proc.stdout.read() == "got-term\n"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    # with -t, the container's pty takes the local size at start and follows SIGWINCH
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    p = subprocess.Popen([SEABOX_CTR, "--address", e.address, "--namespace", e.namespace, "run", "--rm", "-t",
+                          "--fifo-dir", e.fifo_dir, img, f"sbt-{secrets.token_hex(3)}", "sh"],
+                         stdin=slave, stdout=slave, stderr=slave, start_new_session=True,
+                         preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0))  # fmt: skip  # the pty is its terminal
+    os.close(slave)
+    out = b""
+
+    def read_until(marker: bytes, within: float = 15) -> None:
+        nonlocal out
+        deadline = time.monotonic() + within
+        while marker not in out and time.monotonic() < deadline:
+            import select
+
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                with __import__("contextlib").suppress(OSError):
+                    out += os.read(master, 4096)
+        assert marker in out, out
+
+    try:
+        read_until(b"# ")
+        os.write(master, b"echo size-$(stty size | tr ' ' x)\r")
+        read_until(b"size-33x111")
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 44, 122, 0, 0))  # the kernel sends SIGWINCH
+        time.sleep(1.5)
+        os.write(master, b"echo size-$(stty size | tr ' ' x)\r")
+        read_until(b"size-44x122")
+        os.write(master, b"exit 4\r")
+        assert p.wait(timeout=20) == 4
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)

@@ -22,7 +22,7 @@ from typing import Any, TextIO
 from seabox import errdefs
 from seabox.ctr.client import Client, CommandError, grpc_code
 from seabox.ctr.stdio import FifoSet, RawTerminal, fifo_root, terminal_size
-from seabox.ctr.tables import rfc3339, tabwrite, ts_seconds
+from seabox.ctr.tables import tabwrite
 
 STOP_SIGNAL_LABEL = "io.containerd.image.config.stop-signal"
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -138,6 +138,9 @@ def run_foreground(
             )
         create(fifos)
         waiter = None if detach else client.tasks.Wait.future(pb.WaitRequest(container_id=container_id, exec_id=exec_id))
+        if not detach:
+            for sig, old in _install_handlers(client, container_id, exec_id, io):
+                stack.callback(signal.signal, sig, old)
         resp = client.tasks.Start(pb.StartRequest(container_id=container_id, exec_id=exec_id))
         if fifos is not None:
             fifos.started.set()
@@ -148,41 +151,47 @@ def run_foreground(
         return _wait(client, container_id, exec_id, io, waiter, fifos)
 
 
-def _wait(client: Client, container_id: str, exec_id: str, io: IOOptions, waiter: Any, fifos: FifoSet | None) -> int:
+def _install_handlers(client: Client, container_id: str, exec_id: str, io: IOOptions) -> list[tuple[int, Any]]:
+    """Forward signals to the process (no TTY), or follow the terminal's size (TTY); returns
+    what to restore.  Installed before Start, so a signal sent as soon as the process runs
+    is never the client's death."""
     pb = _pb()
     restore: list[tuple[int, Any]] = []
-    in_main = threading.current_thread() is threading.main_thread()
+    if threading.current_thread() is not threading.main_thread():
+        return restore
+    term_fd = io.stdin_fd if io.stdin_fd is not None and os.isatty(io.stdin_fd) else None
+    if io.terminal:
+        if term_fd is not None:
+            restore.append((signal.SIGWINCH, signal.getsignal(signal.SIGWINCH)))
+            signal.signal(signal.SIGWINCH, lambda s, f: _resize(client, container_id, exec_id, term_fd))
+        return restore
+
+    def forward(signum: int, frame: object) -> None:
+        def send() -> None:
+            with contextlib.suppress(Exception):
+                client.tasks.Kill(pb.KillRequest(container_id=container_id, exec_id=exec_id, signal=signum))
+
+        threading.Thread(target=send, daemon=True).start()
+
+    for name in FORWARDED:
+        sig = getattr(signal, name)
+        restore.append((sig, signal.getsignal(sig)))
+        signal.signal(sig, forward)
+    return restore
+
+
+def _wait(client: Client, container_id: str, exec_id: str, io: IOOptions, waiter: Any, fifos: FifoSet | None) -> int:
     term_fd = io.stdin_fd if io.stdin_fd is not None and os.isatty(io.stdin_fd) else None
     if io.terminal and term_fd is not None:
         _resize(client, container_id, exec_id, term_fd)
-        if in_main:
-            restore.append((signal.SIGWINCH, signal.getsignal(signal.SIGWINCH)))
-            signal.signal(signal.SIGWINCH, lambda s, f: _resize(client, container_id, exec_id, term_fd))
-    elif not io.terminal and in_main:
-
-        def forward(signum: int, frame: object) -> None:
-            def send() -> None:
-                with contextlib.suppress(Exception):
-                    client.tasks.Kill(pb.KillRequest(container_id=container_id, exec_id=exec_id, signal=signum))
-
-            threading.Thread(target=send, daemon=True).start()
-
-        for name in FORWARDED:
-            sig = getattr(signal, name)
-            restore.append((sig, signal.getsignal(sig)))
-            signal.signal(sig, forward)
-    try:
-        while True:
-            try:
-                status = waiter.result(timeout=0.5)
-                break
-            except Exception as e:
-                if type(e).__name__ in ("FutureTimeoutError", "TimeoutError"):
-                    continue
-                raise
-    finally:
-        for sig, old in restore:
-            signal.signal(sig, old)
+    while True:
+        try:
+            status = waiter.result(timeout=0.5)
+            break
+        except Exception as e:
+            if type(e).__name__ in ("FutureTimeoutError", "TimeoutError"):
+                continue
+            raise
     if fifos is not None:
         fifos.wait()
     return int(status.exit_status)
@@ -329,7 +338,7 @@ def remove(client: Client, ids: Sequence[str], out: TextIO, err: TextIO, *, forc
                     waiter.result(timeout=10)
             r = client.tasks.Delete(pb.DeleteTaskRequest(container_id=cid))
             if r.exit_status:
-                out.write(f"WARN[0000] task {cid} exit with non-zero exit code {r.exit_status}\n")
+                err.write(f"WARN[0000] task {cid} exit with non-zero exit code {r.exit_status}\n")
         except Exception as e:
             msg = describe(e, client.address)
             if msg is None:
@@ -400,6 +409,8 @@ def attach(client: Client, container_id: str, io: IOOptions) -> int:
     with contextlib.ExitStack() as stack:
         if io.terminal and io.stdin_fd is not None and os.isatty(io.stdin_fd):
             stack.enter_context(RawTerminal(io.stdin_fd))
+        for sig, old in _install_handlers(client, container_id, "", io):
+            stack.callback(signal.signal, sig, old)
         return _wait(client, container_id, "", io, waiter, None)
 
 
@@ -417,7 +428,10 @@ def metrics(client: Client, container_id: str, out: TextIO, *, fmt: str = "table
         return 0
     if fmt != "table":
         raise CommandError(f'unknown format "{fmt}"')
-    out.write(tabwrite(["ID\tTIMESTAMP\t", f"{m.id}\t{rfc3339(ts_seconds(m.timestamp))}\t"], minwidth=1, padding=1))
+    from seabox.ctr.events import go_time
+
+    stamp = go_time(m.timestamp.seconds, m.timestamp.nanos)
+    out.write(tabwrite(["ID\tTIMESTAMP\t", f"{m.id}\t{stamp}\t"], minwidth=1, padding=4))
     out.write("\n")
     lines = ["METRIC\tVALUE\t"]
     if data is not None and type(data).__module__.endswith("v2.stats.metrics_pb2"):
@@ -433,10 +447,10 @@ def metrics(client: Client, container_id: str, out: TextIO, *, fmt: str = "table
         lines += [
             f"memory.usage_in_bytes\t{data.memory.usage.usage}\t", f"memory.limit_in_bytes\t{data.memory.usage.limit}\t",
             f"memory.stat.cache\t{data.memory.total_cache}\t", f"cpuacct.usage\t{data.cpu.usage.total}\t",
-            f"cpuacct.usage_percpu\t{list(data.cpu.usage.per_cpu)}\t", f"pids.current\t{data.pids.current}\t",
+            f"cpuacct.usage_percpu\t[{' '.join(map(str, data.cpu.usage.per_cpu))}]\t", f"pids.current\t{data.pids.current}\t",
             f"pids.limit\t{data.pids.limit}\t",
         ]  # fmt: skip
-    out.write(tabwrite(lines, minwidth=1, padding=1))
+    out.write(tabwrite(lines, minwidth=1, padding=4))
     return 0
 
 
