@@ -18,6 +18,7 @@ import sys
 from seabox.errdefs import FailedPrecondition, InvalidArgument
 from seabox.linux import namespaces as nsmod
 from seabox.linux import syscalls as s
+from seabox.linux.paths import secure_join
 from seabox.linux.syscalls import LinuxSyscalls, Syscalls
 from seabox.oci.runtime_spec import Process, Record, Spec
 from seabox.runtime import process as procmod
@@ -59,9 +60,12 @@ def _fail(chan: Channel, e: BaseException) -> NoReturn:
     if not isinstance(e, (OSError, InvalidArgument, FailedPrecondition)):
         msg = f"{type(e).__name__}: {msg}"
     if os.environ.get("SEABOX_RUNC_DEBUG"):
-        import traceback
+        try:  # after pivot_root/setns the host's stdlib may be out of reach
+            import traceback
 
-        msg += "\n" + traceback.format_exc()
+            msg += "\n" + traceback.format_exc()
+        except ImportError:
+            pass
     try:
         chan.send({"type": "error", "msg": msg})
     except OSError:
@@ -227,8 +231,6 @@ def _preimport(spec: Spec) -> None:
 
 def _create_cwd(cwd: str) -> None:
     """Create the working directory as root, before the root turns read-only and the user switches."""
-    from seabox.linux.paths import secure_join
-
     path = secure_join("/", cwd)
     if not os.path.isdir(path):
         try:
