@@ -719,3 +719,82 @@ def test_engine_wait_next_exit_sent_before_start(env: Env) -> None:
         assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 7
     finally:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_network_modes_static_ip_port_in_use_publish_all(env: Env) -> None:
+    net = env.name("ipnet")
+    created = env.api.json("POST", "/networks/create", {"Name": net})
+    sub = env.api.json("GET", f"/networks/{net}")["IPAM"]["Config"][0]["Subnet"]
+    ip = str(ipaddress.IPv4Network(sub).network_address + 42)
+    ids: list[str] = []
+    try:
+        assert created["Id"]
+        a = env.create("ip", Cmd=["sleep", "600"], HostConfig={"NetworkMode": net},
+                       NetworkingConfig={"EndpointsConfig": {net: {"IPAMConfig": {"IPv4Address": ip}}}})
+        ids.append(a)
+        env.api.json("POST", f"/containers/{a}/start")
+        ins = env.api.json("GET", f"/containers/{a}/json")
+        assert ins["NetworkSettings"]["Networks"][net]["IPAddress"] == ip
+        # container:<id> shares a's network namespace
+        b = env.create("join", Cmd=["sh", "-c", "ip -4 addr show eth0"], HostConfig={"NetworkMode": f"container:{a}"})
+        ids.append(b)
+        env.api.json("POST", f"/containers/{b}/start")
+        env.api.json("POST", f"/containers/{b}/wait")
+        assert ip.encode() in env.api.logs(b)[0]
+        # host network: the host's interfaces
+        h = env.create("host", Cmd=["cat", "/proc/net/dev"], HostConfig={"NetworkMode": "host"})
+        ids.append(h)
+        env.api.json("POST", f"/containers/{h}/start")
+        env.api.json("POST", f"/containers/{h}/wait")
+        assert b"eth0" in env.api.logs(h)[0] or b"ens" in env.api.logs(h)[0]
+        # a host port already taken: a clear error at start
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            c = env.create("busyport", Cmd=["sleep", "60"],
+                           HostConfig={"PortBindings": {"80/tcp": [{"HostIp": "127.0.0.1", "HostPort": str(port)}]}})
+            ids.append(c)
+            with pytest.raises(APIError) as ei:
+                env.api.json("POST", f"/containers/{c}/start")
+            assert "already in use" in ei.value.message or "in use" in ei.value.message
+        # -P: every exposed port gets a host port
+        p = env.run("puball", Cmd=["sleep", "60"], ExposedPorts={"80/tcp": {}, "81/tcp": {}},
+                    HostConfig={"PublishAllPorts": True})
+        ids.append(p)
+        ports = env.api.json("GET", f"/containers/{p}/json")["NetworkSettings"]["Ports"]
+        assert ports["80/tcp"] and ports["81/tcp"] and int(ports["80/tcp"][0]["HostPort"]) > 0
+    finally:
+        for cid in ids:
+            with contextlib.suppress(APIError):
+                env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+        env.api.json("DELETE", f"/networks/{net}")
+
+
+def test_engine_log_rotation_rm_v_and_tmpfs(env: Env) -> None:
+    cid = env.create("rot", Cmd=["sh", "-c", "i=0; while [ $i -lt 400 ]; do "
+                                             "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done"],
+                     Volumes={"/anon": {}},
+                     HostConfig={"NetworkMode": "none", "Tmpfs": {"/scratch": "size=1m"},
+                                 "LogConfig": {"Type": "json-file", "Config": {"max-size": "4k", "max-file": "2"}}})
+    env.api.json("POST", f"/containers/{cid}/start")
+    env.api.json("POST", f"/containers/{cid}/wait")
+    ins = env.api.json("GET", f"/containers/{cid}/json")
+    log = Path(ins["LogPath"])
+    assert log.stat().st_size <= 4096 and Path(f"{log}.1").exists() and not Path(f"{log}.2").exists()
+    out, _ = env.api.logs(cid)
+    assert out.endswith(b"line-399-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")
+    assert b"line-0-" not in out  # rotated away
+    anon = next(m["Name"] for m in ins["Mounts"] if m["Destination"] == "/anon")
+    env.api.json("DELETE", f"/containers/{cid}", query={"v": True})
+    with pytest.raises(APIError):
+        env.api.json("GET", f"/volumes/{anon}")
+    t = env.create("tmpfs", Cmd=["sh", "-c", "grep ' /scratch ' /proc/mounts"],
+                   HostConfig={"NetworkMode": "none", "Tmpfs": {"/scratch": "size=1m"}})
+    try:
+        env.api.json("POST", f"/containers/{t}/start")
+        assert env.api.json("POST", f"/containers/{t}/wait")["StatusCode"] == 0
+        line = env.api.logs(t)[0]
+        assert line.startswith(b"tmpfs /scratch tmpfs") and b"size=1024k" in line
+    finally:
+        env.api.json("DELETE", f"/containers/{t}", query={"force": True})

@@ -130,3 +130,8 @@ def test_default_seccomp_profile_is_an_allowlist() -> None:
     allowed = {n for sc in p["syscalls"] if sc["action"] == "SCMP_ACT_ALLOW" for n in sc["names"]}
     assert {"read", "write", "openat", "execve", "clone"} <= allowed
     assert not {"mount", "kexec_load", "init_module", "reboot", "bpf", "unshare", "setns"} & allowed
+
+
+def test_empty_entrypoint_string_clears_it() -> None:
+    assert specs.command(IMG, {"Entrypoint": [""], "Cmd": ["ls"]}) == ["ls"]
+    assert specs.command(IMG, {"Entrypoint": [""]}) == ["nginx", "-g", "daemon off;"]

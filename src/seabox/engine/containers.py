@@ -238,7 +238,10 @@ class Containers:
                 out.append({"Type": "volume", "Name": v["Name"], "Source": v["Mountpoint"], "Destination": dst,
                             "Driver": "local", "Mode": "", "RW": not ro, "Propagation": ""})
             elif t == "tmpfs":
-                out.append({"Type": "tmpfs", "Source": "", "Destination": dst, "Mode": "", "RW": True,
+                topts = m.get("TmpfsOptions") or {}
+                o = [f"size={int(topts['SizeBytes'])}"] if topts.get("SizeBytes") else []
+                o += [f"mode={int(topts['Mode']):o}"] if topts.get("Mode") else []
+                out.append({"Type": "tmpfs", "Source": "", "Destination": dst, "Mode": ",".join(o), "RW": not ro,
                             "Propagation": ""})
             else:
                 raise errdefs.InvalidArgument(f'mount type "{t}": not supported')
@@ -350,8 +353,9 @@ class Containers:
                 opts = ["rbind", "rprivate", "ro" if not m["RW"] else "rw"]
                 out.append({"destination": m["Destination"], "type": "bind", "source": m["Source"], "options": opts})
             elif m["Type"] == "tmpfs":
+                extra = [x for x in str(m.get("Mode") or "").split(",") if x] + ([] if m["RW"] else ["ro"])
                 out.append({"destination": m["Destination"], "type": "tmpfs", "source": "tmpfs",
-                            "options": ["nosuid", "nodev", "noexec"]})
+                            "options": ["nosuid", "nodev", "noexec", *extra]})
         for dst, opt in (host.get("Tmpfs") or {}).items():
             o = ["nosuid", "nodev", "noexec"] + [x for x in str(opt or "").split(",") if x]
             out.append({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o})

@@ -36,6 +36,8 @@ def command(image_cfg: dict[str, Any], cfg: dict[str, Any]) -> list[str]:
         ep = [ep]
     if isinstance(cmd, str):
         cmd = [cmd]
+    if ep == [""]:  # ``--entrypoint ""``: clear the image's entrypoint
+        ep = []
     if ep is None or ep == []:
         entry = list(image_cfg.get("Entrypoint") or []) if ep is None else []
         c = list(cmd) if cmd else list(image_cfg.get("Cmd") or [])
