@@ -597,7 +597,9 @@ def _copy_from(ctx: Context, container: str, src: str, dst: str) -> int:
                 member.name = rel
                 if member.isdir() and os.path.isfile(os.path.join(target_root, rel)):
                     raise errdefs.InvalidArgument(f"cannot overwrite non-directory {os.path.join(target_root, rel)} with directory")
-                tar.extract(member, target_root, set_attrs=os.geteuid() == 0, filter="tar" if os.geteuid() == 0 else "data")
+                if ".." in rel.split("/") or rel.startswith("/"):
+                    raise errdefs.InvalidArgument(f"archive entry {member.name!r} escapes the destination")
+                tar.extract(member, target_root, set_attrs=os.geteuid() == 0)
         del shutil
     finally:
         resp.close()
