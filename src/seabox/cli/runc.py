@@ -491,7 +491,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
         a = parse_args(list(sys.argv[1:] if argv is None else argv))
         log = Logger(a.log, a.log_format, a.debug)
         if a.version:
-            print(f"seabox-runc version {__version__}\nspec: 1.1.0")
+            print(f"seabox-runc version {__version__}\ncommit: seabox-{__version__}\nspec: 1.1.0")
             return 0
         if not a.cmd or a.help:
             sys.stdout.write(USAGE)
