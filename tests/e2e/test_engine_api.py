@@ -178,6 +178,17 @@ def test_engine_grpc_through_mux_with_real_ctr(env: Env) -> None:
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert "Server:" in out.stdout and "UUID" in out.stdout
+    # a docker create is a containerd container record (with its snapshot) that ctr sees
+    cid = env.create("ctrsees", Cmd=["true"])
+    try:
+        out = subprocess.run(["ctr", "--address", str(env.d.address), "-n", "default", "containers", "ls", "-q"],
+                             capture_output=True, text=True, timeout=60)
+        assert cid in out.stdout.split(), out
+        out = subprocess.run(["ctr", "--address", str(env.d.address), "-n", "default", "snapshots", "ls"],
+                             capture_output=True, text=True, timeout=60)
+        assert cid in out.stdout
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}")
 
 
 def test_engine_unknown_path_is_404_json(env: Env) -> None:

@@ -193,7 +193,7 @@ class Containers:
             rec["Mounts"] = self._plan_mounts(cid, merged, host)
             self.records.save(rec)  # reserves the name
         try:
-            self._prepare_rootfs(ns, cid, r)
+            self._prepare_rootfs(ns, rec, r)
         except BaseException:
             self.records.remove(cid)
             raise
@@ -253,13 +253,26 @@ class Containers:
                             "Driver": "local", "Mode": "", "RW": True, "Propagation": ""})
         return out
 
-    def _prepare_rootfs(self, ns: str, cid: str, r: Any) -> None:
+    def _prepare_rootfs(self, ns: str, rec: dict[str, Any], r: Any) -> None:
+        """The rootfs snapshot and containerd's container record (which keeps the snapshot from
+        GC), made under a lease; the record's spec is provisional until the first start."""
         from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
+        from seabox.ctr import leases
 
+        cid = rec["Id"]
         c = self.engine.new_client(ns)
         try:
-            top = r.chain_ids[-1] if r.chain_ids else ""
-            c.snapshots.Prepare(spb.PrepareSnapshotRequest(snapshotter="overlayfs", key=cid, parent=top))
+            with leases.temporary(c):
+                top = r.chain_ids[-1] if r.chain_ids else ""
+                c.snapshots.Prepare(spb.PrepareSnapshotRequest(snapshotter="overlayfs", key=cid, parent=top))
+                try:
+                    provisional = {"ociVersion": "1.0.2-dev", "process": {"args": [rec["Path"], *rec["Args"]],
+                                                                          "cwd": "/"}, "root": {"path": "rootfs"}}
+                    self._write_container(ns, rec, provisional, client=c)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        c.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter="overlayfs", key=cid))
+                    raise
         finally:
             c.close()
 
@@ -446,7 +459,7 @@ class Containers:
             inp.netns_path = att.netns
         inp.hosts_path, inp.resolv_path, inp.hostname_path = att.hosts_path, att.resolv_path, att.hostname_path
 
-    def _write_container(self, ns: str, rec: dict[str, Any], spec: dict[str, Any]) -> None:
+    def _write_container(self, ns: str, rec: dict[str, Any], spec: dict[str, Any], client: Any = None) -> None:
         """containerd's record: created on first start, its spec replaced on later starts."""
         from google.protobuf import any_pb2, field_mask_pb2
 
@@ -460,7 +473,7 @@ class Containers:
                          spec=any_pb2.Any(type_url=ctrspec.SPEC_TYPE_URL, value=json.dumps(spec).encode()),
                          snapshotter="overlayfs", snapshot_key=cid)
         c.labels["nerdctl/name"] = rec["Name"][1:]
-        client = self.engine.client(ns)
+        client = client or self.engine.client(ns)
         try:
             client.containers.Create(pb.CreateContainerRequest(container=c))
         except Exception as e:
