@@ -132,3 +132,21 @@ def test_image_created_times() -> None:
     assert normalize("busybox") == "docker.io/library/busybox:latest"
     assert familiar("docker.io/library/busybox:latest") == "busybox:latest"
     assert familiar("127.0.0.1:5000/x/y:1") == "127.0.0.1:5000/x/y:1"
+
+
+def test_restart_policy_and_backoff() -> None:
+    from seabox.engine.containers import next_backoff, should_restart
+
+    assert next_backoff(0, 0.01) == 0.1
+    assert next_backoff(0.1, 0.5) == 0.2
+    assert next_backoff(0.2, 0.5) == 0.4
+    assert next_backoff(0.4, 12.0) == 0.1  # ran 10 s or more: reset
+    assert next_backoff(40.0, 0.1) == 60.0
+    always = {"Name": "always"}
+    assert should_restart(always, 0, 5, False) and not should_restart(always, 1, 0, True)
+    assert should_restart({"Name": "unless-stopped"}, 0, 0, False)
+    assert not should_restart({"Name": "no"}, 1, 0, False) and not should_restart({}, 1, 0, False)
+    onf = {"Name": "on-failure", "MaximumRetryCount": 2}
+    assert should_restart(onf, 1, 1, False) and not should_restart(onf, 1, 2, False)
+    assert not should_restart(onf, 0, 0, False)
+    assert should_restart({"Name": "on-failure"}, 3, 100, False)

@@ -63,6 +63,26 @@ def parse_signal(sig: str | int | None, default: int = signals.SIGKILL) -> int:
         raise errdefs.InvalidArgument(f"Invalid signal: {sig}") from None
 
 
+def next_backoff(prev: float, ran: float) -> float:
+    """Docker's restart delay: 100 ms, doubling while the container keeps failing fast, back to
+    100 ms once it ran for at least 10 s; never more than a minute."""
+    if prev <= 0 or ran >= BACKOFF_RESET:
+        return BACKOFF_START
+    return min(prev * 2, BACKOFF_MAX)
+
+
+def should_restart(policy: dict[str, Any], code: int, restarts: int, manually_stopped: bool) -> bool:
+    name = policy.get("Name") or "no"
+    if manually_stopped or name == "no":
+        return False
+    if name in ("always", "unless-stopped"):
+        return True
+    if name == "on-failure":
+        limit = int(policy.get("MaximumRetryCount") or 0)
+        return code != 0 and (limit == 0 or restarts < limit)
+    return False
+
+
 def parse_size(v: str) -> int:
     units = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
     v = v.strip().lower()
@@ -597,23 +617,14 @@ class Containers:
         self._maybe_restart(ns, rec, code, time.monotonic() - started)
 
     def _should_restart(self, rec: dict[str, Any], code: int) -> bool:
-        rp = rec["HostConfig"].get("RestartPolicy") or {}
-        name = rp.get("Name") or "no"
-        if rec.get("ManuallyStopped") or name == "no":
-            return False
-        if name in ("always", "unless-stopped"):
-            return True
-        if name == "on-failure":
-            limit = int(rp.get("MaximumRetryCount") or 0)
-            return code != 0 and (limit == 0 or rec["RestartCount"] < limit)
-        return False
+        return should_restart(rec["HostConfig"].get("RestartPolicy") or {}, code, int(rec.get("RestartCount") or 0),
+                              bool(rec.get("ManuallyStopped")))
 
     def _maybe_restart(self, ns: str, rec: dict[str, Any], code: int, ran: float) -> None:
         cid = rec["Id"]
         if not self._should_restart(rec, code):
             return
-        backoff = float(rec.get("Backoff") or 0)
-        backoff = BACKOFF_START if ran >= BACKOFF_RESET or backoff == 0 else min(backoff * 2, BACKOFF_MAX)
+        backoff = next_backoff(float(rec.get("Backoff") or 0), ran)
         rec["Backoff"] = backoff
         rec["State"].update({"Restarting": True, "Status": "restarting"})
         self.records.save(rec)
