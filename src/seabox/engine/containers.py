@@ -594,12 +594,14 @@ class Containers:
         t.start()
 
     def _on_exit(self, ns: str, cid: str, code: int, started: float) -> None:
+        t0 = time.monotonic()
         with self.lock(cid):
             rec = self.records.items.get(cid)
             if rec is None:
                 return
             with contextlib.suppress(errdefs.SeaboxError):
                 self.tasks.delete(ns, cid)
+            log.debug("exited", extra={"fields": {"id": cid[:12], "task_delete_ms": round((time.monotonic() - t0) * 1000, 1)}})
             st = rec["State"]
             st.update({"Status": "exited", "Running": False, "Paused": False, "Restarting": False, "Pid": 0,
                        "ExitCode": code, "FinishedAt": now()})
@@ -805,20 +807,21 @@ class Containers:
         if rec["State"]["Running"]:
             self.wait_exit(cid, 30)
         with self.lock(cid):
+            marks = [time.monotonic()]
             with contextlib.suppress(errdefs.SeaboxError):
                 self.tasks.delete(ns, cid)
+            marks.append(time.monotonic())
             self._teardown_network(cid)
-            client = self.engine.new_client(ns)
-            try:
-                from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
-                from seabox.ctr import containers as ctrc
+            marks.append(time.monotonic())
+            client = self.engine.client(ns)  # no lease needed to delete
+            from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
+            from seabox.ctr import containers as ctrc
 
-                with contextlib.suppress(Exception):
-                    client.containers.Delete(ctrc._pb().DeleteContainerRequest(id=cid))
-                with contextlib.suppress(Exception):
-                    client.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter="overlayfs", key=cid))
-            finally:
-                client.close()
+            with contextlib.suppress(Exception):
+                client.containers.Delete(ctrc._pb().DeleteContainerRequest(id=cid))
+            with contextlib.suppress(Exception):
+                client.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter="overlayfs", key=cid))
+            marks.append(time.monotonic())
             mounts = rec.get("Mounts") or []
             self.records.remove(cid)
             import shutil
@@ -832,6 +835,10 @@ class Containers:
                         with contextlib.suppress(errdefs.SeaboxError, OSError):
                             if ANON_LABEL in self.volumes.inspect(m["Name"])["Labels"]:
                                 self.volumes.remove(m["Name"])
+            marks.append(time.monotonic())
+        steps = ("task_ms", "network_ms", "records_ms", "files_ms")
+        log.debug("removed", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
+                                                                   zip(steps, marks, marks[1:], strict=False)}}})
         self._notify(cid)
         self.engine.emit(ns, "container", "destroy", cid, {"name": rec["Name"][1:]})
 
