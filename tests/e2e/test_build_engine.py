@@ -261,12 +261,44 @@ def test_add_fetches_http_url(bd, tmp_path):
         ctx = tmp_path / "ctx"
         ctx.mkdir()
         url = f"http://127.0.0.1:{srv.server_address[1]}/payload.txt"
-        (ctx / "Dockerfile").write_text(f"FROM 127.0.0.1:5000/library/busybox:latest\nADD {url} /dl/\n")
+        (ctx / "Dockerfile").write_text(f"FROM 127.0.0.1:5000/library/busybox:latest\nADD {url} /dl/\n"
+                                        f"RUN wget -q -O /via-run {url}\n")  # RUN shares the host network
         out = tmp_path / "out"
         rc, _, err = build(bd, ctx, "--output", f"type=local,dest={out}")
         assert rc == 0, err
         assert (out / "dl/payload.txt").read_text() == "over http\n"
         assert (out / "dl/payload.txt").stat().st_mode & 0o777 == 0o600
+        assert (out / "via-run").read_text() == "over http\n"
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_streamed_context_honours_dockerignore(bd, tmp_path):
+    """--send-context: the client tars only what .dockerignore lets through; the daemon builds from that."""
+    ctx = copy_project("multistage", tmp_path)
+    (ctx / "scratch.tmp").write_text("ignored by *.tmp")
+    out = tmp_path / "out"
+    rc, _, err = build(bd, ctx, "--send-context", "--target", "", "--output", f"type=local,dest={out}")
+    assert rc == 0, err
+    assert (out / "ctx/src/a.txt").read_text() == "alpha\n"
+    assert not (out / "ctx/secret.env").exists()
+    assert not (out / "ctx/scratch.tmp").exists()
+
+
+def test_from_scratch_and_from_stage(bd, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "f.txt").write_text("f")
+    (ctx / "Dockerfile").write_text(
+        "FROM scratch AS files\nCOPY f.txt /data/f.txt\n"
+        "FROM 127.0.0.1:5000/library/busybox:latest AS base\nENV FROM_BASE=1\nRUN echo base > /base.txt\n"
+        "FROM base\nCOPY --from=files /data /data\nRUN test \"$FROM_BASE\" = 1 && cat /base.txt /data/f.txt > /all\n")
+    out = tmp_path / "out"
+    rc, _, err = build(bd, ctx, "--output", f"type=local,dest={out}")
+    assert rc == 0, err
+    assert (out / "all").read_text() == "base\nf"
+    out2 = tmp_path / "out2"
+    rc, _, err = build(bd, ctx, "--target", "files", "--output", f"type=local,dest={out2}")
+    assert rc == 0, err
+    assert sorted(os.listdir(out2)) == ["data"]

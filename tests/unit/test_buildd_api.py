@@ -118,3 +118,18 @@ def test_plain_progress_lines():
     assert "compiling" in text
     assert "#3 DONE 0.4s" in text
     assert "#4 [stage-1 3/4] COPY a b\n#4 CACHED" in text
+
+
+def test_tty_progress_redraws_in_place():
+    out = io.StringIO()
+    p = progress.TtyProgress(out)
+    p({"type": "step", "id": 1, "name": "[s 2/3] RUN make", "status": "start", "started": 1.0})
+    p({"type": "log", "id": 1, "line": "cc -o app"})
+    p({"type": "step", "id": 1, "name": "[s 2/3] RUN make", "status": "done", "started": 1.0, "completed": 2.5})
+    p({"type": "step", "id": 2, "name": "[s 3/3] COPY a b", "status": "done", "cached": True})
+    p.close()
+    text = out.getvalue()
+    assert "\x1b[" in text and "F" in text  # cursor moved up to redraw
+    last = text.split("[+] Building")[-1]
+    assert "=> [s 2/3] RUN make  1.5s" in last
+    assert "=> CACHED [s 3/3] COPY a b" in last

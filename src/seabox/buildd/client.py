@@ -1,5 +1,9 @@
 """The buildd client: options in, JSON-line events out (``http.client`` over a unix socket).
 
+HTTP is spoken directly on the socket (a request line, headers, and a response read
+as lines): ``http.client`` would cost ~60 ms of imports (ssl, email) on every
+``seabox build``, more than a fully cached build takes in the daemon.
+
 The client does the parts that need the caller's view of the world: it reads the
 Dockerfile, applies .dockerignore to choose the context files (sent as a tar, or
 — for a daemon on this host — just the directory path), reads ``--secret`` files,
@@ -10,15 +14,13 @@ build pulls from and pushes to.
 from __future__ import annotations
 
 import base64
-import http.client
 import io
 import json
 import os
 import socket
-import tarfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, BinaryIO
 
 from seabox import errdefs
 
@@ -43,17 +45,55 @@ def _path(address: str) -> str:
     return address.removeprefix("unix://").removeprefix("unix:")
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
+class _Response:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.f: BinaryIO = sock.makefile("rb")
+        line = self.f.readline(65536)
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[1].isdigit():
+            raise errdefs.Unavailable(f"seabox-buildd: malformed response {line[:80]!r}")
+        self.status = int(parts[1])
+        self.headers: dict[str, str] = {}
+        while True:
+            h = self.f.readline(65536)
+            if h in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = h.decode("latin-1").partition(":")
+            self.headers[k.strip().lower()] = v.strip()
 
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        if self.timeout is not None:
-            s.settimeout(self.timeout)
-        s.connect(self._path)
-        self.sock = s
+    def read(self) -> bytes:
+        n = self.headers.get("content-length")
+        return self.f.read(int(n)) if n is not None else self.f.read()
+
+    def readline(self) -> bytes:
+        return self.f.readline()
+
+    def close(self) -> None:
+        self.f.close()
+        self.sock.close()
+
+
+def _request(path: str, method: str, url: str, parts: list[bytes], content_type: str,
+             timeout: float | None) -> _Response:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(timeout)
+        s.connect(path)
+        total = sum(len(p) for p in parts)
+        head = (f"{method} {url} HTTP/1.1\r\nHost: buildd\r\nConnection: close\r\n"
+                f"Content-Type: {content_type}\r\nContent-Length: {total}\r\n\r\n").encode()
+        try:
+            s.sendall(head + (parts[0] if parts else b""))
+            for p in parts[1:]:
+                if p:
+                    s.sendall(p)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the daemon answered early (e.g. a Dockerfile error) and stopped reading: read its answer
+        return _Response(s)
+    except BaseException:
+        s.close()
+        raise
 
 
 @dataclass
@@ -78,32 +118,37 @@ class Client:
     def __init__(self, address: str | None = None) -> None:
         self.address = address or default_address()
 
-    def _conn(self, timeout: float | None = None) -> _UnixConnection:
+    def _path(self) -> str:
         path = _path(self.address)
         if not os.path.exists(path):
             raise NotRunning(self.address)
-        return _UnixConnection(path, timeout)
+        return path
 
     def _request(self, method: str, url: str, body: bytes | None = None, timeout: float | None = 30) -> Any:
-        conn = self._conn(timeout)
         try:
-            conn.request(method, url, body=body, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            data = json.loads(resp.read() or b"{}")
+            resp = _request(self._path(), method, url, [body or b""], "application/json", timeout)
         except (ConnectionRefusedError, FileNotFoundError):
             raise NotRunning(self.address) from None
+        try:
+            data = json.loads(resp.read() or b"{}")
         finally:
-            conn.close()
+            resp.close()
         if resp.status != 200:
             raise errdefs.FailedPrecondition(data.get("message", f"HTTP {resp.status}"))
         return data
 
     def ping(self) -> bool:
-        try:
-            self._request("GET", "/_ping", timeout=5)
-            return True
-        except (NotRunning, OSError):
-            return False
+        """Whether a daemon answers; a transient error (not "no socket"/"refused") is retried."""
+        for attempt in range(3):
+            try:
+                self._request("GET", "/_ping", timeout=10)
+                return True
+            except (NotRunning, ConnectionRefusedError, FileNotFoundError):
+                return False
+            except (OSError, ValueError, errdefs.SeaboxError):
+                if attempt == 2:
+                    raise
+        return False
 
     def du(self) -> list[dict[str, Any]]:
         return list(self._request("GET", "/du")["records"])
@@ -116,17 +161,14 @@ class Client:
         if not self.ping():
             raise NotRunning(self.address)
         header, body = self._encode(req)
-        conn = self._conn(None)
         try:
-            conn.putrequest("POST", "/build")
-            conn.putheader("Content-Type", "application/x-seabox-build")
-            conn.putheader("Content-Length", str(len(header) + len(body)))
-            conn.endheaders()
-            conn.send(header)
-            if body:
-                conn.send(body)
-            resp = conn.getresponse()
-            result: dict[str, Any] | None = None
+            resp = _request(self._path(), "POST", "/build", [header, body], "application/x-seabox-build", None)
+        except (ConnectionRefusedError, FileNotFoundError):
+            raise NotRunning(self.address) from None
+        result: dict[str, Any] | None = None
+        try:
+            if resp.status != 200:
+                raise BuildFailed(f"seabox-buildd answered HTTP {resp.status}: {resp.read()[:200]!r}")
             for line in _lines(resp):
                 ev = json.loads(line)
                 if ev.get("type") == "error":
@@ -134,10 +176,8 @@ class Client:
                 if ev.get("type") == "result":
                     result = ev
                 on_event(ev)
-        except (ConnectionRefusedError, FileNotFoundError):
-            raise NotRunning(self.address) from None
         finally:
-            conn.close()
+            resp.close()
         if result is None:
             raise BuildFailed("seabox-buildd closed the connection before the build finished")
         return result
@@ -185,6 +225,8 @@ class Client:
         }
         body = b""
         if req.send_context:
+            import tarfile
+
             rules = read_rules(ctx, dfpath if req.dockerfile != "-" else None)
             buf = io.BytesIO()
             with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
@@ -231,7 +273,7 @@ def _credentials(req: BuildRequest, dockerfile: str) -> dict[str, list[str]]:
     return out
 
 
-def _lines(resp: http.client.HTTPResponse) -> Iterator[bytes]:
+def _lines(resp: _Response) -> Iterator[bytes]:
     while True:
         line = resp.readline()
         if not line:
