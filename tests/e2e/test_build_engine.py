@@ -62,9 +62,9 @@ def copy_project(name: str, tmp: Path) -> Path:
 def test_multistage_build_rebuild_cached_and_one_file_change(bd, tmp_path):
     ctx = copy_project("multistage", tmp_path)
     out1 = tmp_path / "out1"
-    rc, ev, err = build(bd, ctx, "--output", f"type=local,dest={out1}")
+    rc, first_ev, err = build(bd, ctx, "--output", f"type=local,dest={out1}")
     assert rc == 0, err
-    first = steps(ev)
+    first = steps(first_ev)
     assert first and not any(first.values()), first
     assert (out1 / "app/product.txt").read_text() == "alpha\nbeta\nbuilt by 0\n"
     assert (out1 / "app/greeting").read_text() == "hello\n"
@@ -77,6 +77,8 @@ def test_multistage_build_rebuild_cached_and_one_file_change(bd, tmp_path):
     second = steps(ev)
     assert second.keys() == first.keys()
     assert all(second.values()), second  # unchanged rebuild: every step CACHED
+    digests = [next(e["digest"] for e in evs if e["type"] == "result") for evs in (first_ev, ev)]
+    assert digests[0] == digests[1]  # and the very same image (timestamps come from the cache)
 
     (ctx / "src" / "b.txt").write_text("gamma\n")
     out3 = tmp_path / "out3"

@@ -51,6 +51,7 @@ class CacheDB:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # a lost last record after a power cut is only a cache miss
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS records (key TEXT PRIMARY KEY, snapshot TEXT NOT NULL, layers TEXT NOT NULL,"
             " size INTEGER NOT NULL, description TEXT NOT NULL, created REAL NOT NULL, last_used REAL NOT NULL)"

@@ -86,6 +86,7 @@ class ImageSource:
 class FsState:
     snapshot: str | None
     layers: list[Layer]
+    created: float = 0.0  # when the newest step of this filesystem was built (0: none yet)
 
 
 @dataclass
@@ -103,8 +104,9 @@ class BuildResult:
     cached: int
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _now(ts: float | None = None) -> str:
+    t = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _docker_layer_type(media_type: str) -> str:
@@ -130,6 +132,8 @@ class Engine:
         self.snap_lock = threading.RLock()
         self.build_lock = threading.Lock()  # GC and builds do not overlap
         self._mount_locks: dict[str, threading.Lock] = {}
+        self.indexes: dict[str, ContextIndex] = {}
+        self.indexes_lock = threading.Lock()
         self._mount_locks_guard = threading.Lock()
 
     def close(self) -> None:
@@ -325,7 +329,14 @@ class _Build:
             df = self._parse({r: imageconfig.base_image(s.config.get("config")) for r, s in self.images.items()})
             graph = build_graph(df, self.opts.target or None)
         rules = read_rules(self.opts.context_dir, self.opts.dockerfile_path or None)
-        index = ContextIndex.scan(self.opts.context_dir, rules)
+        # a daemon sees the same context dir build after build: files whose (size, mtime, inode)
+        # did not change are not hashed again (the shortcut never decides a key, see ContextIndex)
+        prev = self.e.indexes.get(self.opts.context_dir)
+        index = ContextIndex.scan(self.opts.context_dir, rules, reuse=prev.entries if prev else None)
+        with self.e.indexes_lock:
+            self.e.indexes[self.opts.context_dir] = index
+            while len(self.e.indexes) > 32:
+                self.e.indexes.pop(next(iter(self.e.indexes)))
         self.index = index
         keys = build_keys(df, graph, index=index,
                           digests={r: s.manifest_digest for r, s in self.images.items()})
@@ -375,7 +386,7 @@ class _Build:
     def run_stage(self, st: Stage, step_keys: tuple[str, ...]) -> None:
         if st.base_stage is not None:
             base = self.result_of(st.base_stage)
-            state = FsState(base.state.snapshot, list(base.state.layers))
+            state = FsState(base.state.snapshot, list(base.state.layers), base.state.created)
             base_config = base.config
         elif st.base_image is None:
             state = FsState(None, [])
@@ -384,7 +395,7 @@ class _Build:
             src = self.images[st.base_image]
             state = FsState(src.snapshot, list(src.layers))
             base_config = src.config
-        sc = imageconfig.stage_config(st, base_config.get("config"), created=_now())
+        sc = imageconfig.stage_config(st, base_config.get("config"))  # layer flags; replayed again below
         fs_steps = [j for j, s in enumerate(st.steps) if is_filesystem_step(s.instruction)]
         total = 1 + len(fs_steps)
         label = self.stage_name(st)
@@ -398,6 +409,10 @@ class _Build:
             name = f"[{label} {n}/{total}] {step.instruction.original.strip()}"
             make_layer = not sc.history[j].empty_layer
             state = self.run_step(step, key, name, state, make_layer, st)
+        # the image's timestamps are those of its newest step (cached or built): a fully cached
+        # rebuild yields the very same config and manifest digests, as docker's classic builder does
+        created = _now(state.created) if state.created else (base_config.get("created") or _now())
+        sc = imageconfig.stage_config(st, base_config.get("config"), created=created)
         history = [*(base_config.get("history") or []), *(
             {k: v for k, v in {"created": h.created, "created_by": h.created_by, "author": h.author,
                                "comment": h.comment, "empty_layer": h.empty_layer}.items() if v}
@@ -405,7 +420,7 @@ class _Build:
         config: dict[str, Any] = {
             "architecture": base_config.get("architecture") or _arch(self.opts.platform),
             "os": base_config.get("os") or "linux",
-            "created": _now(),
+            "created": created,
             "config": sc.config,
             "rootfs": {"type": "layers", "diff_ids": [x.diff_id for x in state.layers]},
             "history": history,
@@ -426,7 +441,7 @@ class _Build:
             self.e.cache.touch(key)
             self.cached += 1
             self.vertex(vid, name, status="done", cached=True, started=t0, completed=time.time())
-            return FsState(rec.snapshot, rec.layers)
+            return FsState(rec.snapshot, rec.layers, max(state.created, rec.created))
         self.vertex(vid, name, status="start", started=t0)
         try:
             with self.e.mounted(state.snapshot, writable=True) as (active, mnt):
@@ -436,9 +451,10 @@ class _Build:
             self.vertex(vid, name, status="error", started=t0, completed=time.time(), error=str(err))
             raise
         layers = [*state.layers, layer] if layer else list(state.layers)
-        self.e.cache.put(Record(key, snap, layers, size, name))
-        self.vertex(vid, name, status="done", cached=False, started=t0, completed=time.time())
-        return FsState(snap, layers)
+        now = time.time()
+        self.e.cache.put(Record(key, snap, layers, size, name, created=now))
+        self.vertex(vid, name, status="done", cached=False, started=t0, completed=now)
+        return FsState(snap, layers, now)
 
     # -- instructions --------------------------------------------------------------------------
 
