@@ -1,0 +1,460 @@
+"""The CRI streaming server: Exec, Attach and PortForward over WebSocket.
+
+Kubelet (or crictl) calls ``Exec``/``Attach``/``PortForward``; the reply is a one-shot URL on
+this server (``http://127.0.0.1:<port>/exec/<token>``) that the client opens with an HTTP
+upgrade.  Protocols spoken (Kubernetes' ``wsstream``, binary framing, first payload byte =
+channel):
+
+* exec/attach: ``v5.channel.k8s.io``, ``v4.channel.k8s.io``, ``channel.k8s.io`` — channel 0
+  stdin, 1 stdout, 2 stderr, 3 error (a ``metav1.Status`` JSON, sent once at the end: Success,
+  or Failure with reason NonZeroExitCode and an ExitCode cause), 4 resize (``{"Width": w,
+  "Height": h}``); v5 adds 255 close (payload = the channel closed, 0 = stdin EOF);
+* port-forward: ``portforward.k8s.io`` / ``v4.channel.k8s.io`` with ``?port=N`` query
+  parameters — for the i-th port, channel 2i carries data and 2i+1 errors; the first frame
+  the server sends on each is the port as two little-endian bytes.
+
+SPDY (``Upgrade: SPDY/3.1``, what older crictl and kubelet proxies prefer) is not implemented:
+such a request gets 400 with a message saying WebSocket is required.  Design reason for one
+small stdlib server: no dependency, and every stream is a pair of threads copying between a
+socket and FIFOs (exec/attach) or a TCP connection made inside the pod's network namespace
+(port-forward: a thread enters the namespace with setns, connects, and leaves).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger("seabox.cri.streaming")
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "channel.k8s.io")
+PF_PROTOCOLS = ("portforward.k8s.io", "v4.channel.k8s.io")
+STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+TOKEN_TTL = 60.0
+
+
+def accept_key(key: str) -> str:
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def encode_frame(payload: bytes, opcode: int = 2, mask: bytes | None = None) -> bytes:
+    """One final frame; ``mask`` for client frames (tests), none for the server's."""
+    n = len(payload)
+    head = bytes([0x80 | opcode])
+    mbit = 0x80 if mask is not None else 0
+    if n < 126:
+        head += bytes([mbit | n])
+    elif n < 1 << 16:
+        head += bytes([mbit | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([mbit | 127]) + struct.pack(">Q", n)
+    if mask is not None:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        head += mask
+    return head + payload
+
+
+def _recv_exact(rf: Any, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = rf.read(n - len(data))
+        if not chunk:
+            raise EOFError("connection closed")
+        data += chunk
+    return data
+
+
+def read_frame(rf: Any) -> tuple[int, bytes, bool]:
+    """(opcode, payload, fin) of the next frame from a buffered reader."""
+    b0, b1 = _recv_exact(rf, 2)
+    fin, opcode = bool(b0 & 0x80), b0 & 0x0F
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack(">H", _recv_exact(rf, 2))[0]
+    elif n == 127:
+        n = struct.unpack(">Q", _recv_exact(rf, 8))[0]
+    mask = _recv_exact(rf, 4) if b1 & 0x80 else None
+    payload = _recv_exact(rf, n) if n else b""
+    if mask is not None:
+        payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return opcode, payload, fin
+
+
+def read_message(rf: Any, on_control: Any = None) -> tuple[int, bytes]:
+    """A whole message (continuations joined); control frames go to ``on_control``."""
+    parts: list[bytes] = []
+    first = 0
+    while True:
+        op, payload, fin = read_frame(rf)
+        if op >= 8:
+            if op == 8:
+                return 8, payload
+            if on_control is not None:
+                on_control(op, payload)
+            continue
+        if op != 0:
+            first = op
+        parts.append(payload)
+        if fin:
+            return first, b"".join(parts)
+
+
+class WSConn:
+    """Server side of one WebSocket: thread-safe sends, a blocking message reader."""
+
+    def __init__(self, sock: socket.socket, rfile: Any) -> None:
+        self.sock = sock
+        self.rfile = rfile
+        self._wlock = threading.Lock()
+        self.closed = False
+
+    def send(self, channel: int, data: bytes) -> None:
+        with self._wlock:
+            if self.closed:
+                return
+            try:
+                self.sock.sendall(encode_frame(bytes([channel]) + data))
+            except OSError:
+                self.closed = True
+
+    def _control(self, op: int, payload: bytes) -> None:
+        if op == 9:
+            with self._wlock, contextlib.suppress(OSError):
+                self.sock.sendall(encode_frame(payload, 0xA))
+
+    def recv(self) -> tuple[int, bytes] | None:
+        """(channel, data) of the next data message; None once the client closed."""
+        while True:
+            try:
+                op, payload = read_message(self.rfile, self._control)
+            except (EOFError, OSError, ValueError):
+                return None
+            if op == 8:
+                return None
+            if payload:
+                return payload[0], payload[1:]
+
+    def close(self, code: int = 1000) -> None:
+        with self._wlock:
+            if self.closed:
+                return
+            self.closed = True
+            with contextlib.suppress(OSError):
+                self.sock.sendall(encode_frame(struct.pack(">H", code), 8))
+
+
+def status_json(exit_code: int | None, error: str = "") -> bytes:
+    if error:
+        doc: dict[str, Any] = {"metadata": {}, "status": "Failure", "message": error, "reason": "InternalError",
+                               "code": 500}
+    elif exit_code:
+        doc = {"metadata": {}, "status": "Failure", "message": f"command terminated with non-zero exit code: "
+               f"error executing command, exit status {exit_code}", "reason": "NonZeroExitCode",
+               "details": {"causes": [{"reason": "ExitCode", "message": str(exit_code)}]}}
+    else:
+        doc = {"metadata": {}, "status": "Success"}
+    return json.dumps(doc).encode()
+
+
+def connect_in_netns(netns_path: str, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
+    """A TCP connection made from inside a network namespace (a thread enters it, connects)."""
+    from seabox.linux import syscalls as sc
+
+    out: list[socket.socket] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.LinuxSyscalls().setns(fd, sc.CLONE_NEWNET)
+            finally:
+                os.close(fd)
+            out.append(socket.create_connection((host, port), timeout=timeout))
+        except BaseException as e:
+            err.append(e)
+
+    t = threading.Thread(target=run, name="cri-pf-connect", daemon=True)  # the thread dies in that netns
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+    s = out[0]
+    s.settimeout(None)
+    return s
+
+
+@dataclass
+class Request:
+    kind: str  # exec, attach, portforward
+    target: str  # container or sandbox id
+    cmd: list[str] = field(default_factory=list)
+    tty: bool = False
+    stdin: bool = False
+    stdout: bool = True
+    stderr: bool = True
+    ports: list[int] = field(default_factory=list)
+    expires: float = 0.0
+
+
+class StreamServer:
+    """Serves the URLs that ``Exec``/``Attach``/``PortForward`` hand out."""
+
+    def __init__(self, backend: Any, address: str = "127.0.0.1", port: int = 0) -> None:
+        self.backend = backend  # a seabox.cri.service.CRI
+        self._reqs: dict[str, Request] = {}
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt: str, *args: Any) -> None:
+                log.debug("stream request", extra={"fields": {"line": fmt % args}})
+
+            def do_GET(self) -> None:  # noqa: N802
+                server._handle(self)
+
+            do_POST = do_GET  # noqa: N815
+
+        self.httpd = ThreadingHTTPServer((address, port), Handler)
+        self.httpd.daemon_threads = True
+        self.address = address
+        self.port = self.httpd.server_address[1]
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="cri-stream", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def url(self, req: Request) -> str:
+        token = secrets.token_urlsafe(12)
+        req.expires = time.monotonic() + TOKEN_TTL
+        with self._lock:
+            now = time.monotonic()
+            for k in [k for k, r in self._reqs.items() if r.expires < now]:
+                del self._reqs[k]
+            self._reqs[token] = req
+        host = self.address if ":" not in self.address else f"[{self.address}]"
+        return f"http://{host}:{self.port}/{req.kind}/{token}"
+
+    def _take(self, kind: str, token: str) -> Request | None:
+        with self._lock:
+            r = self._reqs.pop(token, None)
+        if r is None or r.kind != kind or r.expires < time.monotonic():
+            return None
+        return r
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def _reply(self, h: BaseHTTPRequestHandler, code: int, msg: str) -> None:
+        body = (msg + "\n").encode()
+        h.send_response(code)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("Connection", "close")
+        h.end_headers()
+        h.wfile.write(body)
+        h.close_connection = True
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        url = urlsplit(h.path)
+        parts = url.path.strip("/").split("/")
+        if len(parts) != 2 or parts[0] not in ("exec", "attach", "portforward"):
+            self._reply(h, 404, "not found")
+            return
+        kind, token = parts
+        upgrade = (h.headers.get("Upgrade") or "").lower()
+        if upgrade != "websocket":
+            self._reply(h, 400, f"{kind}: only WebSocket upgrades are supported (SPDY is not)")
+            return
+        req = self._take(kind, token)
+        if req is None:
+            self._reply(h, 404, f"{kind}: unknown or expired session")
+            return
+        offered = [p.strip() for p in (h.headers.get("Sec-WebSocket-Protocol") or "").split(",") if p.strip()]
+        wanted = PF_PROTOCOLS if kind == "portforward" else EXEC_PROTOCOLS
+        proto = next((p for p in offered if p in wanted), "")
+        if offered and not proto:
+            self._reply(h, 400, f"{kind}: none of the subprotocols {offered} is supported ({', '.join(wanted)})")
+            return
+        h.send_response(101, "Switching Protocols")
+        h.send_header("Upgrade", "websocket")
+        h.send_header("Connection", "Upgrade")
+        h.send_header("Sec-WebSocket-Accept", accept_key(h.headers.get("Sec-WebSocket-Key", "")))
+        if proto:
+            h.send_header("Sec-WebSocket-Protocol", proto)
+        h.end_headers()
+        h.wfile.flush()
+        h.close_connection = True
+        ws = WSConn(h.connection, h.rfile)
+        try:
+            if kind == "portforward":
+                ports = [int(p) for p in parse_qs(url.query).get("port", [])] or req.ports
+                self._portforward(ws, req.target, ports)
+            elif kind == "exec":
+                self._exec(ws, req, proto)
+            else:
+                self._attach(ws, req, proto)
+        except Exception as e:
+            log.warning("stream failed", extra={"fields": {"kind": kind, "error": str(e)}})
+            ws.send(ERROR, status_json(None, str(e)))
+        finally:
+            ws.close()
+
+    # -- exec / attach ---------------------------------------------------------------------------
+
+    def _stdin_loop(self, ws: WSConn, stdin_fd: int | None, on_resize: Any, on_eof: Any) -> None:
+        while True:
+            msg = ws.recv()
+            if msg is None:
+                break
+            ch, data = msg
+            if ch == STDIN and stdin_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.write(stdin_fd, data)
+            elif ch == RESIZE:
+                with contextlib.suppress(Exception):
+                    size = json.loads(data)
+                    on_resize(int(size.get("Width", 0)), int(size.get("Height", 0)))
+            elif ch == CLOSE and data[:1] == b"\x00":
+                on_eof()
+
+    def _exec(self, ws: WSConn, req: Request, proto: str) -> None:
+        from seabox.cri.service import NS, _drain_to
+
+        b = self.backend
+        cid, eid, fifos = b.exec_prepare(req.target, req.tty, req.stdin)
+        fds = {n: os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC) for n, p in fifos.items() if n != "stdin"}
+        readers = []
+        for n, fd in fds.items():
+            ch = STDOUT if n == "stdout" else STDERR
+            t = threading.Thread(target=_drain_to, args=(fd, lambda d, ch=ch: ws.send(ch, d)), daemon=True)
+            readers.append(t)
+            t.start()
+        b.exec_run(cid, eid, req.cmd, fifos, req.tty)
+        stdin_fd = None
+        if "stdin" in fifos:
+            stdin_fd = os.open(fifos["stdin"], os.O_WRONLY | os.O_CLOEXEC)
+
+        def eof() -> None:
+            nonlocal stdin_fd
+            with contextlib.suppress(Exception):
+                b.tasks.close_io(NS, cid, eid)
+            if stdin_fd is not None:
+                os.close(stdin_fd)
+                stdin_fd = None
+
+        t_in = threading.Thread(target=self._stdin_loop, daemon=True, args=(
+            ws, stdin_fd, lambda w, hgt: b.tasks.resize(NS, cid, w, hgt, eid), eof))
+        t_in.start()
+        code, _ = b.exec_finish(cid, eid, None)
+        for t in readers:
+            t.join(5)
+        if stdin_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(stdin_fd)
+        ws.send(ERROR, status_json(code))
+
+    def _attach(self, ws: WSConn, req: Request, proto: str) -> None:
+        from seabox.cri.service import NS
+
+        b = self.backend
+        rec = b._running(req.target)
+        cid = rec["id"]
+        relay = b.relays.get(cid)
+        if relay is None:
+            raise RuntimeError(f'container "{cid}": no output relay')
+
+        def sub(stream: str, data: bytes) -> None:
+            if (stream == "stdout" and req.stdout) or (stream == "stderr" and req.stderr):
+                ws.send(STDOUT if stream == "stdout" else STDERR, data)
+
+        relay.subscribe(sub)
+        stdin_fd = None
+        fifo = b._io_dir(cid) / "stdin"
+        if req.stdin and fifo.exists():
+            stdin_fd = os.open(fifo, os.O_WRONLY | os.O_CLOEXEC)
+        done = threading.Event()
+
+        def waiter() -> None:
+            with contextlib.suppress(Exception):
+                b.tasks.wait(NS, cid)
+            done.set()
+
+        threading.Thread(target=waiter, daemon=True).start()
+        t_in = threading.Thread(target=lambda: (self._stdin_loop(
+            ws, stdin_fd, lambda w, hgt: b.tasks.resize(NS, cid, w, hgt), lambda: None), done.set()), daemon=True)
+        t_in.start()
+        done.wait()
+        relay.unsubscribe(sub)
+        if stdin_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(stdin_fd)
+        ws.send(ERROR, status_json(0))
+
+    # -- port-forward ----------------------------------------------------------------------------
+
+    def _portforward(self, ws: WSConn, sandbox_id: str, ports: list[int]) -> None:
+        b = self.backend
+        rec = b._sandbox(sandbox_id)
+        netns_path = rec.get("netns") or ""
+        if not ports:
+            raise ValueError("port-forward: no port given")
+        conns: dict[int, socket.socket] = {}
+        for i, port in enumerate(ports):
+            head = struct.pack("<H", port)
+            ws.send(2 * i, head)
+            ws.send(2 * i + 1, head)
+            try:
+                s = connect_in_netns(netns_path, port) if netns_path else socket.create_connection(("127.0.0.1", port))
+            except OSError as e:
+                ws.send(2 * i + 1, f"failed to connect to localhost:{port} inside the pod: {e}".encode())
+                continue
+            conns[i] = s
+
+            def pump(s: socket.socket = s, ch: int = 2 * i) -> None:
+                while True:
+                    try:
+                        data = s.recv(65536)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    ws.send(ch, data)
+                ws.close()
+
+            threading.Thread(target=pump, daemon=True).start()
+        try:
+            while True:
+                msg = ws.recv()
+                if msg is None:
+                    break
+                ch, data = msg
+                if ch % 2 == 0 and ch // 2 in conns and data:
+                    try:
+                        conns[ch // 2].sendall(data)
+                    except OSError:
+                        break
+        finally:
+            for s in conns.values():
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+                s.close()
