@@ -137,6 +137,9 @@ class Daemon:
             self.engine = serve_engine(self.cfg, deps, tasks, server, self.address)  # gRPC inside, mux here
         finally:
             os.umask(old)
+        from seabox.cri.server import serve as serve_cri
+
+        self.cri = serve_cri(self.cfg, deps, tasks, server)  # CRI v1 ([plugins.cri] from SEABOX_CRI_CONFIG)
         os.chmod(self.address, SOCKET_MODE)
         if os.geteuid() == 0 and (g.uid, g.gid) != (os.getuid(), os.getgid()):
             os.chown(self.address, g.uid, g.gid)  # as another user the socket stays that user's
@@ -155,6 +158,8 @@ class Daemon:
         log.info("stopping")
         if getattr(self, "engine", None) is not None:
             self.engine.close()
+        if getattr(self, "cri", None) is not None:
+            self.cri.close()
         if self.exchange is not None:
             self.exchange.close()  # ends Subscribe streams so their threads return
         if self.server is not None:
