@@ -150,7 +150,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     work.mkdir()
     bridge = tag
     subnet = _subnet()
-    netd, hosts, conf = _write_config(work, tag, bridge, subnet)
+    _netd, hosts, conf = _write_config(work, tag, bridge, subnet)
     monkeypatch.setenv("SEABOX_CRI_CONFIG", str(conf))
     logs = work / "pod-logs"
     e = Env(work, tag, bridge, subnet, logs, hosts, conf)

@@ -41,10 +41,8 @@ def is_static(path: str) -> bool:
         phnum = int.from_bytes(head[56:58], "little")
         f.seek(phoff)
         table = f.read(phentsize * phnum)
-    for i in range(phnum):
-        if int.from_bytes(table[i * phentsize:i * phentsize + 4], "little") == 3:  # PT_INTERP
-            return False
-    return True
+    pt_interp = 3
+    return all(int.from_bytes(table[i * phentsize:i * phentsize + 4], "little") != pt_interp for i in range(phnum))
 
 
 def ensure_rootfs(base: Path, busybox: str = "/bin/busybox") -> Path:

@@ -32,7 +32,7 @@ API_VERSION = "v1"
 _CSTATE = {CREATED: cri.CONTAINER_CREATED, RUNNING: cri.CONTAINER_RUNNING, EXITED: cri.CONTAINER_EXITED}
 
 
-def _sandbox_state(rec: dict[str, Any]) -> int:
+def _sandbox_state(rec: dict[str, Any]) -> Any:
     return cri.SANDBOX_READY if rec["state"] == READY else cri.SANDBOX_NOTREADY
 
 
@@ -66,12 +66,12 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         self.version = version
 
     @rpc
-    def Version(self, req: cri.VersionRequest, ctx: Any) -> cri.VersionResponse:  # noqa: N802
+    def Version(self, req: cri.VersionRequest, ctx: Any) -> cri.VersionResponse:
         return cri.VersionResponse(version="0.1.0", runtime_name=RUNTIME_NAME, runtime_version=self.version,
                                    runtime_api_version=API_VERSION)
 
     @rpc
-    def Status(self, req: cri.StatusRequest, ctx: Any) -> cri.StatusResponse:  # noqa: N802
+    def Status(self, req: cri.StatusRequest, ctx: Any) -> cri.StatusResponse:
         conds, info = self.c.status()
         st = cri.RuntimeStatus(conditions=[cri.RuntimeCondition(type=t, status=s, reason=r, message=m)
                                            for t, s, r, m in conds])
@@ -79,7 +79,7 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
                                   runtime_handlers=[cri.RuntimeHandler(name="", features=cri.RuntimeHandlerFeatures())])
 
     @rpc
-    def UpdateRuntimeConfig(self, req: cri.UpdateRuntimeConfigRequest, ctx: Any) -> Any:  # noqa: N802
+    def UpdateRuntimeConfig(self, req: cri.UpdateRuntimeConfigRequest, ctx: Any) -> Any:
         cidr = req.runtime_config.network_config.pod_cidr
         if cidr:
             self.c.pod_cidr = cidr
@@ -87,27 +87,27 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         return cri.UpdateRuntimeConfigResponse()
 
     @rpc
-    def RuntimeConfig(self, req: Any, ctx: Any) -> Any:  # noqa: N802
+    def RuntimeConfig(self, req: Any, ctx: Any) -> Any:
         return cri.RuntimeConfigResponse(linux=cri.LinuxRuntimeConfiguration(cgroup_driver=cri.CGROUPFS))
 
     # -- sandboxes -------------------------------------------------------------------------------
 
     @rpc
-    def RunPodSandbox(self, req: cri.RunPodSandboxRequest, ctx: Any) -> Any:  # noqa: N802
+    def RunPodSandbox(self, req: cri.RunPodSandboxRequest, ctx: Any) -> Any:
         return cri.RunPodSandboxResponse(pod_sandbox_id=self.c.run_sandbox(req.config, req.runtime_handler))
 
     @rpc
-    def StopPodSandbox(self, req: cri.StopPodSandboxRequest, ctx: Any) -> Any:  # noqa: N802
+    def StopPodSandbox(self, req: cri.StopPodSandboxRequest, ctx: Any) -> Any:
         self.c.stop_sandbox(req.pod_sandbox_id)
         return cri.StopPodSandboxResponse()
 
     @rpc
-    def RemovePodSandbox(self, req: cri.RemovePodSandboxRequest, ctx: Any) -> Any:  # noqa: N802
+    def RemovePodSandbox(self, req: cri.RemovePodSandboxRequest, ctx: Any) -> Any:
         self.c.remove_sandbox(req.pod_sandbox_id)
         return cri.RemovePodSandboxResponse()
 
     @rpc
-    def PodSandboxStatus(self, req: cri.PodSandboxStatusRequest, ctx: Any) -> Any:  # noqa: N802
+    def PodSandboxStatus(self, req: cri.PodSandboxStatusRequest, ctx: Any) -> Any:
         rec = self.c.sandbox_status(req.pod_sandbox_id)
         cfg = rec["config_pb"]
         st = cri.PodSandboxStatus(
@@ -126,7 +126,7 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         return cri.PodSandboxStatusResponse(status=st, info=info, timestamp=time.time_ns())
 
     @rpc
-    def ListPodSandbox(self, req: cri.ListPodSandboxRequest, ctx: Any) -> Any:  # noqa: N802
+    def ListPodSandbox(self, req: cri.ListPodSandboxRequest, ctx: Any) -> Any:
         items = []
         for rec in self.c.sandboxes(req.filter if req.HasField("filter") else None):
             cfg = rec["config_pb"]
@@ -139,22 +139,22 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
     # -- containers ------------------------------------------------------------------------------
 
     @rpc
-    def CreateContainer(self, req: cri.CreateContainerRequest, ctx: Any) -> Any:  # noqa: N802
+    def CreateContainer(self, req: cri.CreateContainerRequest, ctx: Any) -> Any:
         return cri.CreateContainerResponse(container_id=self.c.create_container(
             req.pod_sandbox_id, req.config, req.sandbox_config))
 
     @rpc
-    def StartContainer(self, req: cri.StartContainerRequest, ctx: Any) -> Any:  # noqa: N802
+    def StartContainer(self, req: cri.StartContainerRequest, ctx: Any) -> Any:
         self.c.start_container(req.container_id)
         return cri.StartContainerResponse()
 
     @rpc
-    def StopContainer(self, req: cri.StopContainerRequest, ctx: Any) -> Any:  # noqa: N802
+    def StopContainer(self, req: cri.StopContainerRequest, ctx: Any) -> Any:
         self.c.stop_container(req.container_id, int(req.timeout))
         return cri.StopContainerResponse()
 
     @rpc
-    def RemoveContainer(self, req: cri.RemoveContainerRequest, ctx: Any) -> Any:  # noqa: N802
+    def RemoveContainer(self, req: cri.RemoveContainerRequest, ctx: Any) -> Any:
         self.c.remove_container(req.container_id)
         return cri.RemoveContainerResponse()
 
@@ -167,12 +167,12 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
                              created_at=rec["created_at"], labels=dict(cfg.labels), annotations=dict(cfg.annotations))
 
     @rpc
-    def ListContainers(self, req: cri.ListContainersRequest, ctx: Any) -> Any:  # noqa: N802
+    def ListContainers(self, req: cri.ListContainersRequest, ctx: Any) -> Any:
         recs = self.c.containers(req.filter if req.HasField("filter") else None)
         return cri.ListContainersResponse(containers=[self._container_msg(r) for r in recs])
 
     @rpc
-    def ContainerStatus(self, req: cri.ContainerStatusRequest, ctx: Any) -> Any:  # noqa: N802
+    def ContainerStatus(self, req: cri.ContainerStatusRequest, ctx: Any) -> Any:
         rec = self.c.container_status(req.container_id)
         cfg = rec["config_pb"]
         u = rec.get("user") or {}
@@ -194,16 +194,16 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         return cri.ContainerStatusResponse(status=st, info=info)
 
     @rpc
-    def UpdateContainerResources(self, req: cri.UpdateContainerResourcesRequest, ctx: Any) -> Any:  # noqa: N802
+    def UpdateContainerResources(self, req: cri.UpdateContainerResourcesRequest, ctx: Any) -> Any:
         self.c.update_resources(req.container_id, req.linux)
         return cri.UpdateContainerResourcesResponse()
 
     @rpc
-    def ReopenContainerLog(self, req: cri.ReopenContainerLogRequest, ctx: Any) -> Any:  # noqa: N802
+    def ReopenContainerLog(self, req: cri.ReopenContainerLogRequest, ctx: Any) -> Any:
         self.c.reopen_log(req.container_id)
         return cri.ReopenContainerLogResponse()
 
-    def ExecSync(self, req: cri.ExecSyncRequest, ctx: Any) -> Any:  # noqa: N802
+    def ExecSync(self, req: cri.ExecSyncRequest, ctx: Any) -> Any:
         import grpc
 
         from seabox.api.errors import to_status
@@ -219,7 +219,7 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         return cri.ExecSyncResponse(stdout=r.stdout, stderr=r.stderr, exit_code=r.exit_code)
 
     @rpc
-    def Exec(self, req: cri.ExecRequest, ctx: Any) -> Any:  # noqa: N802
+    def Exec(self, req: cri.ExecRequest, ctx: Any) -> Any:
         if not req.cmd:
             raise InvalidArgument("exec: cmd is required")
         if not (req.stdin or req.stdout or req.stderr):
@@ -231,13 +231,13 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
                                                             req.stdout, req.stderr)))
 
     @rpc
-    def Attach(self, req: cri.AttachRequest, ctx: Any) -> Any:  # noqa: N802
+    def Attach(self, req: cri.AttachRequest, ctx: Any) -> Any:
         rec = self.c._running(req.container_id)
         return cri.AttachResponse(url=self.stream.url(Request("attach", rec["id"], [], req.tty, req.stdin,
                                                               req.stdout, req.stderr)))
 
     @rpc
-    def PortForward(self, req: cri.PortForwardRequest, ctx: Any) -> Any:  # noqa: N802
+    def PortForward(self, req: cri.PortForwardRequest, ctx: Any) -> Any:
         rec = self.c._sandbox(req.pod_sandbox_id)
         return cri.PortForwardResponse(url=self.stream.url(Request("portforward", rec["id"],
                                                                    ports=[int(p) for p in req.port])))
@@ -267,13 +267,13 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
                                                used_bytes=cri.UInt64Value(value=0)))
 
     @rpc
-    def ContainerStats(self, req: cri.ContainerStatsRequest, ctx: Any) -> Any:  # noqa: N802
+    def ContainerStats(self, req: cri.ContainerStatsRequest, ctx: Any) -> Any:
         s = self.c.stats(req.container_id)
         s["rec"]["config_pb"] = self.c.container_status(s["rec"]["id"])["config_pb"]
         return cri.ContainerStatsResponse(stats=self._cstats(s["rec"], s["stats"]))
 
     @rpc
-    def ListContainerStats(self, req: cri.ListContainerStatsRequest, ctx: Any) -> Any:  # noqa: N802
+    def ListContainerStats(self, req: cri.ListContainerStatsRequest, ctx: Any) -> Any:
         f = req.filter
         flt = cri.ContainerFilter(id=f.id, pod_sandbox_id=f.pod_sandbox_id, label_selector=dict(f.label_selector))
         out = []
@@ -303,18 +303,18 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
                                            containers=cs))
 
     @rpc
-    def PodSandboxStats(self, req: cri.PodSandboxStatsRequest, ctx: Any) -> Any:  # noqa: N802
+    def PodSandboxStats(self, req: cri.PodSandboxStatsRequest, ctx: Any) -> Any:
         rec = self.c.sandbox_status(req.pod_sandbox_id)
         return cri.PodSandboxStatsResponse(stats=self._pod_stats(rec))
 
     @rpc
-    def ListPodSandboxStats(self, req: cri.ListPodSandboxStatsRequest, ctx: Any) -> Any:  # noqa: N802
+    def ListPodSandboxStats(self, req: cri.ListPodSandboxStatsRequest, ctx: Any) -> Any:
         flt = cri.PodSandboxFilter(id=req.filter.id, label_selector=dict(req.filter.label_selector))
         return cri.ListPodSandboxStatsResponse(stats=[self._pod_stats(r) for r in self.c.sandboxes(flt)
                                                       if r["state"] == READY])
 
     @rpc
-    def CheckpointContainer(self, req: Any, ctx: Any) -> Any:  # noqa: N802
+    def CheckpointContainer(self, req: Any, ctx: Any) -> Any:
         raise NotImplementedYet("checkpoint: needs CRIU, not implemented")
 
 
@@ -335,7 +335,7 @@ class ImageService(cri_grpc.ImageServiceServicer):
         return img
 
     @rpc
-    def ListImages(self, req: cri.ListImagesRequest, ctx: Any) -> Any:  # noqa: N802
+    def ListImages(self, req: cri.ListImagesRequest, ctx: Any) -> Any:
         want = req.filter.image.image if req.HasField("filter") else ""
         out = []
         for e in self.c.images():
@@ -349,7 +349,7 @@ class ImageService(cri_grpc.ImageServiceServicer):
         return cri.ListImagesResponse(images=out)
 
     @rpc
-    def ImageStatus(self, req: cri.ImageStatusRequest, ctx: Any) -> Any:  # noqa: N802
+    def ImageStatus(self, req: cri.ImageStatusRequest, ctx: Any) -> Any:
         from seabox.errdefs import NotFound
 
         try:
@@ -365,19 +365,19 @@ class ImageService(cri_grpc.ImageServiceServicer):
         return cri.ImageStatusResponse(image=self._image(e), info=info)
 
     @rpc
-    def PullImage(self, req: cri.PullImageRequest, ctx: Any) -> Any:  # noqa: N802
+    def PullImage(self, req: cri.PullImageRequest, ctx: Any) -> Any:
         if not req.image.image:
             raise InvalidArgument("pull: image is required")
         ref = self.c.pull(req.image.image, credentials(req.auth) if req.HasField("auth") else None)
         return cri.PullImageResponse(image_ref=ref)
 
     @rpc
-    def RemoveImage(self, req: cri.RemoveImageRequest, ctx: Any) -> Any:  # noqa: N802
+    def RemoveImage(self, req: cri.RemoveImageRequest, ctx: Any) -> Any:
         self.c.remove_image(req.image.image)
         return cri.RemoveImageResponse()
 
     @rpc
-    def ImageFsInfo(self, req: cri.ImageFsInfoRequest, ctx: Any) -> Any:  # noqa: N802
+    def ImageFsInfo(self, req: cri.ImageFsInfoRequest, ctx: Any) -> Any:
         path, used, inodes = self.c.image_fs()
         fs = cri.FilesystemUsage(timestamp=time.time_ns(), fs_id=cri.FilesystemIdentifier(mountpoint=path),
                                  used_bytes=cri.UInt64Value(value=used), inodes_used=cri.UInt64Value(value=inodes))

@@ -35,7 +35,9 @@ from typing import Any
 
 from seabox import errdefs
 from seabox.api.gen.cri.runtime.v1 import api_pb2 as cri
-from seabox.cri import pause, spec as specs, store as stores
+from seabox.cri import pause
+from seabox.cri import spec as specs
+from seabox.cri import store as stores
 from seabox.cri.config import NAMESPACE, CRIConfig
 from seabox.cri.logs import LogRelay
 from seabox.errdefs import FailedPrecondition, InvalidArgument, NotFound

@@ -226,10 +226,10 @@ class StreamServer:
             def log_message(self, fmt: str, *args: Any) -> None:
                 log.debug("stream request", extra={"fields": {"line": fmt % args}})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 server._handle(self)
 
-            do_POST = do_GET  # noqa: N815
+            do_POST = do_GET
 
         self.httpd = ThreadingHTTPServer((address, port), Handler)
         self.httpd.daemon_threads = True
@@ -400,8 +400,11 @@ class StreamServer:
             done.set()
 
         threading.Thread(target=waiter, daemon=True).start()
-        t_in = threading.Thread(target=lambda: (self._stdin_loop(
-            ws, stdin_fd, lambda w, hgt: b.tasks.resize(NS, cid, w, hgt), lambda: None), done.set()), daemon=True)
+        def pump_stdin() -> None:
+            self._stdin_loop(ws, stdin_fd, lambda w, hgt: b.tasks.resize(NS, cid, w, hgt), lambda: None)
+            done.set()
+
+        t_in = threading.Thread(target=pump_stdin, daemon=True)
         t_in.start()
         done.wait()
         relay.unsubscribe(sub)
