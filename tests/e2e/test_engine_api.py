@@ -809,3 +809,23 @@ def test_engine_log_rotation_rm_v_and_tmpfs(env: Env) -> None:
         assert line.startswith(b"tmpfs /scratch tmpfs") and b"size=1024k" in line
     finally:
         env.api.json("DELETE", f"/containers/{t}", query={"force": True})
+
+
+def test_engine_stdin_ends_before_start(env: Env) -> None:
+    """docker run -i: the CLI attaches, may send all of stdin and close it, then starts."""
+    cid = env.create("early", Cmd=["cat"], OpenStdin=True, StdinOnce=True, AttachStdin=True,
+                     HostConfig={"NetworkMode": "none"})
+    try:
+        s = env.api.hijack("POST", f"/containers/{cid}/attach",
+                           query={"stream": 1, "stdin": 1, "stdout": 1, "stderr": 1})
+        s.sendall(b"piped\n")
+        s.shutdown(socket.SHUT_WR)
+        time.sleep(0.2)
+        env.api.json("POST", f"/containers/{cid}/start")
+        s.settimeout(30)
+        data = read_all(s)
+        s.close()
+        assert b"".join(d for _, d in stdcopy.deframe(data)[0]) == b"piped\n"
+        assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})

@@ -20,6 +20,7 @@ from seabox import errdefs
 from seabox.engine import logs as logmod
 from seabox.engine import stdcopy
 from seabox.engine.http import API_VERSION, MIN_API_VERSION, HTTPError, Reply, Request, Router
+from seabox.engine.records import ZERO_TIME
 
 DEFAULT_NAMESPACE = "default"
 
@@ -232,8 +233,8 @@ def build(engine: Any) -> Router:
                 fifo = C._stdin_fifo(cid)
 
                 def feed() -> None:
-                    fd = os.open(fifo, os.O_RDWR)
-                    try:
+                    fd = os.open(fifo, os.O_RDWR)  # held until the shim took the data: a FIFO
+                    try:                             # nobody holds open loses what it buffers
                         while True:
                             data = rfile.read1(65536) if hasattr(rfile, "read1") else conn.recv(65536)
                             if not data:
@@ -241,13 +242,25 @@ def build(engine: Any) -> Router:
                             os.write(fd, data)
                     except OSError:
                         pass
+                    try:
+                        # docker attaches before start: the input may end before the task exists
+                        deadline = time.monotonic() + 60
+                        while time.monotonic() < deadline:
+                            x = C.records.items.get(cid)
+                            if x is None or x["State"]["Running"] or (
+                                    x["State"]["Status"] == "exited" and x["State"]["StartedAt"] != ZERO_TIME):
+                                break
+                            time.sleep(0.02)
+                        deadline = time.monotonic() + 5
+                        while _pending(fd) and time.monotonic() < deadline:
+                            time.sleep(0.01)
+                        if rec["Config"].get("StdinOnce"):  # the attached client's EOF is the process's EOF
+                            try:
+                                engine.tasks.close_io(ns, cid)
+                            except errdefs.SeaboxError:
+                                pass
                     finally:
                         os.close(fd)
-                    if rec["Config"].get("StdinOnce"):  # the attached client's EOF is the process's EOF
-                        try:
-                            engine.tasks.close_io(ns, cid)
-                        except errdefs.SeaboxError:
-                            pass
 
                 threading.Thread(target=feed, daemon=True).start()
             try:
@@ -546,6 +559,20 @@ def build(engine: Any) -> Router:
     r.add("DELETE", "/volumes/{name}", v_delete)
     _ = stdcopy
     return r
+
+
+def _pending(fd: int) -> int:
+    """Bytes waiting in a pipe (FIONREAD)."""
+    import array
+    import fcntl
+    import termios
+
+    buf = array.array("i", [0])
+    try:
+        fcntl.ioctl(fd, termios.FIONREAD, buf, True)
+    except OSError:
+        return 0
+    return int(buf[0])
 
 
 def _event_match(ev: dict[str, Any], flt: dict[str, list[str]]) -> bool:
