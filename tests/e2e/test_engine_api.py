@@ -14,6 +14,7 @@ import ipaddress
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -829,3 +830,45 @@ def test_engine_stdin_ends_before_start(env: Env) -> None:
         assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
     finally:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+# -- the real docker CLI as a client (interop) ------------------------------------------------------
+
+
+def _docker(env: Env, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    e = dict(os.environ, DOCKER_HOST=f"unix://{env.d.address}", DOCKER_CONFIG=str(env.work / "dockercfg"))
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, env=e, input=stdin)
+
+
+@pytest.fixture
+def docker_cli() -> str:
+    path = shutil.which("docker")
+    if path is None:
+        pytest.fail("the docker CLI is needed for the interop tests (Debian's docker.io or docker-ce-cli)")
+    return path
+
+
+def test_engine_docker_cli_run_ps_exec_inspect_rm(env: Env, docker_cli: str) -> None:
+    v = _docker(env, "version", "--format", "{{.Server.APIVersion}}")
+    assert v.returncode == 0 and v.stdout.strip() == "1.41", v.stderr
+    r = _docker(env, "run", "--rm", "--network", "none", "busybox", "echo", "hi")
+    assert (r.returncode, r.stdout) == (0, "hi\n"), r.stderr
+    r = _docker(env, "run", "-i", "--rm", "--network", "none", "busybox", "cat", stdin="piped\n")
+    assert (r.returncode, r.stdout) == (0, "piped\n"), r.stderr
+    r = _docker(env, "run", "--rm", "--network", "none", "busybox", "sh", "-c", "exit 4")
+    assert r.returncode == 4
+    name = env.name("dk")
+    r = _docker(env, "run", "-d", "--name", name, "--network", "none", "busybox", "sleep", "600")
+    assert r.returncode == 0, r.stderr
+    try:
+        ps = _docker(env, "ps", "--format", "{{.Names}} {{.Status}}")
+        assert any(line.startswith(f"{name} Up") for line in ps.stdout.splitlines()), ps
+        ex = _docker(env, "exec", name, "sh", "-c", "echo in-exec >&2; hostname")
+        assert ex.returncode == 0 and ex.stderr == "in-exec\n" and len(ex.stdout.strip()) == 12
+        ins = _docker(env, "inspect", "-f", "{{.State.Status}} {{.Name}}", name)
+        assert ins.stdout.strip() == f"running /{name}"
+        dup = _docker(env, "create", "--name", name, "busybox")
+        assert dup.returncode != 0 and "is already in use" in dup.stderr
+    finally:
+        rm = _docker(env, "rm", "-f", name)
+    assert rm.returncode == 0, rm.stderr
