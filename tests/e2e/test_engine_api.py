@@ -872,3 +872,26 @@ def test_engine_docker_cli_run_ps_exec_inspect_rm(env: Env, docker_cli: str) -> 
     finally:
         rm = _docker(env, "rm", "-f", name)
     assert rm.returncode == 0, rm.stderr
+
+
+def test_engine_nginx_published_port(env: Env) -> None:
+    """The walkthrough's ``run -d -p <port>:80 nginx:1.26``, pulled through the docker.io mirror."""
+    lines = _pull(env.api, "nginx:1.26")
+    assert not [x for x in lines if "error" in x], lines[-3:]
+    port = _free_port()
+    cid = env.run("nginx", Image="nginx:1.26",
+                  HostConfig={"PortBindings": {"80/tcp": [{"HostPort": str(port)}]}})
+    try:
+        body = b""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+        assert b"Welcome to nginx" in body
+        ps = env.api.json("GET", "/containers/json", query={"filters": json.dumps({"id": [cid]})})
+        assert {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": port, "Type": "tcp"} in ps[0]["Ports"]
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
