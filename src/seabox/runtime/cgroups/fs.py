@@ -10,9 +10,12 @@ from __future__ import annotations
 import errno
 import os
 import time
-from collections.abc import Callable
 
 from seabox.errdefs import FailedPrecondition, InvalidArgument, NotFound, SeaboxError, subject
+
+TYPE_CHECKING = False  # collections.abc is not imported at run time; mypy reads this block
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def _debug(msg: str) -> None:
