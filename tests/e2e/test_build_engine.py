@@ -304,3 +304,25 @@ def test_from_scratch_and_from_stage(bd, tmp_path):
     rc, _, err = build(bd, ctx, "--target", "files", "--output", f"type=local,dest={out2}")
     assert rc == 0, err
     assert sorted(os.listdir(out2)) == ["data"]
+
+
+def test_run_network_none_has_only_loopback(bd, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(
+        "FROM 127.0.0.1:5000/library/busybox:latest\n"
+        "RUN --network=none ls /sys/class/net > /ifaces-none\n"
+        "RUN ls /sys/class/net > /ifaces-default\n")
+    out = tmp_path / "out"
+    rc, _, err = build(bd, ctx, "--output", f"type=local,dest={out}")
+    assert rc == 0, err
+    assert (out / "ifaces-none").read_text().split() == ["lo"]
+    assert sorted((out / "ifaces-default").read_text().split()) == sorted(os.listdir("/sys/class/net"))
+
+
+def test_seabox_cli_dispatches_build(bd, tmp_path):
+    ctx = copy_project("multistage", tmp_path)
+    p = subprocess.run([sys.executable, "-m", "seabox.cli.seabox", "build", "--addr", bd.address, "-q",
+                        "--target", "builder", str(ctx)], capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().startswith("sha256:")

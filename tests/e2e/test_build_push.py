@@ -120,3 +120,28 @@ def test_image_output_lands_in_seaboxd(tmp_path):
                     assert RemoteStore(c).exists(layer["digest"])
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_buildctl_output_image_push(bd, tmp_path, fixtures_info):
+    import os
+
+    from seabox.images.registry.client import RegistryClient, login
+    from seabox.images.registry.credentials import CredentialStore
+    from seabox.oci import reference
+
+    auth = fixtures_info["registries"]["auth"]
+    cfgdir = tmp_path / "cfg"
+    cfgdir.mkdir()
+    login(auth["host"], auth["username"], auth["password"], config_path=cfgdir / "config.json")
+    ref = f"{auth['host']}/app/buildctl-sbt-{secrets.token_hex(4)}:v1"
+    ctx = tmp_path / "ctx"
+    shutil.copytree(DATA / "multistage", ctx)
+    p = subprocess.run([sys.executable, "-m", "seabox.cli.buildctl", "--addr", bd.address, "build",
+                        "--frontend", "dockerfile.v0", "--local", f"context={ctx}", "--local", f"dockerfile={ctx}",
+                        "--opt", "build-arg:BASE=127.0.0.1:5000/library/busybox:latest",
+                        "--output", f"type=image,name={ref},push=true", "--progress", "plain"],
+                       capture_output=True, text=True, timeout=900, env={**os.environ, "DOCKER_CONFIG": str(cfgdir)})
+    assert p.returncode == 0, p.stderr
+    digest = p.stderr.strip().splitlines()[-1].split()[2]
+    with RegistryClient(credentials=CredentialStore(cfgdir / "config.json")) as c:
+        assert c.resolve(reference.parse_with_default_tag(ref)).descriptor.digest == digest

@@ -551,7 +551,7 @@ class _Build:
                 f.write(script)
             os.chmod(p, 0o755)
             argv = [created_script]
-        req = runstep.RunRequest(root, argv, step.state.run_env(), workdir, uid, gid, extra)
+        req = runstep.RunRequest(root, argv, step.state.run_env(), workdir, uid, gid, extra, network=i.network)
         with contextlib.ExitStack() as stack:
             for m in i.mounts:
                 target = _join(workdir, m.target) if m.target else ""

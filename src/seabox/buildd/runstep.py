@@ -6,7 +6,8 @@ step's layer.  The spec is the runtime's default (``seabox.testing.bundle.defaul
 proc, dev, devpts, shm, mqueue, sysfs, masked paths, default capabilities) with the
 step's argv, env, cwd and user, and *no network namespace*: RUN shares the host
 network, as ``docker build --network=host`` does — no per-step CNI setup, and
-package managers reach the same mirrors the host does.  The host's resolv.conf
+package managers reach the same mirrors the host does (``RUN --network=none`` gets a
+network namespace of its own with only loopback).  The host's resolv.conf
 and a small hosts file are bind-mounted read-only over the image's own (when it has them).  ``--mount`` options become
 bind mounts: cache dirs (persistent under buildd's root), context/stage binds
 (read-only), secrets (a file on buildd's tmpfs state dir) and tmpfs.  Mount
@@ -49,6 +50,7 @@ class RunRequest:
     additional_gids: list[int] = field(default_factory=list)
     binds: list[BindSpec] = field(default_factory=list)
     hostname: str = "buildkitsandbox"
+    network: str = "default"  # default/host: the host's network; none: a network namespace with only lo
 
 
 # Docker's default capability set (what a RUN step gets under docker build / BuildKit)
@@ -83,14 +85,15 @@ def _spec(req: RunRequest, bundle: Path) -> dict[str, object]:
     spec["hostname"] = req.hostname
     linux = spec["linux"]
     assert isinstance(linux, dict)
-    linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
     mounts = spec["mounts"]
     assert isinstance(mounts, list)
-    # host network: sysfs cannot be mounted fresh outside a netns of our own; bind the host's read-only
     mounts[:] = [m for m in mounts if m["destination"] != "/sys/fs/cgroup"]
-    for m in mounts:
-        if m["destination"] == "/sys":
-            m.update({"type": "bind", "source": "/sys", "options": ["rbind", "ro", "nosuid", "noexec", "nodev"]})
+    if req.network != "none":
+        linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
+        # host network: sysfs cannot be mounted fresh outside a netns of our own; bind the host's read-only
+        for m in mounts:
+            if m["destination"] == "/sys":
+                m.update({"type": "bind", "source": "/sys", "options": ["rbind", "ro", "nosuid", "noexec", "nodev"]})
     for b in req.binds:
         if b.tmpfs:
             mounts.append({"destination": b.target, "type": "tmpfs", "source": "tmpfs",
