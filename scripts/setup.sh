@@ -52,3 +52,23 @@ if [[ ! -f $stamp || "$(cat $stamp)" != "$want" ]]; then
 else
   say "venv: up to date"
 fi
+
+# Byte-compile seabox: shells here may set PYTHONDONTWRITEBYTECODE=1, and a command that
+# recompiles its modules on every start is what users would otherwise pay.
+.venv/bin/python -m compileall -q src/seabox
+
+# seabox-runc starts for every container command (create, start, delete, ...): replace pip's
+# console script with a lean launcher.  `-IS` skips site (the venv's .pth files and the
+# editable-install finder) and PYTHON* variables; the runtime needs only the stdlib, so the
+# launcher puts the directory holding the seabox package on sys.path itself.
+pkg_parent=$(.venv/bin/python -c 'import os, seabox; print(os.path.dirname(os.path.dirname(os.path.abspath(seabox.__file__))))')
+cat > .venv/bin/seabox-runc.tmp <<LAUNCHER
+#!$(pwd)/.venv/bin/python3 -IS
+import sys
+sys.path.insert(0, "$pkg_parent")
+from seabox.cli.runc import main
+sys.exit(main())
+LAUNCHER
+chmod 755 .venv/bin/seabox-runc.tmp
+mv .venv/bin/seabox-runc.tmp .venv/bin/seabox-runc
+say "venv: lean seabox-runc launcher, byte-compiled src/seabox"
