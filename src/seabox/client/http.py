@@ -62,7 +62,8 @@ def unavailable_message(address: str) -> str:
 class Response:
     """Status, headers and a body reader for one answer; ``sock`` stays open until ``close``."""
 
-    def __init__(self, sock: socket.socket, rfile: BinaryIO, status: int, reason: str, headers: dict[str, str]) -> None:
+    def __init__(self, sock: socket.socket, rfile: BinaryIO, status: int, reason: str, headers: dict[str, str],
+                 method: str = "GET") -> None:  # fmt: skip
         self.sock = sock
         self.rfile = rfile
         self.status = status
@@ -74,6 +75,9 @@ class Response:
         self.remaining: int | None = int(cl) if cl is not None and not self.chunked else None
         self._chunk_left = 0
         self._eof = False
+        if status in (204, 304) or method == "HEAD":  # no body, whatever the headers say
+            self.chunked = False
+            self.remaining = 0
 
     def read1(self, n: int = 65536) -> bytes:
         """Some body bytes (b"" at the end), as soon as they arrive."""
@@ -257,6 +261,8 @@ class Client:
         if upgrade:
             hdrs["Connection"] = "Upgrade"
             hdrs["Upgrade"] = "tcp"
+        else:
+            hdrs["Connection"] = "close"  # one request per connection: a body without a length ends at close
         if headers:
             hdrs.update(headers)
         head = f"{method} {quote(self.url(path, query), safe='/?=&%:@,+;~-_.!*()')} HTTP/1.1\r\n"
@@ -278,7 +284,7 @@ class Client:
             raise DaemonUnavailable(f"{unavailable_message(self.address)} ({e})") from None
         return s
 
-    def response(self, s: socket.socket, *, check: bool = True) -> Response:
+    def response(self, s: socket.socket, *, check: bool = True, method: str = "GET") -> Response:
         rfile = s.makefile("rb")
         line = rfile.readline()
         if not line:
@@ -298,9 +304,9 @@ class Client:
                 break
             k, _, v = h.decode("latin-1").partition(":")
             headers[k.strip().lower()] = v.strip()
-        resp = Response(s, rfile, status, reason, headers)
+        resp = Response(s, rfile, status, reason, headers, method)
         if status == 100:
-            return self.response(s, check=check)
+            return self.response(s, check=check, method=method)
         if check and status >= 400:
             raise error_from(resp)
         return resp
@@ -308,7 +314,7 @@ class Client:
     def request(self, method: str, path: str, *, query: dict[str, Any] | None = None, body: Any = None,
                 headers: dict[str, str] | None = None, check: bool = True) -> Response:  # fmt: skip
         s = self.send(method, path, query=query, body=body, headers=headers)
-        return self.response(s, check=check)
+        return self.response(s, check=check, method=method)
 
     # -- conveniences --------------------------------------------------------------------------
     def get_json(self, path: str, query: dict[str, Any] | None = None) -> Any:

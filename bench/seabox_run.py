@@ -1,0 +1,158 @@
+"""`seabox run --rm busybox true` vs Debian's `docker run --rm` vs `ctr run --rm`, interleaved.
+
+Each contender runs against a private daemon started here: seaboxd (its Docker Engine API on the
+unix socket), dockerd (temp data/exec root, its own containerd, no bridge/iptables) and
+containerd (``seabox.testing.peers``).  Every run uses no network (``--network none``; ctr's
+default).  Also timed: the CLI's start-up alone (``seabox ps`` vs ``docker ps``) and the
+single-file build (dist/seabox) when present.  If seaboxd has no Engine API endpoint the seabox
+side is reported as missing and the anchors still run.
+
+Usage: ``sudo .venv/bin/python -m bench.seabox_run`` (needs root and the fixtures).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from bench.harness import Contender, compare
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(os.environ.get("SEABOX_FIXTURES", "/var/lib/seabox-fixtures/fixtures.json"))
+SEABOX = [str(REPO / ".venv" / "bin" / "seabox")]
+
+
+@contextlib.contextmanager
+def private_dockerd(tmp: Path) -> Iterator[str]:
+    exec_root = Path(f"/run/sbt-docker-{secrets.token_hex(4)}")
+    host = f"unix://{tmp}/docker.sock"
+    (tmp / "daemon.json").write_text("{}")
+    existed = {p: Path(p).exists() for p in ("/etc/docker/key.json", "/run/containerd", "/var/lib/docker", "/run/docker")}
+    log = open(tmp / "dockerd.log", "w")  # noqa: SIM115
+    proc = subprocess.Popen(
+        ["dockerd", "--config-file", str(tmp / "daemon.json"), "--data-root", str(tmp / "data"), "--exec-root", str(exec_root),
+         "-H", host, "--pidfile", str(tmp / "dockerd.pid"), "--bridge=none", "--iptables=false", "--ip6tables=false",
+         "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false", "--storage-driver", "overlay2"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while subprocess.run(["docker", "-H", host, "version"], capture_output=True).returncode != 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("dockerd did not come up: " + (tmp / "dockerd.log").read_text()[-2000:])
+            time.sleep(0.2)
+        yield host
+    finally:
+        ids = subprocess.run(["docker", "-H", host, "ps", "-aq"], capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run(["docker", "-H", host, "rm", "-f", *ids], capture_output=True)
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+        with open("/proc/self/mountinfo") as f:
+            mps = [line.split()[4] for line in f]
+        for mp in sorted((m for m in mps if m.startswith((str(tmp), str(exec_root)))), key=len, reverse=True):
+            subprocess.run(["umount", "-l", mp], check=False)
+        for p, was in existed.items():
+            if not was:
+                with contextlib.suppress(OSError):
+                    shutil.rmtree(p) if Path(p).is_dir() else Path(p).unlink()
+        shutil.rmtree(exec_root, ignore_errors=True)
+
+
+def main() -> int:
+    from seabox.daemon.tasks.testing import purge
+    from seabox.daemon.testing import seaboxd
+    from seabox.testing.peers import containerd
+
+    fx = json.loads(FIXTURES.read_text())
+    layout, ltag = fx["layouts"]["busybox"], fx["images"]["busybox"]["layout_tag"]
+    tag = "sbt-" + secrets.token_hex(3)
+    work = Path(tempfile.mkdtemp(prefix="sbt", dir="/tmp"))
+    state = Path(f"/tmp/{tag.replace('-', '')}")
+    archive = work / "busybox.tar"
+    subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:{ltag}", f"docker-archive:{archive}:busybox:latest"],
+                   check=True, capture_output=True)  # fmt: skip
+    hosts = work / "certs.d" / "docker.io"
+    hosts.mkdir(parents=True)
+    reg = fx["registries"]["open"]["host"]
+    (hosts / "hosts.toml").write_text(f'server = "https://registry-1.docker.io"\n[host."http://{reg}"]\n  capabilities = ["pull", "resolve"]\n')
+    cfg = work / "engine.json"
+    cfg.write_text(json.dumps({"hosts_dir": str(work / "certs.d"), "network": {
+        "conf_dir": str(work / "net.d"), "bin_dirs": ["/usr/lib/cni"], "default_bridge": f"{tag}-d",
+        "bridge_prefix": tag, "admin_chain": f"SBT-{tag[4:].upper()}-ADMIN", "subnet_start": "10.246.0.0/24",
+        "file_prefix": f"{tag}-"}}))  # fmt: skip
+    os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
+    (work / "docker").mkdir()
+    (work / "containerd").mkdir()
+    try:
+        with seaboxd(work / "seaboxd", "--state", str(state)) as d, private_dockerd(work / "docker") as dhost, \
+                contextlib.contextmanager(containerd)(work / "containerd") as ctrd:  # fmt: skip
+            sb = [*SEABOX, "--address", str(d.address)]
+            probe = subprocess.run([*sb, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True)
+            engine = probe.returncode == 0 and probe.stdout.strip() != ""
+            subprocess.run(["docker", "-H", dhost, "load", "-i", str(archive)], check=True, capture_output=True)
+            ctrd.ctr("images", "import", "--base-name", "docker.io/library/busybox", str(archive))
+            ctr_ref = "docker.io/library/busybox:latest"
+            contenders = []
+            if engine:
+                subprocess.run([*sb, "pull", "-q", "busybox"], check=True, capture_output=True)
+                contenders.append(Contender("seabox run --rm", [*sb, "run", "--rm", "--network", "none", "busybox", "true"]))
+                single = REPO / "dist" / "seabox"
+                if single.exists():
+                    contenders.append(Contender("dist/seabox run --rm", [str(single), "--address", str(d.address), "run", "--rm",
+                                                                         "--network", "none", "busybox", "true"]))  # fmt: skip
+            else:
+                print(f"seaboxd at {d.address} has no Docker Engine API endpoint: {probe.stderr.strip()[:200]}"
+                      " — the seabox side is missing from this run", file=sys.stderr)  # fmt: skip
+            contenders.append(Contender("docker run --rm", ["docker", "-H", dhost, "run", "--rm", "--network", "none", "busybox", "true"]))
+            n = [0]
+
+            def ctr_run() -> None:
+                n[0] += 1
+                ctrd.ctr("run", "--rm", ctr_ref, f"sbt-bench-{n[0]}", "true")
+
+            contenders.append(Contender("ctr run --rm", ctr_run))
+            compare("seabox_run_rm_busybox_true", contenders, runs=15, warmup=2, baseline="ctr run --rm")
+            startup = [Contender("docker ps", ["docker", "-H", dhost, "ps"])]
+            if engine:
+                startup.insert(0, Contender("seabox ps", [*sb, "ps"]))
+            startup.append(Contender("python -I -S -c pass", [sys.executable, "-I", "-S", "-c", "pass"]))
+            compare("seabox_cli_ps_startup", startup, runs=20, warmup=3, baseline="docker ps")
+    finally:
+        purge(state)
+        from seabox.network import iptables as ipt
+        from seabox.network import netlink
+        from seabox.network.manager import Networks, Settings
+
+        s = Settings(conf_dir=str(work / "net.d"), bin_dirs=("/usr/lib/cni",), state_dir=str(state / "network"),
+                     netns_dir=str(state / "netns"), default_bridge=f"{tag}-d", bridge_prefix=tag,
+                     admin_chain=f"SBT-{tag[4:].upper()}-ADMIN", file_prefix=f"{tag}-")  # fmt: skip
+        for net in Networks(s).list():
+            with contextlib.suppress(Exception):
+                Networks(s).remove(net.name, allow_default=True)
+        for link in netlink.link_names():
+            if link.startswith(tag):
+                netlink.delete_link(link)
+        ipt.remove_idle_chains(s.admin_chain)
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(state, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
