@@ -371,7 +371,7 @@ def test_cri_pod_lifecycle(env: Env, fixtures_info: dict) -> None:
             return out
 
         _wait(lambda: ("stdout", "F", "hello-cri from web") in log_lines(client_log), "the client's fetch")
-        assert ("stdout", "F", pcfg.hostname) in log_lines(client_log)
+        _wait(lambda: ("stdout", "F", pcfg.hostname) in log_lines(client_log), "the pod's hostname in the log")
         web_log = env.logs / pcfg.metadata.name / "web" / "0.log"
         _wait(lambda: ("stderr", "F", "to-stderr") in log_lines(web_log), "web's stderr in its log")
         assert ("stdout", "F", "started") in log_lines(web_log)
@@ -416,6 +416,28 @@ def test_cri_pod_lifecycle(env: Env, fixtures_info: dict) -> None:
                 body += m[1]
         ws.close()
 
+        # attach: a third container's live output over WebSocket
+        talker = rt.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=pod, config=_container(
+            "talker", "busybox", ["sh", "-c", "while true; do echo tick; sleep 0.2; done"]), sandbox_config=pcfg)
+        ).container_id
+        rt.StartContainer(cri.StartContainerRequest(container_id=talker))
+        url = rt.Attach(cri.AttachRequest(container_id=talker, stdout=True, stderr=True)).url
+        ws = WS(url, "v4.channel.k8s.io")
+        out = b""
+        while b"tick\n" not in out:
+            m = ws.recv()
+            assert m is not None
+            if m[0] == 1:
+                out += m[1]
+        ws.close()
+        rt.StopContainer(cri.StopContainerRequest(container_id=talker, timeout=5))
+        ts = rt.ContainerStatus(cri.ContainerStatusRequest(container_id=talker)).status
+        assert ts.state == cri.CONTAINER_EXITED and ts.exit_code == 143 and ts.reason == "Error"
+        rt.RemoveContainer(cri.RemoveContainerRequest(container_id=talker))
+        with pytest.raises(grpc.RpcError) as ei:
+            rt.ContainerStatus(cri.ContainerStatusRequest(container_id=talker))
+        assert _code(ei) == grpc.StatusCode.NOT_FOUND
+
         # lists and filters
         def pods(**kw: Any) -> set[str]:
             return {p.id for p in rt.ListPodSandbox(cri.ListPodSandboxRequest(filter=cri.PodSandboxFilter(**kw))).items}
@@ -447,6 +469,9 @@ def test_cri_pod_lifecycle(env: Env, fixtures_info: dict) -> None:
         assert _code(ei) == grpc.StatusCode.NOT_FOUND
         stats = rt.ListContainerStats(cri.ListContainerStatsRequest()).stats
         assert {s.attributes.id for s in stats} == {web, client}
+        assert all(s.memory.usage_bytes.value > 0 and s.cpu.usage_core_nano_seconds.value > 0 for s in stats)
+        pstats = rt.PodSandboxStats(cri.PodSandboxStatsRequest(pod_sandbox_id=pod)).stats
+        assert {c.attributes.id for c in pstats.linux.containers} == {web, client}
         rt.UpdateContainerResources(cri.UpdateContainerResourcesRequest(
             container_id=web, linux=cri.LinuxContainerResources(memory_limit_in_bytes=96 << 20)))
         # ReopenContainerLog: kubelet renamed the file; new output goes to a new file at the path

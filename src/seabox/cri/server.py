@@ -251,18 +251,18 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
                                         annotations=dict(cfg.annotations))
         cpu = raw.get("cpu") or {}
         mem = raw.get("memory") or {}
-        usage = int((cpu.get("usage") or {}).get("total", 0) if isinstance(cpu.get("usage"), dict)
-                    else cpu.get("usage_total", 0) or 0)
-        mem_usage = int((mem.get("usage") or {}).get("usage", 0) if isinstance(mem.get("usage"), dict)
-                        else mem.get("usage_bytes", 0) or 0)
-        inactive = int(mem.get("total_inactive_file", 0) or 0)
-        ws = max(0, mem_usage - inactive)
+        mraw = mem.get("raw") or {}
+        usage = int((cpu.get("usage") or {}).get("total", 0) or 0)
+        mem_usage = int((mem.get("usage") or {}).get("usage", 0) or 0)
+        inactive = int(mraw.get("total_inactive_file", mraw.get("inactive_file", 0)) or 0)
+        ws = max(0, mem_usage - inactive)  # kubelet's working set: usage less inactive file pages
+        rss = int(mraw.get("total_rss", mraw.get("rss", mraw.get("anon", 0))) or 0)
         return cri.ContainerStats(
             attributes=attrs,
             cpu=cri.CpuUsage(timestamp=now, usage_core_nano_seconds=cri.UInt64Value(value=usage)),
             memory=cri.MemoryUsage(timestamp=now, working_set_bytes=cri.UInt64Value(value=ws),
                                    usage_bytes=cri.UInt64Value(value=mem_usage),
-                                   rss_bytes=cri.UInt64Value(value=int(mem.get("rss", 0) or 0))),
+                                   rss_bytes=cri.UInt64Value(value=rss)),
             writable_layer=cri.FilesystemUsage(timestamp=now, fs_id=cri.FilesystemIdentifier(mountpoint=""),
                                                used_bytes=cri.UInt64Value(value=0)))
 
