@@ -112,8 +112,11 @@ def env(fixtures_info: dict) -> Iterator[Env]:
     before_links = set(netlink.link_names())
     old = os.environ.get("SEABOX_ENGINE_CONFIG")
     os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
-    # shim sockets live at <state>/shims/<ns>/<64-hex id>/shim.sock (107-byte limit): a short state dir
-    state = Path(f"/tmp/{tag.replace('-', '')}")
+    # the shim's sockets live at <state>/shims/<ns>/<64-hex id>/console-1.sock (107-byte limit): a state
+    # dir as short as /run/seabox
+    state = Path(f"/run/sbt{secrets.token_hex(2)}")
+    while state.exists():
+        state = Path(f"/run/sbt{secrets.token_hex(2)}")
     d_cm = seaboxd(work, "--state", str(state))
     d = d_cm.__enter__()
     d.state = state
@@ -895,3 +898,31 @@ def test_engine_nginx_published_port(env: Env) -> None:
         assert {"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": port, "Type": "tcp"} in ps[0]["Ports"]
     finally:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_tty_container_logs_raw(env: Env) -> None:
+    cid = env.create("tty", Cmd=["sh", "-c", "tty; echo done"], Tty=True, HostConfig={"NetworkMode": "none"})
+    try:
+        env.api.json("POST", f"/containers/{cid}/start")
+        assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
+        status, headers, body = env.api.raw("GET", f"/containers/{cid}/logs", query={"stdout": 1})
+        assert headers["Content-Type"] == "application/vnd.docker.raw-stream"
+        assert body.replace(b"\r\n", b"\n") == b"/dev/pts/0\ndone\n"
+        r = _docker(env, "run", "--rm", "-t", "--network", "none", "busybox", "echo", "tty-out")
+        assert r.returncode == 0 and r.stdout.replace("\r\n", "\n") == "tty-out\n", r
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_events_since_replays(env: Env) -> None:
+    since = time.time()
+    cid = env.run("evs", Cmd=["true"], HostConfig={"NetworkMode": "none"})
+    env.api.json("POST", f"/containers/{cid}/wait")
+    env.api.json("DELETE", f"/containers/{cid}")
+    out = b"".join(env.api.stream("GET", "/events", {"since": f"{since:.3f}", "until": f"{time.time():.3f}"}))
+    actions = [json.loads(x)["Action"] for x in out.splitlines() if x.strip() and json.loads(x)["id"] == cid]
+    assert actions == ["create", "start", "die", "destroy"]
+    time.sleep(1.1)  # the CLI sends --until 0s as whole seconds
+    r = _docker(env, "events", "--since", str(int(since)), "--until", "0s", "--filter", f"container={cid}",
+                "--format", "{{.Action}}")
+    assert r.stdout.split() == ["create", "start", "die", "destroy"], r

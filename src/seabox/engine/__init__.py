@@ -13,6 +13,7 @@ shim's json-file log option and exit waits without a gRPC round trip).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -39,6 +40,7 @@ class Engine:
         self._clock = threading.Lock()
         self._subs: list[queue.Queue[dict[str, Any] | None]] = []
         self._slock = threading.Lock()
+        self._history: collections.deque[dict[str, Any]] = collections.deque(maxlen=1024)  # for ``since``
         self.images = Images(self)
         self.containers = Containers(self)
         self.execs = Execs(self)
@@ -76,6 +78,7 @@ class Engine:
         if kind == "container":
             ev.update({"status": action, "id": actor, "from": attrs.get("image", "")})
         with self._slock:
+            self._history.append(ev)
             for q in self._subs:
                 q.put(ev)
 
@@ -84,6 +87,10 @@ class Engine:
         with self._slock:
             self._subs.append(q)
         return q
+
+    def history(self, since: float) -> list[dict[str, Any]]:
+        with self._slock:
+            return [e for e in self._history if e["timeNano"] / 1e9 >= since]
 
     def unsubscribe(self, q: queue.Queue[dict[str, Any] | None]) -> None:
         with self._slock, contextlib.suppress(ValueError):

@@ -82,13 +82,22 @@ def build(engine: Any) -> Router:
 
     def events(req: Request) -> Reply:
         flt = req.filters()
-        until = float(req.q("until") or 0)
+        until = logmod.parse_since(req.q("until")) if req.q("until") else 0.0
+        since = logmod.parse_since(req.q("since")) if req.q("since") else 0.0
         q = engine.subscribe()
+        past = engine.history(since) if since else []
         ns = ns_of(req)
 
         def stream() -> Iterator[bytes]:
             try:
                 yield b""
+                for ev in past:
+                    if until and ev["timeNano"] / 1e9 > until:
+                        return
+                    if ev.get("namespace") == ns and _event_match(ev, flt):
+                        yield json.dumps({k: v for k, v in ev.items() if k != "namespace"}).encode() + b"\n"
+                if until and time.time() >= until:
+                    return
                 while True:
                     timeout = None if not until else max(0.0, until - time.time())
                     try:
@@ -225,8 +234,11 @@ def build(engine: Any) -> Router:
 
         def running() -> bool:
             x = C.records.items.get(cid)
-            return bool(x and (x["State"]["Running"] or x["State"].get("Restarting") or
-                               x["State"]["Status"] == "created"))
+            if x is None:
+                return False
+            st = x["State"]
+            # attached before start: keep waiting while it is created, unless a start failed
+            return bool(st["Running"] or st.get("Restarting") or (st["Status"] == "created" and not st.get("Error")))
 
         def hijack(conn: socket.socket, rfile: Any) -> None:
             if want_stdin and rec["Config"].get("OpenStdin"):
@@ -633,7 +645,7 @@ def _docker_stats(rec: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
                       "system_cpu_usage": _system_cpu_ns(), "online_cpus": os.cpu_count() or 1},
         "precpu_stats": {"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0},
         "memory_stats": {"usage": int(mem.get("usage", 0) or 0), "max_usage": int(mem.get("max", 0) or 0),
-                         "limit": int(mem.get("limit", 0) or 0) or _mem_total(),
+                         "limit": min(int(mem.get("limit", 0) or 0) or _mem_total(), _mem_total() or 1 << 62),
                          "stats": {k: int(v) for k, v in raw_mem.items() if isinstance(v, int)}},
         "networks": {}, "blkio_stats": {},
     }
