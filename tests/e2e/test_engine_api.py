@@ -906,6 +906,7 @@ def test_engine_tty_container_logs_raw(env: Env) -> None:
         env.api.json("POST", f"/containers/{cid}/start")
         assert env.api.json("POST", f"/containers/{cid}/wait")["StatusCode"] == 0
         status, headers, body = env.api.raw("GET", f"/containers/{cid}/logs", query={"stdout": 1})
+        assert status == 200
         assert headers["Content-Type"] == "application/vnd.docker.raw-stream"
         assert body.replace(b"\r\n", b"\n") == b"/dev/pts/0\ndone\n"
         r = _docker(env, "run", "--rm", "-t", "--network", "none", "busybox", "echo", "tty-out")
