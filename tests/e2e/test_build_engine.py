@@ -326,3 +326,19 @@ def test_seabox_cli_dispatches_build(bd, tmp_path):
                         "--target", "builder", str(ctx)], capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().startswith("sha256:")
+
+
+def test_concurrent_builds(bd, tmp_path):
+    """Two builds at once on one daemon (each with its own context) both succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ctxs = [copy_project("multistage", tmp_path / str(n)) for n in (1, 2)]
+    (ctxs[1] / "src" / "a.txt").write_text("other\n")
+    outs = [tmp_path / f"out{n}" for n in (1, 2)]
+    with ThreadPoolExecutor(2) as pool:
+        futs = [pool.submit(build, bd, c, "--no-cache", "--output", f"type=local,dest={o}") for c, o in zip(ctxs, outs, strict=True)]
+        results = [f.result() for f in futs]
+    for rc, _, err in results:
+        assert rc == 0, err
+    assert (outs[0] / "app/product.txt").read_text().startswith("alpha\n")
+    assert (outs[1] / "app/product.txt").read_text().startswith("other\n")

@@ -13,6 +13,7 @@ import pytest
 from seabox.build.dockerfile import parse
 from seabox.buildd import progress
 from seabox.buildd.client import BuildFailed, BuildRequest, Client, NotRunning, parse_output
+from seabox.buildd.rwlock import RWLock
 from seabox.buildd.server import BuildServer
 from seabox.buildd.units import parse_size
 
@@ -20,7 +21,7 @@ from seabox.buildd.units import parse_size
 class FakeEngine:
     def __init__(self, state: Path) -> None:
         self.state = state
-        self.build_lock = threading.Lock()
+        self.builds = RWLock()
         self.pruned: list[int] = []
         self.seen: list[Any] = []
 

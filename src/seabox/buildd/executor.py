@@ -43,6 +43,7 @@ from seabox.build.ignore import read_rules
 from seabox.build.plan import build_keys
 from seabox.buildd import fsops, runstep
 from seabox.buildd.cache import CacheDB, Layer, Record
+from seabox.buildd.rwlock import RWLock
 from seabox.oci import image as oci
 
 Emit = Callable[[dict[str, Any]], None]
@@ -130,7 +131,7 @@ class Engine:
         self.cache_mounts = self.root / "cache-mounts"
         self.cache_mounts.mkdir(exist_ok=True)
         self.snap_lock = threading.RLock()
-        self.build_lock = threading.Lock()  # GC and builds do not overlap
+        self.builds = RWLock()  # builds run side by side; prune waits for them and keeps them out
         self._mount_locks: dict[str, threading.Lock] = {}
         self.indexes: dict[str, ContextIndex] = {}
         self.indexes_lock = threading.Lock()
@@ -241,7 +242,7 @@ class Engine:
         its children (overlay lowers cannot go first), so the walk repeats until the
         cache fits or nothing more can go.
         """
-        with self.build_lock:
+        with self.builds.exclusive():
             records = self.cache.all()  # least recently used first
             total = sum(r.size for r in records)
             removed = 0

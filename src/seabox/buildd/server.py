@@ -177,7 +177,7 @@ def run_build(engine: Engine, req: dict[str, Any], context_dir: str, emit: Any,
     )
     names = list(req.get("tags") or [])
     outputs = list(req.get("outputs") or [])
-    with engine.build_lock:
+    with engine.builds.shared():
         res = engine.build(opts, emit)
         desc = output.write_image(engine, res)
     config_digest = json.loads(engine.content.read_bytes(desc.digest))["config"]["digest"]
