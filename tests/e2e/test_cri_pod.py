@@ -479,13 +479,22 @@ def test_cri_pod_lifecycle(env: Env, fixtures_info: dict) -> None:
         rt.ReopenContainerLog(cri.ReopenContainerLogRequest(container_id=web))
         assert web_log.exists()
 
+        # a container that exits while seaboxd is down: its exit is recorded after the restart
+        oneshot = rt.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=pod, config=_container(
+            "oneshot", "busybox", ["sh", "-c", "sleep 2; exit 7"]), sandbox_config=pcfg)).container_id
+        rt.StartContainer(cri.StartContainerRequest(container_id=oneshot))
+
     # seaboxd restarted with the pod running: everything still listed and running
     with env.running():
         rt = env.rt
         p = rt.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod)).status
         assert p.state == cri.SANDBOX_READY and p.network.ip == ip
         states = {c.id: c.state for c in rt.ListContainers(cri.ListContainersRequest()).containers}
-        assert states == {web: cri.CONTAINER_RUNNING, client: cri.CONTAINER_RUNNING}
+        assert states[web] == cri.CONTAINER_RUNNING and states[client] == cri.CONTAINER_RUNNING
+        done = _wait(lambda: (lambda st: st if st.state == cri.CONTAINER_EXITED else None)(
+            rt.ContainerStatus(cri.ContainerStatusRequest(container_id=oneshot)).status), "the oneshot's exit")
+        assert done.exit_code == 7 and done.reason == "Error"
+        rt.RemoveContainer(cri.RemoveContainerRequest(container_id=oneshot))
         r = rt.ExecSync(cri.ExecSyncRequest(container_id=client, cmd=["wget", "-qO-", "http://127.0.0.1:8080/"],
                                             timeout=30))
         assert r.stdout == b"hello-cri from web\n"
@@ -518,3 +527,45 @@ def test_cri_network_not_ready_without_config(env: Env) -> None:
             env.rt.RunPodSandbox(cri.RunPodSandboxRequest(config=_pod_config(env, f"{env.tag}-x")))
         assert _code(ei) == grpc.StatusCode.FAILED_PRECONDITION
         assert env.rt.ListPodSandbox(cri.ListPodSandboxRequest()).items == []
+
+
+def test_cri_host_network_security_and_target_pid(env: Env) -> None:
+    with env.running():
+        rt, img = env.rt, env.img
+        img.PullImage(cri.PullImageRequest(image=cri.ImageSpec(image="busybox")))
+        pcfg = _pod_config(env, f"{env.tag}-host")
+        pcfg.linux.sysctls.clear()
+        pcfg.linux.security_context.namespace_options.network = cri.NODE
+        pod = rt.RunPodSandbox(cri.RunPodSandboxRequest(config=pcfg)).pod_sandbox_id
+        st = rt.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod, verbose=True))
+        assert st.status.linux.namespaces.options.network == cri.NODE
+        assert json.loads(st.info["info"])["netNamespacePath"] == ""
+        c = _container("locked", "busybox", ["sleep", "3600"], cri.CONTAINER)
+        sc = c.linux.security_context
+        sc.run_as_user.value = 1000
+        sc.readonly_rootfs = True
+        sc.no_new_privs = True
+        sc.supplemental_groups.append(2000)
+        cid = rt.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=pod, config=c, sandbox_config=pcfg)
+                                 ).container_id
+        rt.StartContainer(cri.StartContainerRequest(container_id=cid))
+
+        def run(c: str, *cmd: str) -> cri.ExecSyncResponse:
+            return rt.ExecSync(cri.ExecSyncRequest(container_id=c, cmd=list(cmd), timeout=30))
+
+        assert run(cid, "id", "-u").stdout == b"1000\n"
+        assert b"2000" in run(cid, "id", "-G").stdout
+        assert run(cid, "touch", "/x").exit_code != 0  # read-only rootfs
+        assert b"NoNewPrivs:\t1" in run(cid, "cat", "/proc/self/status").stdout
+        assert run(cid, "hostname").stdout.decode().strip() == os.uname().nodename  # the host's network and name
+        # a container in another container's pid namespace (TARGET)
+        t = _container("peek", "busybox", ["sleep", "3600"], cri.TARGET)
+        t.linux.security_context.namespace_options.target_id = cid
+        tid = rt.CreateContainer(cri.CreateContainerRequest(pod_sandbox_id=pod, config=t, sandbox_config=pcfg)
+                                 ).container_id
+        rt.StartContainer(cri.StartContainerRequest(container_id=tid))
+        assert run(tid, "cat", "/proc/1/cmdline").stdout == b"sleep\x003600\x00"
+        assert b"sleep 3600" in run(tid, "ps").stdout
+        rt.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod))
+        rt.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        assert rt.ListContainers(cri.ListContainersRequest()).containers == []

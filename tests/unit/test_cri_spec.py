@@ -87,6 +87,12 @@ def test_namespaces_join_the_pause() -> None:
     assert ns["pid"] == ""
     ns = _ns(_spec(_cfg(sc=cri.LinuxContainerSecurityContext(namespace_options=cri.NamespaceOption(pid=cri.NODE)))))
     assert "pid" not in ns
+    with pytest.raises(InvalidArgument):
+        _spec(_cfg(sc=cri.LinuxContainerSecurityContext(namespace_options=cri.NamespaceOption(pid=cri.TARGET))))
+    t = specs.SandboxView("sb", 1, "/n", target_pid_ns="/proc/77/ns/pid")
+    c = _cfg(sc=cri.LinuxContainerSecurityContext(namespace_options=cri.NamespaceOption(pid=cri.TARGET, target_id="x")))
+    assert _ns(specs.container_spec("c", c, t, IMG, specs.Limits(), passwd=PASSWD, group=GROUP))["pid"] == \
+        "/proc/77/ns/pid"
     host = specs.SandboxView("sb", 1, "", host_ipc=True)
     ns = _ns(specs.container_spec("c", _cfg(), host, IMG, specs.Limits(), passwd=PASSWD, group=GROUP))
     assert "network" not in ns and "ipc" not in ns

@@ -572,7 +572,15 @@ class CRI:
 
             passwd, group = read_chain_files(self.client(), self.cfg.snapshotter, img["chain"][-1],
                                              ["/etc/passwd", "/etc/group"])
-        spec = specs.container_spec(cid, config, self._sandbox_view(sb), img_cfg, self._limits(), passwd=passwd,
+        view = self._sandbox_view(sb)
+        nso = config.linux.security_context.namespace_options
+        if nso.pid == specs.TARGET and nso.target_id:
+            target = self._container(nso.target_id)
+            if target["state"] != RUNNING or target["sandbox_id"] != sb["id"]:
+                raise FailedPrecondition(errdefs.subject("container", nso.target_id,
+                                                         "target of a pid namespace must be running in the same pod"))
+            view.target_pid_ns = f"/proc/{target['pid']}/ns/pid"
+        spec = specs.container_spec(cid, config, view, img_cfg, self._limits(), passwd=passwd,
                                     group=group, namespace=NS)
         with self.lock(cid):
             self.client().snapshots.Prepare(spb.PrepareSnapshotRequest(

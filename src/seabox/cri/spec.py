@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from seabox.api.gen.cri.runtime.v1 import api_pb2 as cri
@@ -48,6 +48,7 @@ class SandboxView:
     hosts_path: str = ""
     resolv_path: str = ""
     sandbox_pid_ns: str = ""
+    target_pid_ns: str = ""  # NamespaceOption TARGET: /proc/<target's pid>/ns/pid
 
 
 @dataclass
@@ -56,7 +57,6 @@ class Limits:
     own_oom_score_adj: int = 0
     seccomp_default: dict[str, Any] | None = None
     enable_seccomp_default: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def own_oom_score_adj() -> int:
@@ -287,9 +287,9 @@ def container_spec(cid: str, config: cri.ContainerConfig, sandbox: SandboxView, 
     elif nso.pid == POD and not sandbox.host_pid:
         nss.append(_ns("pid", sandbox.sandbox_pid_ns or f"/proc/{sandbox.pid}/ns/pid"))
     elif nso.pid == TARGET:
-        if not nso.target_id:
-            raise InvalidArgument(f"{what}: pid namespace TARGET needs a target_id")
-        nss.append(_ns("pid", str(limits.extra.get("target_pid_ns", ""))))
+        if not sandbox.target_pid_ns:
+            raise InvalidArgument(f"{what}: pid namespace TARGET needs a running target_id container")
+        nss.append(_ns("pid", sandbox.target_pid_ns))
     linux["namespaces"] = nss
     s.pop("hostname", None)
     # pod files
