@@ -927,3 +927,31 @@ def test_engine_events_since_replays(env: Env) -> None:
     r = _docker(env, "events", "--since", str(int(since)), "--until", "0s", "--filter", f"container={cid}",
                 "--format", "{{.Action}}")
     assert r.stdout.split() == ["create", "start", "die", "destroy"], r
+
+
+def test_engine_docker_cli_cp_top_stats_logs_pause_rename_restart(env: Env, docker_cli: str) -> None:
+    name = env.name("dk2")
+    r = _docker(env, "run", "-d", "--name", name, "--network", "none", "busybox", "sh", "-c", "echo start; sleep 600")
+    assert r.returncode == 0, r.stderr
+    try:
+        src = env.work / "cpfile"
+        src.write_text("copied\n")
+        assert _docker(env, "cp", str(src), f"{name}:/tmp/cpfile").returncode == 0
+        assert _docker(env, "exec", name, "cat", "/tmp/cpfile").stdout == "copied\n"
+        out = env.work / "passwd-out"
+        assert _docker(env, "cp", f"{name}:/etc/passwd", str(out)).returncode == 0
+        assert out.read_text().startswith("root:x:0:0:")
+        assert "sleep 600" in _docker(env, "top", name).stdout
+        st = _docker(env, "stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", name)
+        assert st.stdout.split() == [name, "2"] or st.stdout.split()[0] == name, st
+        assert _docker(env, "logs", name).stdout == "start\n"
+        assert _docker(env, "pause", name).returncode == 0
+        assert "(Paused)" in _docker(env, "ps", "--format", "{{.Status}}", "--filter", f"name={name}").stdout
+        assert _docker(env, "unpause", name).returncode == 0
+        assert _docker(env, "rename", name, name + "x").returncode == 0
+        name += "x"
+        assert _docker(env, "restart", "-t", "0", name).returncode == 0
+        assert _docker(env, "logs", name).stdout == "start\nstart\n"
+        assert _docker(env, "inspect", "-f", "{{.RestartCount}} {{.State.Running}}", name).stdout.split()[1] == "true"
+    finally:
+        assert _docker(env, "rm", "-f", name).returncode == 0
