@@ -13,7 +13,7 @@ import pytest
 
 from seabox.api.gen.cri.runtime.v1 import api_pb2 as cri
 from seabox.cri import config, logs, pause, store, streaming
-from seabox.cri.server import credentials
+from seabox.cri.api import credentials
 from seabox.errdefs import InvalidArgument
 
 
@@ -178,3 +178,30 @@ def test_drain_waits_for_a_writer(tmp_path: Path) -> None:
     os.close(w)
     t.join(10)
     assert bytes(buf) == b"data"
+
+
+def test_lazy_handler_passes_other_services_and_reports_a_failed_start() -> None:
+    from types import SimpleNamespace
+
+    from seabox.cri.server import LazyHandler
+
+    h = LazyHandler()
+    assert h.service(SimpleNamespace(method="/containerd.services.tasks.v1.Tasks/List")) is None
+    h.error = "bad config"
+    h.ready.set()
+    failing = h.service(SimpleNamespace(method="/runtime.v1.RuntimeService/Version"))
+    aborted: list[tuple[object, str]] = []
+
+    class Ctx:
+        def abort(self, code: object, msg: str) -> None:
+            aborted.append((code, msg))
+
+    failing.unary_unary(b"", Ctx())
+    import grpc
+
+    assert aborted == [(grpc.StatusCode.UNAVAILABLE, "cri: failed to start: bad config")]
+    h.error = ""
+    sentinel = object()
+    h.handlers = [SimpleNamespace(service=lambda d: sentinel if d.method.endswith("/Version") else None)]
+    assert h.service(SimpleNamespace(method="/runtime.v1.RuntimeService/Version")) is sentinel
+    assert h.service(SimpleNamespace(method="/runtime.v1.RuntimeService/Nope")) is None
