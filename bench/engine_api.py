@@ -92,10 +92,15 @@ def main() -> int:
                 t.join()
                 c.close()
 
-            results["run"] = compare("engine_run_rm_busybox_true", [
+            contenders = [
                 Contender("http run --rm (network none)", lambda: run_rm("none")),
                 Contender("http run --rm (bridge)", lambda: run_rm("bridge")),
-            ], runs=15, warmup=2, baseline="http run --rm (network none)")
+            ]
+            if shutil.which("docker"):  # the real docker CLI as the client of seaboxd
+                contenders.append(Contender("docker CLI run --rm (none)", [
+                    "docker", "-H", f"unix://{d.address}", "run", "--rm", "--network", "none", "busybox", "true"]))
+            results["run"] = compare("engine_run_rm_busybox_true", contenders, runs=15, warmup=2,
+                                     baseline="http run --rm (network none)")
             for c in chans.values():
                 c.close()
             copy_mux.close()
