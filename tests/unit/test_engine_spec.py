@@ -135,3 +135,19 @@ def test_default_seccomp_profile_is_an_allowlist() -> None:
 def test_empty_entrypoint_string_clears_it() -> None:
     assert specs.command(IMG, {"Entrypoint": [""], "Cmd": ["ls"]}) == ["ls"]
     assert specs.command(IMG, {"Entrypoint": [""]}) == ["nginx", "-g", "daemon off;"]
+
+
+def test_host_namespaces_sysctls_groups_devices() -> None:
+    s = _build({}, {"PidMode": "host", "IpcMode": "host", "UTSMode": "host", "Sysctls": {"net.core.somaxconn": "512"},
+                    "GroupAdd": ["extra", "7"], "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n2",
+                                                             "CgroupPermissions": "rw"}]},
+               passwd=PASSWD, group=GROUP)
+    kinds = {n["type"] for n in s["linux"]["namespaces"]}
+    assert not {"pid", "ipc", "uts"} & kinds and "mount" in kinds
+    assert s["linux"]["sysctl"] == {"net.core.somaxconn": "512"}
+    assert {2000, 7} <= set(s["process"]["user"]["additionalGids"])
+    dev = next(d for d in s["linux"]["devices"] if d["path"] == "/dev/n2")
+    assert (dev["type"], dev["major"], dev["minor"]) == ("c", 1, 3)
+    assert {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"} in s["linux"]["resources"]["devices"]
+    with pytest.raises(errdefs.InvalidArgument):
+        _build({}, {"Devices": [{"PathOnHost": "/nonexistent-device"}]})

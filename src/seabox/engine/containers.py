@@ -366,7 +366,8 @@ class Containers:
             img_cfg, top = dict(r.config.config or {}), (r.chain_ids[-1] if r.chain_ids else "")
         user = rec["RequestConfig"].get("User") or img_cfg.get("User") or ""
         passwd = group = None
-        if user and not all(p.isdigit() for p in user.split(":") if p) and top:
+        names = any(not str(g).isdigit() for g in rec["HostConfig"].get("GroupAdd") or [])
+        if ((user and not all(p.isdigit() for p in user.split(":") if p)) or names) and top:
             from seabox.ctr.containers import read_chain_files
 
             c = self.engine.new_client(ns)

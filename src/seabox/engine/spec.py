@@ -115,10 +115,24 @@ def build(cfg: dict[str, Any], host: dict[str, Any], inp: Inputs) -> dict[str, A
         nss.append({"type": "network", "path": inp.netns_path})
     elif not inp.host_network:
         nss.append({"type": "network"})
-    if inp.host_network:
+    if inp.host_network or host.get("UTSMode") == "host":
         nss = [n for n in nss if n["type"] != "uts"]
         s.pop("hostname", None)
+    if host.get("PidMode") == "host":
+        nss = [n for n in nss if n["type"] != "pid"]
+    if host.get("IpcMode") == "host":
+        nss = [n for n in nss if n["type"] != "ipc"]
     linux["namespaces"] = nss
+    if host.get("Sysctls"):
+        linux["sysctl"] = {str(k): str(v) for k, v in host["Sysctls"].items()}
+    if host.get("GroupAdd"):
+        u = p.setdefault("user", {"uid": 0, "gid": 0})
+        extra = list(u.get("additionalGids") or [])
+        for g in host["GroupAdd"]:
+            gid = int(g) if str(g).isdigit() else _group_id(str(g), inp.group)
+            if gid not in extra:
+                extra.append(gid)
+        u["additionalGids"] = extra
 
     # managed files
     for dest, src in (("/etc/hosts", inp.hosts_path), ("/etc/resolv.conf", inp.resolv_path),
@@ -176,6 +190,9 @@ def build(cfg: dict[str, Any], host: dict[str, Any], inp: Inputs) -> dict[str, A
     if host.get("ReadonlyRootfs"):
         s["root"]["readonly"] = True
 
+    for dev in host.get("Devices") or []:
+        _add_device(linux, dev)
+
     # resources
     res = linux["resources"]
     if host.get("Memory"):
@@ -203,6 +220,36 @@ def build(cfg: dict[str, Any], host: dict[str, Any], inp: Inputs) -> dict[str, A
                 m["options"] = [o for o in m["options"] if not o.startswith("size=")] + [f"size={int(host['ShmSize'])}"]
     s["annotations"] = {"io.seabox.engine": "1"}
     return s
+
+
+def _group_id(name: str, group: str | None) -> int:
+    for line in (group or "").splitlines():
+        e = line.split(":")
+        if len(e) >= 3 and e[0] == name and e[2].isdigit():
+            return int(e[2])
+    raise errdefs.NotFound(f"unable to find group {name}: no matching entries in group file")
+
+
+def _add_device(linux: dict[str, Any], dev: dict[str, Any]) -> None:
+    """``--device /dev/x[:/dev/y[:rwm]]``: the node in the container and its cgroup allowance."""
+    import stat
+
+    host_path = str(dev.get("PathOnHost") or "")
+    try:
+        st = os.stat(host_path)
+    except OSError:
+        raise errdefs.InvalidArgument(f'error gathering device information while adding custom device "{host_path}": '
+                                      "no such file or directory") from None
+    kind = "c" if stat.S_ISCHR(st.st_mode) else "b" if stat.S_ISBLK(st.st_mode) else ""
+    if not kind:
+        raise errdefs.InvalidArgument(f'device "{host_path}": not a device node')
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    linux.setdefault("devices", []).append({
+        "path": str(dev.get("PathInContainer") or host_path), "type": kind, "major": major, "minor": minor,
+        "fileMode": stat.S_IMODE(st.st_mode), "uid": 0, "gid": 0})
+    linux["resources"].setdefault("devices", []).append({
+        "allow": True, "type": kind, "major": major, "minor": minor,
+        "access": str(dev.get("CgroupPermissions") or "rwm")})
 
 
 def _norm_cap(c: str) -> str:
