@@ -1,7 +1,22 @@
 """One function per Engine API endpoint: parse the request, call the engine, shape the reply.
 
-Namespace: the ``X-Seabox-Namespace`` header (or ``namespace`` query parameter), else
-``default`` — the containerd namespace every object lives in (nerdctl's ``-n``).
+The contract with clients (the ``seabox`` CLI, the docker CLI, docker-py) is the Docker Engine
+API with v1.41 shapes; a ``/v1.NN`` prefix is accepted and ignored.  Namespace: the
+``X-Seabox-Namespace`` header (or ``namespace`` query parameter), else ``default`` — the
+containerd namespace every object lives in (nerdctl's ``-n``).  Served:
+
+* system: ``/_ping`` (GET, HEAD), ``/version``, ``/info``, ``/events`` (stream; since/until/filters),
+  ``/system/df``;
+* containers: ``create``, ``json`` (all/limit/filters name, id, label, status, exited, ancestor,
+  network, volume), ``{id}/json``, ``start``, ``stop``, ``restart``, ``kill``, ``pause``,
+  ``unpause``, ``wait`` (not-running, next-exit, removed), ``rename``, ``resize``, ``attach``
+  (hijacked, ``Upgrade: tcp``), ``logs``, ``top``, ``stats``, ``archive`` (GET/HEAD/PUT),
+  ``DELETE`` (force, v), ``prune``; exec: ``{id}/exec``, ``/exec/{id}/start`` (hijacked or
+  detached), ``/exec/{id}/resize``, ``/exec/{id}/json``;
+* images: ``json``, ``create`` (fromImage/tag/platform, X-Registry-Auth), ``{name}/json``,
+  ``history``, ``tag``, ``push``, ``DELETE``, ``get`` (save), ``load``, ``prune``;
+* networks: list, ``create``, inspect, ``DELETE``, ``prune``; volumes: list, ``create``, inspect,
+  ``DELETE``, ``prune``.
 """
 
 from __future__ import annotations
