@@ -8,6 +8,7 @@ one JSON event per step with its CACHED flag.  Outputs are checked through
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -342,3 +343,41 @@ def test_concurrent_builds(bd, tmp_path):
         assert rc == 0, err
     assert (outs[0] / "app/product.txt").read_text().startswith("alpha\n")
     assert (outs[1] / "app/product.txt").read_text().startswith("other\n")
+
+
+def test_client_going_away_cancels_the_running_step(bd, tmp_path):
+    import signal
+    import time
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    marker = secrets.token_hex(6)
+    (ctx / "Dockerfile").write_text(
+        f"FROM 127.0.0.1:5000/library/busybox:latest\nRUN echo started-{marker} && sleep 300\n")
+    p = subprocess.Popen([sys.executable, "-m", "seabox.cli.seabox_build", "--addr", bd.address, "--progress",
+                          "plain", str(ctx)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line.split()[-1:] == [f"started-{marker}"]:
+            break
+    runc_state = bd.state / "runc"
+    pids = []
+    for d in runc_state.iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            pids.append(json.loads((d / "state.json").read_text())["pid"])
+
+    def sleeper_running() -> bool:
+        """The step's container init (from seabox-runc's state) is alive."""
+        return any(os.path.exists(f"/proc/{pid}") for pid in pids)
+
+    assert sleeper_running()
+    p.send_signal(signal.SIGINT)
+    p.wait(30)
+    deadline = time.monotonic() + 30
+    while sleeper_running() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not sleeper_running()
+    assert not runc_state.exists() or not os.listdir(runc_state)
+    from seabox.buildd.client import Client
+
+    assert Client(bd.address).ping()

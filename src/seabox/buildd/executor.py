@@ -226,8 +226,9 @@ class Engine:
 
     # -- the build -----------------------------------------------------------------------------
 
-    def build(self, opts: BuildOptions, emit: Emit) -> BuildResult:
-        return _Build(self, opts, emit).run()
+    def build(self, opts: BuildOptions, emit: Emit, cancel: threading.Event | None = None) -> BuildResult:
+        """Run a build; setting ``cancel`` stops it at the next step and kills a running RUN."""
+        return _Build(self, opts, emit, cancel or threading.Event()).run()
 
     # -- disk usage and GC ---------------------------------------------------------------------
 
@@ -287,7 +288,8 @@ class Engine:
 
 
 class _Build:
-    def __init__(self, engine: Engine, opts: BuildOptions, emit: Emit) -> None:
+    def __init__(self, engine: Engine, opts: BuildOptions, emit: Emit, cancel: threading.Event) -> None:
+        self.cancel = cancel
         self.e = engine
         self.opts = opts
         self.emit = emit
@@ -433,6 +435,8 @@ class _Build:
         self.results[st.index] = StageResult(state, config)
 
     def run_step(self, step: Step, key: str, name: str, state: FsState, make_layer: bool, st: Stage) -> FsState:
+        if self.cancel.is_set():
+            raise BuildError("build canceled: the client went away")
         vid = self.next_id()
         t0 = time.time()
         self.steps += 1
@@ -599,11 +603,14 @@ class _Build:
             work.mkdir(exist_ok=True)
             cid = "buildd-" + pysecrets.token_hex(8)
             try:
-                code = runstep.run(req, work=work, runc_root=self.e.state / "runc", cid=cid, on_line=log)
+                code = runstep.run(req, work=work, runc_root=self.e.state / "runc", cid=cid, on_line=log,
+                                   cancel=self.cancel)
             finally:
                 if created_script:
                     with contextlib.suppress(OSError):
                         os.unlink(fsops.resolve_in_root(root, created_script))
+        if self.cancel.is_set():
+            raise BuildError("build canceled: the client went away")
         if code != 0:
             shown = " ".join(argv) if script is None else " ".join(step.state.run_argv(i))
             raise BuildError(f'process "{shown}" did not complete successfully: exit code: {code}')

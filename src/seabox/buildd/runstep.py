@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,8 +139,12 @@ def _remove(rootfs: str, created: list[str]) -> None:
             os.unlink(host)
 
 
-def run(req: RunRequest, *, work: Path, runc_root: Path, cid: str, on_line: Callable[[str], None]) -> int:
-    """Run the process; returns its exit code (the caller turns non-zero into Docker's message)."""
+def run(req: RunRequest, *, work: Path, runc_root: Path, cid: str, on_line: Callable[[str], None],
+        cancel: threading.Event | None = None) -> int:
+    """Run the process; returns its exit code (the caller turns non-zero into Docker's message).
+
+    Setting ``cancel`` kills the container (the client went away): ``run`` then returns.
+    """
     bundle = work / cid
     bundle.mkdir(parents=True)
     etc: dict[str, str] = {}
@@ -164,9 +169,23 @@ def run(req: RunRequest, *, work: Path, runc_root: Path, cid: str, on_line: Call
         except OSError as e:
             raise errdefs.Unavailable(errdefs.subject("runtime", "seabox-runc", f"cannot start: {e}")) from None
         assert p.stdout is not None
+        finished = threading.Event()
+
+        def watch() -> None:
+            assert cancel is not None
+            while not finished.is_set():
+                if cancel.wait(0.2):
+                    subprocess.run([*runc_command(), "--root", str(runc_root), "kill", cid, "KILL"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+                    return
+
+        watcher = threading.Thread(target=watch, daemon=True) if cancel is not None else None
+        if watcher is not None:
+            watcher.start()
         for raw in p.stdout:
             on_line(raw.decode("utf-8", "replace").rstrip("\n"))
         code = p.wait()
+        finished.set()
         if (runc_root / cid).exists():  # `run` deletes its container; only a crashed run leaves one
             subprocess.run([*runc_command(), "--root", str(runc_root), "delete", "--force", cid],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import shutil
+import socket
 import socketserver
 import tarfile
 import tempfile
@@ -107,6 +108,7 @@ class Handler(BaseHTTPRequestHandler):
         header = self.rfile.readline(16 << 20)
         remaining = length - len(header)
         lock = threading.Lock()
+        cancel = threading.Event()
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Connection", "close")
@@ -114,9 +116,12 @@ class Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
         def emit(ev: dict[str, Any]) -> None:
-            with lock, contextlib.suppress(OSError):
-                self.wfile.write(json.dumps(ev).encode() + b"\n")
-                self.wfile.flush()
+            with lock:
+                try:
+                    self.wfile.write(json.dumps(ev).encode() + b"\n")
+                    self.wfile.flush()
+                except OSError:
+                    cancel.set()  # the client is gone (Ctrl-C): stop the build
 
         tmp = None
         try:
@@ -127,13 +132,16 @@ class Handler(BaseHTTPRequestHandler):
                 _extract_context(self.rfile, remaining, tmp)
                 context_dir = tmp
             emit({"type": "status", "message": "context ready"})
-            result = run_build(self.server.engine, req, context_dir, emit, self.server.seaboxd_address)
+            watcher = threading.Thread(target=_watch_disconnect, args=(self.connection, cancel), daemon=True)
+            watcher.start()
+            result = run_build(self.server.engine, req, context_dir, emit, self.server.seaboxd_address, cancel)
             emit({"type": "result", **result})
         except Exception as e:
             if not isinstance(e, (DockerfileError, BuildError, errdefs.SeaboxError)):
                 traceback.print_exc()
             emit({"type": "error", "message": _message(e)})
         finally:
+            cancel.set()  # stops the disconnect watcher
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
 
@@ -159,8 +167,22 @@ def _extract_context(stream: Any, n: int, dest: str) -> None:
         extract_stream(tf, dest)
 
 
+def _watch_disconnect(conn: Any, cancel: threading.Event) -> None:
+    """Set ``cancel`` when the client closes its end (a quiet RUN would otherwise never notice)."""
+    import select
+
+    while not cancel.is_set():
+        try:
+            r, _, _ = select.select([conn], [], [], 0.5)
+            if r and not conn.recv(1, socket.MSG_PEEK):
+                cancel.set()
+                return
+        except (OSError, ValueError):
+            return
+
+
 def run_build(engine: Engine, req: dict[str, Any], context_dir: str, emit: Any,
-              seaboxd_address: str) -> dict[str, Any]:
+              seaboxd_address: str, cancel: threading.Event | None = None) -> dict[str, Any]:
     opts = BuildOptions(
         dockerfile=req["dockerfile"],
         context_dir=context_dir,
@@ -178,7 +200,7 @@ def run_build(engine: Engine, req: dict[str, Any], context_dir: str, emit: Any,
     names = list(req.get("tags") or [])
     outputs = list(req.get("outputs") or [])
     with engine.builds.shared():
-        res = engine.build(opts, emit)
+        res = engine.build(opts, emit, cancel)
         desc = output.write_image(engine, res)
     config_digest = json.loads(engine.content.read_bytes(desc.digest))["config"]["digest"]
 
