@@ -216,6 +216,8 @@ def build(engine: Any) -> Router:
         rec = C.get(ns, req.params["id"])
         if not req.qbool("stdout") and not req.qbool("stderr"):
             raise errdefs.InvalidArgument("Bad parameters: you must choose at least one stream")
+        if (rec["HostConfig"].get("LogConfig") or {}).get("Type") == "none":
+            raise HTTPError(501, "configured logging driver does not support reading")
         tail = req.q("tail", "all")
         opts = logmod.LogOptions(stdout=req.qbool("stdout"), stderr=req.qbool("stderr"),
                                  since=logmod.parse_since(req.q("since")), until=logmod.parse_since(req.q("until")),
