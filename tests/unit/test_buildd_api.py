@@ -32,7 +32,7 @@ class FakeEngine:
         self.pruned.append(keep)
         return {"removed": 1, "freed": 123, "remaining": 0}
 
-    def build(self, opts: Any, emit: Any) -> Any:
+    def build(self, opts: Any, emit: Any, cancel: Any = None) -> Any:
         self.seen.append(opts)
         parse(opts.dockerfile, filename=opts.dockerfile_name)  # the real parser's errors
         emit({"type": "step", "id": 1, "name": "[stage-0 2/2] RUN x", "status": "done", "cached": True})
