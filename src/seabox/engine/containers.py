@@ -673,6 +673,10 @@ class Containers:
                                      "ExitCode": p.exit_status if p is not None else 255,
                                      "FinishedAt": now()})
                 self.records.save(rec)
+            if rec["HostConfig"].get("AutoRemove") and rec["State"]["StartedAt"] != ZERO_TIME:
+                with contextlib.suppress(errdefs.SeaboxError):  # --rm that ended while seaboxd was down
+                    self.remove(ns, cid, force=True, volumes=True)
+                continue
             name = (rec["HostConfig"].get("RestartPolicy") or {}).get("Name")
             if name in ("always", "unless-stopped") and not rec.get("ManuallyStopped"):
                 with self.lock(cid):
