@@ -34,7 +34,7 @@ from seabox.daemon.testing import RunningDaemon, seaboxd
 from seabox.network import iptables as ipt
 from seabox.network import netlink, subnets
 
-pytestmark = [pytest.mark.root]
+pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 CNI_BIN = "/usr/lib/cni"
 LOG_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) (F|P) (.*)$")
@@ -393,6 +393,14 @@ def test_cri_pod_lifecycle(env: Env, fixtures_info: dict) -> None:
         with pytest.raises(grpc.RpcError) as ei:
             rt.ExecSync(cri.ExecSyncRequest(container_id=web, cmd=["sleep", "30"], timeout=1))
         assert _code(ei) == grpc.StatusCode.DEADLINE_EXCEEDED
+        with pytest.raises(grpc.RpcError):
+            rt.ExecSync(cri.ExecSyncRequest(container_id=web, cmd=["/no/such/binary"], timeout=30))
+        assert os.listdir(env.tmp / "state" / "cri" / "exec") == []  # no exec FIFOs left behind
+        url = rt.Exec(cri.ExecRequest(container_id=web, cmd=["/no/such/binary"], stdout=True)).url
+        ws = WS(url, "v4.channel.k8s.io")
+        got = _collect(ws)
+        ws.close()
+        assert json.loads(got[3])["status"] == "Failure"
 
         # streaming: exec over WebSocket (v4.channel.k8s.io) and port-forward
         url = rt.Exec(cri.ExecRequest(container_id=web, cmd=["sh", "-c", "echo out; echo err >&2; exit 2"],

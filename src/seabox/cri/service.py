@@ -852,9 +852,13 @@ class CRI:
         try:
             self.exec_run(cid, eid, cmd, fifos, False)
         except BaseException:
-            for fd in fds.values():
+            with contextlib.suppress(errdefs.SeaboxError):
+                self.tasks.delete_process(NS, cid, eid)  # registered but not started
+            for n in fds:  # a writer that comes and goes ends each reader (they close their fds)
                 with contextlib.suppress(OSError):
-                    os.close(fd)
+                    os.close(os.open(fifos[n], os.O_WRONLY | os.O_NONBLOCK))
+            for t in readers:
+                t.join(5)
             shutil.rmtree(self.state / "exec" / eid, ignore_errors=True)
             raise
         code, timed_out = self.exec_finish(cid, eid, timeout if timeout > 0 else None)

@@ -349,7 +349,20 @@ class StreamServer:
             t = threading.Thread(target=_drain_to, args=(fd, lambda d, ch=ch: ws.send(ch, d)), daemon=True)
             readers.append(t)
             t.start()
-        b.exec_run(cid, eid, req.cmd, fifos, req.tty)
+        try:
+            b.exec_run(cid, eid, req.cmd, fifos, req.tty)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                b.tasks.delete_process(NS, cid, eid)
+            for n in fds:  # a writer that comes and goes ends each reader
+                with contextlib.suppress(OSError):
+                    os.close(os.open(fifos[n], os.O_WRONLY | os.O_NONBLOCK))
+            for t in readers:
+                t.join(5)
+            import shutil
+
+            shutil.rmtree(os.path.dirname(fifos["stdout"]), ignore_errors=True)
+            raise
         stdin_fd = None
         if "stdin" in fifos:
             stdin_fd = os.open(fifos["stdin"], os.O_WRONLY | os.O_CLOEXEC)
