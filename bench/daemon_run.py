@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,13 +68,19 @@ def parent(pid: int) -> int:
 
 
 def start_many(address: str, ns: str, image: str, n: int, shim_pids: object) -> dict:
+    each = []
     t0 = time.perf_counter()
     for i in range(n):
+        t = time.perf_counter()
         ctr(address, ns, "run", "-d", image, f"m{i}", "sleep", "1000")
+        each.append((time.perf_counter() - t) * 1000)
     total = time.perf_counter() - t0
+    k = max(1, n // 5)
     pids = shim_pids()  # type: ignore[operator]
     pss = sum(pss_kib(p) for p in pids)
-    return {"n": n, "total_s": total, "per_container_ms": total / n * 1000, "shims": len(pids),
+    return {"n": n, "total_s": total, "per_container_ms": total / n * 1000,
+            "first_fifth_median_ms": statistics.median(each[:k]), "last_fifth_median_ms": statistics.median(each[-k:]),
+            "shims": len(pids),
             "shims_pss_kib_total": pss, "shim_pss_kib_mean": pss / max(1, len(pids))}
 
 
