@@ -955,3 +955,24 @@ def test_engine_docker_cli_cp_top_stats_logs_pause_rename_restart(env: Env, dock
         assert _docker(env, "inspect", "-f", "{{.RestartCount}} {{.State.Running}}", name).stdout.split()[1] == "true"
     finally:
         assert _docker(env, "rm", "-f", name).returncode == 0
+
+
+def test_engine_exits_while_seaboxd_is_down(env: Env) -> None:
+    rm = env.run("downrm", Cmd=["sleep", "1"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+    keep = env.run("downkeep", Cmd=["sh", "-c", "sleep 1; exit 9"], HostConfig={"NetworkMode": "none"})
+    try:
+        env.d.proc.send_signal(signal.SIGKILL)
+        env.d.proc.wait(20)
+        time.sleep(2.0)  # both containers end while no daemon runs
+        _restart_daemon(env)
+
+        def settled() -> bool:
+            st = env.api.json("GET", f"/containers/{keep}/json")["State"]
+            gone = env.api.raw("GET", f"/containers/{rm}/json")[0] == 404
+            return bool(gone and not st["Running"])
+
+        assert _wait_for(settled, 30)
+        st = env.api.json("GET", f"/containers/{keep}/json")["State"]
+        assert (st["Status"], st["ExitCode"]) == ("exited", 9)
+    finally:
+        env.api.json("DELETE", f"/containers/{keep}", query={"force": True})
