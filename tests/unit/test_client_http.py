@@ -78,7 +78,7 @@ def test_json_request_headers_and_query(server) -> None:  # type: ignore[no-unty
     req = srv.requests[0].decode()
     assert req.startswith("POST /v1.41/containers/create?name=web+one&all=1 HTTP/1.1\r\n")
     assert "X-Seabox-Namespace: k8s.io\r\n" in req and "Content-Type: application/json\r\n" in req
-    assert req.endswith('{"Image": "busybox"}')
+    assert req.endswith('{"Image":"busybox"}')
 
 
 def test_chunked_body_and_json_stream(server) -> None:  # type: ignore[no-untyped-def]

@@ -168,8 +168,6 @@ def _usage_error(e: UsageError, see: str) -> int:
 
 
 def _call(cmd: Command, display: str, vals: dict[str, Any], settings: dict[str, Any]) -> int:
-    import importlib
-
     from seabox import errdefs
     from seabox.client.context import Context
     from seabox.client.http import APIError, Client
@@ -184,7 +182,7 @@ def _call(cmd: Command, display: str, vals: dict[str, Any], settings: dict[str, 
     ctx = Context(client, settings=settings)
     fail = 125 if cmd.name in ("run", "create") else 1
     try:
-        fn = getattr(importlib.import_module(f"seabox.client.{modname}"), fname)
+        fn = getattr(__import__(f"seabox.client.{modname}", fromlist=[fname]), fname)
         rc = fn(ctx, Options(**vals))
         sys.stdout.flush()
         return int(rc or 0)

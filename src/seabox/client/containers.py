@@ -3,12 +3,12 @@ what docker prints and returns the exit status."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 
 from seabox import errdefs
+from seabox.client import jsonlite
 from seabox.client.http import APIError
 
 TYPE_CHECKING = False
@@ -46,7 +46,7 @@ def filters_json(items: list[str]) -> str | None:
         if not sep or not k:
             raise errdefs.InvalidArgument(f"bad format of filter (expected name=value): {f}")
         out.setdefault(k.strip().lower(), {})[v] = True
-    return json.dumps(out)
+    return jsonlite.dumps(out)
 
 
 def format_ports(ports: list[dict[str, Any]]) -> str:
@@ -83,7 +83,7 @@ def ps_item(c: dict[str, Any], no_trunc: bool, now: float) -> dict[str, Any]:
         size = f"{human_size(c.get('SizeRw', 0))} (virtual {human_size(c.get('SizeRootFs', 0))})"
     nets = sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())
     item: dict[str, Any] = {
-        "Command": json.dumps(cmd if no_trunc else ellipsis(cmd, 20), ensure_ascii=False),
+        "Command": jsonlite.dumps(cmd if no_trunc else ellipsis(cmd, 20)),
         "CreatedAt": go_time(c.get("Created", 0)),
         "ID": c.get("Id", "") if no_trunc else short_id(c.get("Id", "")),
         "Image": image,
@@ -431,6 +431,8 @@ def print_objects(ctx: Context, objs: list[Any], fmt: str | None) -> None:
         for obj in objs:
             ctx.print(t.render(obj))
     else:
+        import json
+
         ctx.print(json.dumps(objs, indent=4, ensure_ascii=False))
 
 
@@ -544,7 +546,7 @@ def _path_stat(ctx: Context, container: str, path: str) -> dict[str, Any] | None
     if resp.status >= 400:
         raise APIError(resp.status, f"Could not find the file {path} in container {container}")
     h = resp.headers.get("x-docker-container-path-stat", "")
-    return json.loads(base64.b64decode(h)) if h else {}
+    return jsonlite.loads(base64.b64decode(h)) if h else {}
 
 
 def cp(ctx: Context, o: Options) -> int:

@@ -7,11 +7,11 @@ pull and push send them to the daemon in ``X-Registry-Auth`` as docker's CLI doe
 from __future__ import annotations
 
 import base64
-import json
 import os
 import sys
 
 from seabox import errdefs
+from seabox.client import jsonlite
 from seabox.client.refs import canonical, domain_of, familiar, split
 
 TYPE_CHECKING = False
@@ -41,7 +41,7 @@ def registry_auth_header(ref: str, config_path: str | None = None) -> str:
         auth = {"username": c.username, "password": c.password, "serveraddress": host}
         if c.identity_token:
             auth = {"identitytoken": c.identity_token, "serveraddress": host}
-    return base64.urlsafe_b64encode(json.dumps(auth).encode()).decode()
+    return base64.urlsafe_b64encode(jsonlite.dumps(auth).encode()).decode()
 
 
 def _short(i: str) -> str:

@@ -6,10 +6,10 @@ profile, as docker's CLI does: the daemon gets the profile's JSON, not its path)
 
 from __future__ import annotations
 
-import json
 import os
 
 from seabox import errdefs
+from seabox.client import jsonlite
 from seabox.client.units import ram_in_bytes
 
 TYPE_CHECKING = False
@@ -281,7 +281,7 @@ def security_opts(opts: list[str]) -> list[str]:
             try:
                 with open(v, encoding="utf-8") as f:
                     profile = f.read()
-                json.loads(profile)
+                jsonlite.loads(profile)
             except OSError as e:
                 raise _bad(f"opening seccomp profile ({v}) failed: {e.strerror}") from None
             except ValueError as e:

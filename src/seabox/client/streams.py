@@ -8,8 +8,8 @@ is shut down (docker's CloseWrite) so the container sees EOF too.
 
 from __future__ import annotations
 
+import _socket
 import os
-import socket
 import sys
 import threading
 
@@ -55,7 +55,7 @@ class RawTerminal:
             termios.tcsetattr(self.fd, termios.TCSADRAIN, self.saved)
 
 
-def pump_stdin(sock: socket.socket, stdin_fd: int, detach_keys: bytes = b"\x10\x11") -> threading.Thread:
+def pump_stdin(sock: _socket.socket, stdin_fd: int, detach_keys: bytes = b"\x10\x11") -> threading.Thread:
     """Copy our stdin into ``sock`` in a daemon thread; half-close at EOF."""
 
     def run() -> None:
@@ -71,7 +71,7 @@ def pump_stdin(sock: socket.socket, stdin_fd: int, detach_keys: bytes = b"\x10\x
         except OSError:
             return
         try:
-            sock.shutdown(socket.SHUT_WR)
+            sock.shutdown(_socket.SHUT_WR)
         except OSError:
             pass
 

@@ -10,9 +10,8 @@ Compiled once, rendered per object; errors are ``InvalidArgument`` with the temp
 
 from __future__ import annotations
 
-import json
-
 from seabox import errdefs
+from seabox.client import jsonlite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ def _truthy(v: Any) -> bool:
 
 
 def _json(v: Any) -> str:
-    return json.dumps(None if v is NO_VALUE else v, separators=(",", ":"), ensure_ascii=False)
+    return jsonlite.dumps(None if v is NO_VALUE else v)
 
 
 def _printf(fmt: str, *args: Any) -> str:
@@ -79,7 +78,7 @@ def _printf(fmt: str, *args: Any) -> str:
         if verb in "sv":
             out.append(("%" + flags + "s") % go_str(arg))
         elif verb == "q":
-            out.append(json.dumps(go_str(arg)))
+            out.append(jsonlite.dumps(go_str(arg)))
         elif verb in "dxXo" and isinstance(arg, (int, float)) and not isinstance(arg, bool):
             out.append(("%" + flags + verb) % int(arg))
         elif verb in "fge" and isinstance(arg, (int, float)):
@@ -257,7 +256,7 @@ def _parse_pipe(src: str) -> list[list[Any]]:
 
 def _operand(t: str) -> Any:
     if t.startswith('"'):
-        return ("lit", json.loads(t))
+        return ("lit", jsonlite.loads(t))
     if t.startswith("`"):
         return ("lit", t[1:-1])
     if t in ("true", "false"):
