@@ -17,9 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gzip
-import hashlib
-import io
 import ipaddress
 import json
 import os
@@ -28,7 +25,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -68,43 +64,10 @@ def _hosts(d: Path) -> None:
         'server = "http://127.0.0.1:5000"\n[host."http://127.0.0.1:5000"]\n  capabilities = ["pull", "resolve"]\n')
 
 
-def pause_image_tar(path: Path, busybox: str = "/bin/busybox") -> None:
-    """An OCI image archive: the static busybox, run as ``sleep`` (what seabox's pause runs)."""
-    layer = io.BytesIO()
-    with tarfile.open(fileobj=layer, mode="w") as t:
-        for d in ("bin", "dev", "proc", "sys", "etc", "tmp"):
-            ti = tarfile.TarInfo(d)
-            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
-            t.addfile(ti)
-        t.add(busybox, "bin/busybox")
-    raw = layer.getvalue()
-    gz = gzip.compress(raw, mtime=0)
-    diff = "sha256:" + hashlib.sha256(raw).hexdigest()
-    config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "config": {"Entrypoint": ["/bin/busybox", "sleep", "2147483647"]},
-                         "rootfs": {"type": "layers", "diff_ids": [diff]}}).encode()
-    blobs = {"config": config, "layer": gz}
-    dig = {k: hashlib.sha256(v).hexdigest() for k, v in blobs.items()}
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                                      "digest": f"sha256:{dig['config']}", "size": len(config)},
-                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                                       "digest": f"sha256:{dig['layer']}", "size": len(gz)}]}).encode()
-    mdig = hashlib.sha256(manifest).hexdigest()
-    index = json.dumps({"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{mdig}", "size": len(manifest),
-        "annotations": {"io.containerd.image.name": PAUSE, "org.opencontainers.image.ref.name": "bench"}}]}).encode()
-    with tarfile.open(path, "w") as t:
-        def add(name: str, data: bytes) -> None:
-            ti = tarfile.TarInfo(name)
-            ti.size = len(data)
-            t.addfile(ti, io.BytesIO(data))
+def pause_image_tar(path: Path) -> None:
+    from seabox.cri.pause import write_image_archive
 
-        add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
-        add("index.json", index)
-        add(f"blobs/sha256/{mdig}", manifest)
-        for k, v in blobs.items():
-            add(f"blobs/sha256/{dig[k]}", v)
+    write_image_archive(path, PAUSE)
 
 
 @contextlib.contextmanager

@@ -577,3 +577,30 @@ def test_cri_host_network_security_and_target_pid(env: Env) -> None:
         rt.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod))
         rt.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod))
         assert rt.ListContainers(cri.ListContainersRequest()).containers == []
+
+
+def test_cri_sandbox_image_instead_of_the_builtin_pause(env: Env) -> None:
+    import sys
+
+    from seabox.cri.pause import write_image_archive
+
+    name = f"seabox.local/{env.tag}/pause:1"
+    env.conf.write_text(env.conf.read_text().replace("[plugins.cri]\n", f'[plugins.cri]\nsandbox_image = "{name}"\n', 1))
+    archive = env.tmp / "pause.tar"
+    write_image_archive(archive, name)
+    with env.running() as d:
+        rt = env.rt
+        subprocess.run([sys.executable, "-m", "seabox.cli.ctr", "--address", str(d.address), "--namespace", "k8s.io",
+                        "images", "import", str(archive)], check=True, capture_output=True)
+        pcfg = _pod_config(env, f"{env.tag}-img")
+        pod = rt.RunPodSandbox(cri.RunPodSandboxRequest(config=pcfg)).pod_sandbox_id
+        st = rt.PodSandboxStatus(cri.PodSandboxStatusRequest(pod_sandbox_id=pod, verbose=True))
+        assert st.status.state == cri.SANDBOX_READY and st.status.network.ip
+        pid = json.loads(st.info["info"])["pid"]
+        roots = [ln.split(" - ")[1].split()[0] for ln in Path(f"/proc/{pid}/mountinfo").read_text().splitlines()
+                 if ln.split()[4] == "/"]
+        assert roots[-1] == "overlay"  # the image's snapshot (the built-in pause is a bind mount of a directory)
+        assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:3] == [b"sleep", b"2147483647"]
+        rt.StopPodSandbox(cri.StopPodSandboxRequest(pod_sandbox_id=pod))
+        rt.RemovePodSandbox(cri.RemovePodSandboxRequest(pod_sandbox_id=pod))
+        assert rt.ListPodSandbox(cri.ListPodSandboxRequest()).items == []

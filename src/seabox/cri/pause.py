@@ -11,9 +11,13 @@ busybox changed, and swapped into place atomically.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
+import json
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 from seabox.errdefs import FailedPrecondition
@@ -73,3 +77,42 @@ def ensure_rootfs(base: Path, busybox: str = "/bin/busybox") -> Path:
     os.rename(tmp, rootfs)
     stamp.write_text(want)
     return rootfs
+
+
+def write_image_archive(path: Path, name: str, busybox: str = "/bin/busybox") -> None:
+    """The built-in pause as an OCI image archive named ``name`` (for ``sandbox_image``, or for
+    another runtime such as containerd that must not pull one from the internet)."""
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as t:
+        for d in _DIRS:
+            ti = tarfile.TarInfo(d)
+            ti.type, ti.mode = tarfile.DIRTYPE, 0o755
+            t.addfile(ti)
+        t.add(busybox, "bin/busybox")
+    raw = layer.getvalue()
+    gz = gzip.compress(raw, mtime=0)
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Entrypoint": PAUSE_ARGS},
+                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}
+                        ).encode()
+    blobs = {"config": config, "layer": gz}
+    dig = {k: hashlib.sha256(v).hexdigest() for k, v in blobs.items()}
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                           "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                                      "digest": f"sha256:{dig['config']}", "size": len(config)},
+                           "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                       "digest": f"sha256:{dig['layer']}", "size": len(gz)}]}).encode()
+    mdig = hashlib.sha256(manifest).hexdigest()
+    index = json.dumps({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": f"sha256:{mdig}", "size": len(manifest),
+        "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": name}}]}).encode()
+    with tarfile.open(path, "w") as t:
+        def add(member: str, data: bytes) -> None:
+            ti = tarfile.TarInfo(member)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+
+        add("oci-layout", b'{"imageLayoutVersion": "1.0.0"}')
+        add("index.json", index)
+        add(f"blobs/sha256/{mdig}", manifest)
+        for k, v in blobs.items():
+            add(f"blobs/sha256/{dig[k]}", v)

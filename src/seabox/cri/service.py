@@ -369,15 +369,40 @@ class CRI:
             shutil.copyfile("/etc/hosts", sdir / "hosts")
             shutil.copyfile("/etc/resolv.conf", sdir / "resolv.conf")
         self.store.put(stores.SANDBOX, rec)
-        rootfs = pause.ensure_rootfs(self.root / "pause", self.cfg.pause_binary)
-        spec = specs.pause_spec(sid, config, str(rootfs), rec["netns"], self._limits(), pause.PAUSE_ARGS, NS)
-        self._create_record(sid, spec, {"io.cri-containerd.kind": "sandbox"}, snapshot_key="")
+        if self.cfg.sandbox_image:
+            spec, key, image = self._pause_from_image(sid, config, rec["netns"])
+        else:
+            rootfs = pause.ensure_rootfs(self.root / "pause", self.cfg.pause_binary)
+            spec = specs.pause_spec(sid, config, str(rootfs), rec["netns"], self._limits(), pause.PAUSE_ARGS, NS)
+            key, image = "", ""
+        self._create_record(sid, spec, {"io.cri-containerd.kind": "sandbox"}, snapshot_key=key, image=image)
         null = str(self._null_fifo(sid))
         rec["pid"] = self.tasks.create(NS, sid, stdout=null, stderr=null)
         self.tasks.start(NS, sid)
         rec["state"] = READY
         self.store.put(stores.SANDBOX, rec)
         self._monitor_sandbox(sid)
+
+    def _pause_from_image(self, sid: str, config: cri.PodSandboxConfig, netns_path: str
+                          ) -> tuple[dict[str, Any], str, str]:
+        """``sandbox_image`` instead of the built-in pause: pulled if absent (no credentials), its
+        rootfs a snapshot keyed by the sandbox id, its ENTRYPOINT + CMD the process."""
+        from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
+
+        ref = self.cfg.sandbox_image
+        try:
+            img = self.image(ref)
+        except NotFound:
+            self.pull(ref)
+            img = self.image(ref)
+        img_cfg = dict(getattr(img["config"], "config", None) or {})
+        args = list(img_cfg.get("Entrypoint") or []) + list(img_cfg.get("Cmd") or [])
+        if not args:
+            raise FailedPrecondition(errdefs.subject("sandbox image", ref, "has no entrypoint or command"))
+        spec = specs.pause_spec(sid, config, "rootfs", netns_path, self._limits(), args, NS)
+        self.client().snapshots.Prepare(spb.PrepareSnapshotRequest(
+            snapshotter=self.cfg.snapshotter, key=sid, parent=img["chain"][-1] if img["chain"] else ""))
+        return spec, sid, img["names"][0]
 
     def _null_fifo(self, sid: str) -> Path:
         """The pause writes nothing; its stdio goes to a FIFO nobody needs to read."""
@@ -446,8 +471,16 @@ class CRI:
         self._stop_task(rec["id"], 0)
         self._delete_task(rec["id"])
         self._teardown_network(rec)
+        snapshot_key = ""
         with contextlib.suppress(NotFound):
+            snapshot_key = self.metadata.containers.get(NS, rec["id"]).snapshot_key
             self.metadata.containers.delete(NS, rec["id"])
+        if snapshot_key:  # a pause from sandbox_image
+            from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
+
+            with contextlib.suppress(Exception):
+                self.client().snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter=self.cfg.snapshotter,
+                                                                         key=snapshot_key))
 
     def remove_sandbox(self, id: str) -> None:
         try:
