@@ -27,6 +27,7 @@ import signal as signals
 import stat
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -714,6 +715,16 @@ class Containers:
             self.wait_exit(cid, 30)
         self.engine.emit(ns, "container", "stop", cid, {"name": rec["Name"][1:]})
         return True
+
+    def nap(self, cid: str) -> Callable[[float], object]:
+        """A sleep that ends early when the container exits (for log followers)."""
+        c = self.cond(cid)
+
+        def nap(seconds: float) -> object:
+            with c:
+                return c.wait(seconds)
+
+        return nap
 
     def wait_exit(self, cid: str, timeout: float | None) -> bool:
         c = self.cond(cid)

@@ -90,8 +90,12 @@ def render(e: dict, opts: LogOptions) -> bytes | None:
     return stdcopy.frame(stdcopy.STDERR if stream == "stderr" else stdcopy.STDOUT, data)
 
 
-def read(path: str, opts: LogOptions, running: Callable[[], bool] = lambda: False) -> Iterator[bytes]:
-    """The log as docker's stream; with ``follow`` keeps reading while ``running()``."""
+def read(path: str, opts: LogOptions, running: Callable[[], bool] = lambda: False,
+         nap: Callable[[float], object] = time.sleep) -> Iterator[bytes]:
+    """The log as docker's stream; with ``follow`` keeps reading while ``running()``.
+
+    ``nap(seconds)`` waits between polls; the engine passes one that also returns as soon as
+    the container exits, so a follower ends without waiting out a poll interval."""
     src: Iterator[dict] = _entries(path)
     if opts.tail >= 0:
         src = iter(deque(src, maxlen=opts.tail) if opts.tail else [])
@@ -138,7 +142,7 @@ def read(path: str, opts: LogOptions, running: Callable[[], bool] = lambda: Fals
             if not got:
                 if not running():
                     return
-                time.sleep(POLL)
+                nap(POLL)
     finally:
         if f is not None:
             f.close()

@@ -234,7 +234,7 @@ def build(engine: Any) -> Router:
 
         def stream() -> Iterator[bytes]:
             yield b""
-            yield from logmod.read(rec["LogPath"], opts, running)
+            yield from logmod.read(rec["LogPath"], opts, running, C.nap(cid))
 
         return Reply(200, stream(), ctype)
 
@@ -293,7 +293,7 @@ def build(engine: Any) -> Router:
 
                 threading.Thread(target=feed, daemon=True).start()
             try:
-                for chunk in logmod.read(rec["LogPath"], opts, running):
+                for chunk in logmod.read(rec["LogPath"], opts, running, C.nap(cid)):
                     conn.sendall(chunk)
             finally:
                 try:
