@@ -101,7 +101,7 @@ def main() -> int:
     (work / "containerd").mkdir()
     try:
         with seaboxd(work / "seaboxd", "--state", str(state)) as d, private_dockerd(work / "docker") as dhost, \
-                contextlib.contextmanager(containerd)(work / "containerd") as ctrd:  # fmt: skip
+                containerd(work / "containerd") as ctrd:  # fmt: skip
             sb = [*SEABOX, "--address", str(d.address)]
             probe = subprocess.run([*sb, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True)
             engine = probe.returncode == 0 and probe.stdout.strip() != ""
