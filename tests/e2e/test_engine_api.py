@@ -976,3 +976,25 @@ def test_engine_exits_while_seaboxd_is_down(env: Env) -> None:
         assert (st["Status"], st["ExitCode"]) == ("exited", 9)
     finally:
         env.api.json("DELETE", f"/containers/{keep}", query={"force": True})
+
+
+def test_engine_api_reachable_from_inside_a_container(env: Env) -> None:
+    """The Jenkins pattern: the daemon's socket bind-mounted in; a client inside lists the host's
+    containers.  The client is the host's curl, run through the host's dynamic loader from a
+    read-only bind of the host's /usr (busybox has no unix-socket HTTP client)."""
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.fail("curl is needed on the host for this test")
+    lib = "/usr/lib/x86_64-linux-gnu"
+    cid = env.run("inside", Cmd=["sleep", "600"],
+                  HostConfig={"NetworkMode": "none",
+                              "Binds": [f"{env.d.address}:/run/seabox/seaboxd.sock", "/usr:/hostusr:ro"]})
+    try:
+        code, out, err = _exec(env, cid, ["/hostusr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "--library-path",
+                                          lib.replace("/usr", "/hostusr"), curl.replace("/usr", "/hostusr"), "-s",
+                                          "--unix-socket", "/run/seabox/seaboxd.sock",
+                                          "http://seaboxd/v1.41/containers/json"])
+        assert code == 0, err
+        assert cid.encode() in out
+    finally:
+        env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
