@@ -182,3 +182,12 @@ def test_json_any_rejects_non_objects() -> None:
     for bad in (b"[", b"[1]", b""):
         with pytest.raises(InvalidArgument, match='exec "e"'):
             api.json_any("exec", "e", any_pb2.Any(type_url="t", value=bad))
+
+
+def test_a_given_spec_replaces_the_stored_one(mgr: TaskManager) -> None:
+    mgr.metadata.containers.create("n", Container(id="c1", spec=TypedBlob("x", b"{"), runtime_name=RT))
+    with pytest.raises(InvalidArgument, match="no process args"):
+        mgr.create("n", "c1", spec={"process": {"args": []}})
+    with pytest.raises(AssertionError, match="launcher"):  # valid: it gets as far as starting a shim
+        mgr.create("n", "c1", spec={"process": {"args": ["true"]}}, log={"driver": "json-file", "path": "/x"})
+    assert mgr.ids("n") == [] and not (mgr.bundles / "n" / "c1").exists()

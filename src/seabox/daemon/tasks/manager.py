@@ -211,7 +211,13 @@ class TaskManager:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def create(self, ns: str, cid: str, *, rootfs: Sequence[Mount] = (), stdin: str = "", stdout: str = "",
-               stderr: str = "", terminal: bool = False) -> int:
+               stderr: str = "", terminal: bool = False, log: dict | None = None, spec: dict | None = None) -> int:
+        """Create the task of container ``cid``; returns the init's pid.
+
+        ``rootfs``: mounts for ``<bundle>/rootfs`` (default: the container's snapshot mounts).
+        ``log``: the shim's log for stdout/stderr instead of FIFOs (``ShimClient.create``'s
+        ``log``, e.g. ``{"driver": "json-file", "path": ...}``).  ``spec``: an OCI spec to use
+        instead of the container's stored one (in-process callers that already built it)."""
         c = self.metadata.containers.get(ns, cid)  # NotFound for an unknown container
         key = (ns, cid)
         t = Task(ns, cid, self.bundles / ns / cid, None)
@@ -221,7 +227,7 @@ class TaskManager:
             self.tasks[key] = t  # reserved while it is being created
         try:
             with t.lock:
-                self._create(t, c, rootfs, stdin, stdout, stderr, terminal)
+                self._create(t, c, rootfs, stdin, stdout, stderr, terminal, log, spec)
         except BaseException:
             with self._lock:
                 self.tasks.pop(key, None)
@@ -233,13 +239,18 @@ class TaskManager:
         return t.pid
 
     def _create(self, t: Task, c: object, rootfs: Sequence[Mount], stdin: str, stdout: str, stderr: str,
-                terminal: bool) -> None:
+                terminal: bool, log_config: dict | None = None, given: dict | None = None) -> None:
         from seabox.metadata.containers import Container
 
         assert isinstance(c, Container)
-        if c.spec is None:
+        if given is not None:
+            import json
+
+            spec = bundles.parse_spec(t.id, json.dumps(given).encode())
+        elif c.spec is None:
             raise InvalidArgument(subject("container", t.id, "has no spec"))
-        spec = bundles.parse_spec(t.id, c.spec.value)
+        else:
+            spec = bundles.parse_spec(t.id, c.spec.value)
         mounts = list(rootfs)
         if not mounts and c.snapshot_key:
             sn = self.snapshotters.get(c.snapshotter or "overlayfs")
@@ -254,7 +265,8 @@ class TaskManager:
             client = self._spawn(t.namespace, t.id)
             t.client = client
             t2 = time.monotonic()
-            t.pid = client.create(str(t.bundle), stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal)
+            t.pid = client.create(str(t.bundle), stdin=stdin, stdout=stdout, stderr=stderr, terminal=terminal,
+                                  log=log_config)
             log.debug("task created", extra={"fields": {
                 "namespace": t.namespace, "id": t.id, "bundle_ms": round((t1 - t0) * 1000, 1),
                 "spawn_ms": round((t2 - t1) * 1000, 1), "create_ms": round((time.monotonic() - t2) * 1000, 1)}})
