@@ -259,3 +259,24 @@ def test_errors_one_line(env: Env) -> None:
     assert r.stderr.splitlines()[0] == f"Unable to find image '{env.tag}/absent:1' locally"
     last = r.stderr.splitlines()[-1]  # after any progress lines: one error line
     assert last.startswith("seabox: Error") and "pull access denied" in last, r.stderr
+
+
+def test_login_pull_with_stored_credentials_logout(env: Env, fixtures_info: dict, tmp_path: Path) -> None:
+    """login checks the registry and writes docker's config.json; pull sends X-Registry-Auth from it."""
+    reg = fixtures_info["registries"]["auth"]
+    ref = fixtures_info["images"]["auth-busybox"]["ref"]
+    cfg = tmp_path / "docker-config"
+    base = ["--config", str(cfg), "--insecure-registry", reg["host"]]
+    r = env.seabox(*base, "login", reg["host"], "-u", reg["username"], "--password-stdin", input="wrong\n", check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1 and not (cfg / "config.json").exists(), r.stderr
+    r = env.seabox(*base, "login", reg["host"], "-u", reg["username"], "--password-stdin", input=reg["password"] + "\n")
+    assert r.stdout == "Login Succeeded\n"
+    auths = json.loads((cfg / "config.json").read_text())["auths"]
+    assert reg["host"] in auths
+    r = env.seabox(*base, "pull", "-q", ref)
+    assert r.stdout.strip() == ref
+    assert env.seabox("image", "inspect", "-f", "{{.Id}}", ref).stdout.startswith("sha256:")
+    env.seabox("rmi", ref)
+    assert env.seabox(*base, "logout", reg["host"]).stdout == f"Removing login credentials for {reg['host']}\n"
+    r = env.seabox(*base, "pull", "-q", ref, check=False)
+    assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr

@@ -119,12 +119,6 @@ def ps(ctx: Context, o: Options) -> int:
 
 
 # ---- create / run ---------------------------------------------------------------------------------
-def _registry_auth(ctx: Context, ref: str) -> str:
-    from seabox.client.images import registry_auth_header
-
-    return registry_auth_header(ref)
-
-
 def create_container(ctx: Context, o: Options) -> str:
     """POST /containers/create, pulling the image first when --pull says so; returns the id."""
     from seabox.client.runopts import create_body

@@ -95,7 +95,7 @@ def pull_image(ctx: Context, ref: str, *, platform: str = "", quiet: bool = Fals
         if not quiet:
             (out or ctx.out).write("Using default tag: latest\n")
     q = {"fromImage": repo, "tag": digest or tag or None, "platform": platform or None}
-    resp = ctx.client.request("POST", "/images/create", query=q, headers={"X-Registry-Auth": registry_auth_header(ref)})
+    resp = ctx.client.request("POST", "/images/create", query=q, headers={"X-Registry-Auth": registry_auth_header(ref, ctx.settings.get("docker_config"))})
     stream = out or ctx.out
     try:
         progress.render(resp.iter_json(), stream, tty=stream.isatty(), quiet=quiet)
@@ -119,7 +119,7 @@ def push(ctx: Context, o: Options) -> int:
         if not o.quiet:
             ctx.print("Using default tag: latest")
     resp = ctx.client.request("POST", f"/images/{repo}/push", query={"tag": tag or None},
-                              headers={"X-Registry-Auth": registry_auth_header(o.image)})  # fmt: skip
+                              headers={"X-Registry-Auth": registry_auth_header(o.image, ctx.settings.get("docker_config"))})  # fmt: skip
     try:
         msgs = progress.render(resp.iter_json(), ctx.out, tty=ctx.out.isatty(), quiet=bool(o.quiet))
     finally:
