@@ -190,6 +190,7 @@ def test_copy_add_features(bd, tmp_path):
     (ctx / "Dockerfile").write_text(
         "FROM 127.0.0.1:5000/library/busybox:latest\n"
         "COPY *.conf /etc/app/\n"
+        "COPY --exclude=two.conf . /filtered/\n"
         "COPY --chown=nobody:nogroup --chmod=640 dir /opt/dir\n"
         "ADD p.tar.gz /opt/\n"
         "COPY <<EOF /hello.txt\nhello heredoc\nEOF\n"
@@ -202,6 +203,7 @@ def test_copy_add_features(bd, tmp_path):
                         "--output", f"type=local,dest={out}")
     assert rc == 0, err
     assert (out / "etc/app/one.conf").read_text() == "1" and (out / "etc/app/two.conf").read_text() == "2"
+    assert (out / "filtered/one.conf").exists() and not (out / "filtered/two.conf").exists()
     st = os.stat(out / "opt/dir/sub/x.txt")
     assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o640)
     assert (out / "opt/pkg/inside.txt").read_text() == "from tar"
@@ -272,6 +274,17 @@ def test_add_fetches_http_url(bd, tmp_path):
         assert (out / "dl/payload.txt").read_text() == "over http\n"
         assert (out / "dl/payload.txt").stat().st_mode & 0o777 == 0o600
         assert (out / "via-run").read_text() == "over http\n"
+        import hashlib
+
+        good = "sha256:" + hashlib.sha256(b"over http\n").hexdigest()
+        (ctx / "Dockerfile").write_text(f"FROM 127.0.0.1:5000/library/busybox:latest\n"
+                                        f"ADD --checksum={good} {url} /ok.txt\n")
+        rc, _, err = build(bd, ctx)
+        assert rc == 0, err
+        (ctx / "Dockerfile").write_text(f"FROM 127.0.0.1:5000/library/busybox:latest\n"
+                                        f"ADD --checksum=sha256:{'0' * 64} {url} /bad.txt\n")
+        rc, _, err = build(bd, ctx)
+        assert rc != 0 and "checksum mismatch" in err
     finally:
         srv.shutdown()
         srv.server_close()

@@ -39,7 +39,7 @@ from seabox.build.dockerfile import instructions as ins
 from seabox.build.dockerfile import parse
 from seabox.build.dockerfile.parser import Dockerfile, Stage, Step
 from seabox.build.graph import build_graph
-from seabox.build.ignore import read_rules
+from seabox.build.ignore import IgnoreRules, read_rules
 from seabox.build.plan import build_keys
 from seabox.buildd import fsops, runstep
 from seabox.buildd.cache import CacheDB, Layer, Record
@@ -530,11 +530,17 @@ class _Build:
         for u in urls:
             if urllib.parse.urlparse(u).scheme not in ("http", "https"):
                 raise errdefs.InvalidArgument(errdefs.subject("ADD source", u, "only http(s) URLs are supported"))
-            fsops.fetch_url(u, root, i.dest, workdir, chown=chown, chmod=i.chmod)
+            checksum = i.checksum if isinstance(i, ins.Add) else None
+            fsops.fetch_url(u, root, i.dest, workdir, chown=chown, chmod=i.chmod, checksum=checksum)
         if local:
             entries = self.index.entries
+            excludes = IgnoreRules.from_lines(i.excludes) if i.excludes else None
+
+            def allowed(rel: str) -> bool:
+                return rel in entries and not (excludes is not None and excludes.excluded(rel))
+
             fsops.copy_into(root, self.opts.context_dir, local, i.dest, workdir, chown=chown, chmod=i.chmod,
-                            allowed=lambda rel: rel in entries, extract_tars=isinstance(i, ins.Add))
+                            allowed=allowed, extract_tars=isinstance(i, ins.Add))
 
     def _mount_lock(self, cid: str) -> threading.Lock:
         with self.e._mount_locks_guard:

@@ -286,8 +286,9 @@ def extract_stream(tf: tarfile.TarFile, dest: str) -> None:
 
 
 def fetch_url(url: str, root: str, dest: str, workdir: str, *, chown: tuple[int, int] | None,
-              chmod: int | None, timeout: float = 60.0) -> None:
-    """ADD <url> <dest>: download to dest (a directory when it ends with ``/``), mode 0600."""
+              chmod: int | None, timeout: float = 60.0, checksum: str | None = None) -> None:
+    """ADD <url> <dest>: download to dest (a directory when it ends with ``/``), mode 0600;
+    ``checksum`` (``ADD --checksum=sha256:...``) is verified before the file is kept."""
     dest_path = posixpath.normpath(posixpath.join(workdir or "/", dest))
     name = posixpath.basename(urllib.parse.urlparse(url).path) or "index.html"
     if dest.endswith("/") or os.path.isdir(resolve_in_root(root, dest_path)):
@@ -296,11 +297,20 @@ def fetch_url(url: str, root: str, dest: str, workdir: str, *, chown: tuple[int,
     else:
         mkdir_p(root, posixpath.dirname(dest_path))
         out = resolve_in_root(root, dest_path, follow_last=False)
+    import hashlib
+
+    h = hashlib.sha256()
     try:
         with urllib.request.urlopen(url, timeout=timeout) as r, open(out, "wb") as f:
-            shutil.copyfileobj(r, f)
+            while chunk := r.read(1 << 20):
+                h.update(chunk)
+                f.write(chunk)
     except OSError as e:
         raise errdefs.FailedPrecondition(errdefs.subject("ADD source", url, f"cannot be fetched: {e}")) from None
+    if checksum and checksum != "sha256:" + h.hexdigest():
+        os.unlink(out)
+        raise errdefs.FailedPrecondition(errdefs.subject("ADD source", url, f"checksum mismatch: expected {checksum}, "
+                                                         f"got sha256:{h.hexdigest()}"))
     uid, gid = chown or (0, 0)
     os.chown(out, uid, gid)
     os.chmod(out, chmod if chmod is not None else 0o600)
