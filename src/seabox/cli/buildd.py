@@ -13,6 +13,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--address", default="unix:///run/seabox/buildd.sock", help="the API socket")
     p.add_argument("--seaboxd-address", default="/run/seabox/seaboxd.sock", help="seaboxd's gRPC socket")
     a = p.parse_args(argv)
+    import os
+
+    if os.geteuid() != 0:
+        print("seabox-buildd: must run as root (it mounts overlay snapshots and runs build containers)",
+              file=sys.stderr)
+        return 1
     from seabox.buildd.daemon import serve
 
     try:
