@@ -425,7 +425,7 @@ def build(c: Any, deps: Any, tasks: Any, state: str) -> tuple[Service, list[Any]
     svc = CRI(c, metadata=deps.metadata, tasks=tasks, snapshotters=deps.snapshotters, client_factory=client,
               version=getattr(deps, "version", ""))
     svc.recover()
-    stream = StreamServer(svc, c.stream_server_address, c.stream_server_port)
+    stream = StreamServer(svc, c.stream_server_address, c.stream_server_port, c.stream_idle_timeout)
     stream.start()
     cap = _Capture()
     cri_grpc.add_RuntimeServiceServicer_to_server(RuntimeService(svc, stream, getattr(deps, "version", "")), cap)

@@ -214,8 +214,9 @@ class Request:
 class StreamServer:
     """Serves the URLs that ``Exec``/``Attach``/``PortForward`` hand out."""
 
-    def __init__(self, backend: Any, address: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, backend: Any, address: str = "127.0.0.1", port: int = 0, idle_timeout: float = 0.0) -> None:
         self.backend = backend  # a seabox.cri.service.CRI
+        self.idle_timeout = idle_timeout  # a session with no client frame for this long is closed (0 = never)
         self._reqs: dict[str, Request] = {}
         self._lock = threading.Lock()
         server = self
@@ -304,6 +305,8 @@ class StreamServer:
         h.end_headers()
         h.wfile.flush()
         h.close_connection = True
+        if self.idle_timeout > 0:
+            h.connection.settimeout(self.idle_timeout)
         ws = WSConn(h.connection, h.rfile)
         try:
             if kind == "portforward":
