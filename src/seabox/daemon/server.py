@@ -158,8 +158,9 @@ class Daemon:
         log.info("stopping")
         if getattr(self, "engine", None) is not None:
             self.engine.close()
-        if getattr(self, "cri", None) is not None:
-            self.cri.close()
+        cri = getattr(self, "cri", None)
+        if cri is not None:
+            cri.close()
         if self.exchange is not None:
             self.exchange.close()  # ends Subscribe streams so their threads return
         if self.server is not None:
