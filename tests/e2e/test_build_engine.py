@@ -394,3 +394,41 @@ def test_client_going_away_cancels_the_running_step(bd, tmp_path):
     from seabox.buildd.client import Client
 
     assert Client(bd.address).ping()
+
+
+def test_daemon_stop_kills_running_build_containers(tmp_path):
+    import signal
+    import time
+
+    base = Path(tempfile.mkdtemp(prefix="sbt-bdstop-", dir="/tmp"))
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    marker = secrets.token_hex(6)
+    (ctx / "Dockerfile").write_text(
+        f"FROM 127.0.0.1:5000/library/busybox:latest\nRUN echo started-{marker} && sleep 300\n")
+    pids: list[int] = []
+    cids: list[str] = []
+    try:
+        with buildd(base / "d") as d:
+            p = subprocess.Popen([sys.executable, "-m", "seabox.cli.seabox_build", "--addr", d.address, "--progress",
+                                  "plain", str(ctx)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            assert p.stdout is not None
+            for line in p.stdout:
+                if line.split()[-1:] == [f"started-{marker}"]:
+                    break
+            for sd in (d.state / "runc").iterdir():
+                cids.append(sd.name)
+                pids.append(json.loads((sd / "state.json").read_text())["pid"])
+            assert pids and all(os.path.exists(f"/proc/{x}") for x in pids)
+            d.proc.send_signal(signal.SIGTERM)
+            d.proc.wait(60)
+            p.wait(60)
+            assert p.returncode != 0
+        deadline = time.monotonic() + 30
+        while any(os.path.exists(f"/proc/{x}") for x in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(os.path.exists(f"/proc/{x}") for x in pids)
+        leftovers = [c for c in cids for root, dirs, _ in os.walk("/sys/fs/cgroup") if c in dirs]
+        assert not leftovers
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

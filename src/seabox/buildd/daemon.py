@@ -55,6 +55,7 @@ def serve(root: str, state: str, address: str, seaboxd_address: str) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        server.cancel_all()  # no build container outlives the daemon
         server.server_close()
         engine.close()
     return 0

@@ -42,6 +42,8 @@ class BuildServer(socketserver.ThreadingUnixStreamServer):
     def __init__(self, address: str, engine: Engine, seaboxd_address: str) -> None:
         self.engine = engine
         self.seaboxd_address = seaboxd_address
+        self.active: set[threading.Event] = set()  # cancel events of running builds
+        self.active_lock = threading.Lock()
         path = address.removeprefix("unix://").removeprefix("unix:")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -49,6 +51,20 @@ class BuildServer(socketserver.ThreadingUnixStreamServer):
         self.path = path
         super().__init__(path, Handler)
         os.chmod(path, 0o660)
+
+    def cancel_all(self, timeout: float = 20.0) -> None:
+        """Cancel running builds (their RUN containers are killed) and wait for them to unwind."""
+        import time
+
+        with self.active_lock:
+            for ev in self.active:
+                ev.set()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.active_lock:
+                if not self.active:
+                    return
+            time.sleep(0.05)
 
     def server_close(self) -> None:
         super().server_close()
@@ -109,6 +125,8 @@ class Handler(BaseHTTPRequestHandler):
         remaining = length - len(header)
         lock = threading.Lock()
         cancel = threading.Event()
+        with self.server.active_lock:
+            self.server.active.add(cancel)
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Connection", "close")
@@ -142,6 +160,8 @@ class Handler(BaseHTTPRequestHandler):
             emit({"type": "error", "message": _message(e)})
         finally:
             cancel.set()  # stops the disconnect watcher
+            with self.server.active_lock:
+                self.server.active.discard(cancel)
             if tmp:
                 shutil.rmtree(tmp, ignore_errors=True)
 
