@@ -205,3 +205,13 @@ def test_lazy_handler_passes_other_services_and_reports_a_failed_start() -> None
     h.handlers = [SimpleNamespace(service=lambda d: sentinel if d.method.endswith("/Version") else None)]
     assert h.service(SimpleNamespace(method="/runtime.v1.RuntimeService/Version")) is sentinel
     assert h.service(SimpleNamespace(method="/runtime.v1.RuntimeService/Nope")) is None
+
+
+def test_pod_resolv_conf() -> None:
+    from seabox.cri.service import pod_resolv
+
+    host = "nameserver 1.1.1.1\nsearch host.lan\noptions edns0\n"
+    assert pod_resolv(host, ["10.96.0.10"], [], []) == "nameserver 10.96.0.10\n"  # only what kubelet gave
+    assert pod_resolv(host, ["10.96.0.10"], ["a.svc", "svc"], ["ndots:5"]) == \
+        "search a.svc svc\nnameserver 10.96.0.10\noptions ndots:5\n"
+    assert "nameserver 1.1.1.1" in pod_resolv(host, [], [], [])

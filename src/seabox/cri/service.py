@@ -361,8 +361,7 @@ class CRI:
             dns = config.dns_config
             host_text = Path(hostsfile.host_resolv_path()).read_text() if os.path.exists(
                 hostsfile.host_resolv_path()) else ""
-            resolv = hostsfile.render_resolv(host_text, hostsfile.DNSConfig(tuple(dns.servers), tuple(dns.searches),
-                                                                             tuple(dns.options)))
+            resolv = pod_resolv(host_text, list(dns.servers), list(dns.searches), list(dns.options))
             (sdir / "resolv.conf").write_text(resolv)
             (sdir / "hosts").write_text(hostsfile.render_hosts(hostname=hostname, ip=ip))
         else:
@@ -1006,3 +1005,20 @@ def apply_net_sysctls(netns_path: str, sysctls: dict[str, str]) -> None:
     t.join()
     if err:
         raise err[0]
+
+
+def pod_resolv(host_text: str, servers: list[str], searches: list[str], options: list[str]) -> str:
+    """The pod's resolv.conf as containerd's CRI writes it: exactly kubelet's DNS config when it
+    gives any part (kubelet has already merged the host's for dnsPolicy Default), else the
+    host's file (loopback resolvers dropped, as they cannot be reached from the pod)."""
+    from seabox.network import hostsfile
+
+    if not (servers or searches or options):
+        return hostsfile.render_resolv(host_text)
+    lines = []
+    if searches:
+        lines.append("search " + " ".join(searches))
+    lines += [f"nameserver {s}" for s in servers]
+    if options:
+        lines.append("options " + " ".join(options))
+    return "\n".join(lines) + "\n"
