@@ -519,57 +519,14 @@ class Containers:
         return out
 
     def _create_task(self, ns: str, rec: dict[str, Any], spec: dict[str, Any]) -> None:
-        """TaskManager.create, plus the shim's json-file log (``ShimClient.create(log=...)``).
-
-        The manager's ``create`` has no ``log`` parameter yet, so this follows its steps with
-        the manager's own pieces (bundle, spawn, watch); replace with ``create(log=...)`` once
-        the manager has it.
-        """
-        from seabox.daemon.tasks import bundle as bundles
-        from seabox.daemon.tasks.manager import Task, TaskEvent
-
-        m = self.tasks
+        """The task, with the shim keeping the json-file log and the spec built here."""
         cid = rec["Id"]
-        key = (ns, cid)
         with contextlib.suppress(errdefs.NotFound):
-            old = m.get(ns, cid)
-            if old.status == "stopped":
-                m.delete(ns, cid)
-        stdin = ""
-        if rec["Config"].get("OpenStdin"):
-            stdin = str(self._stdin_fifo(cid))
-        t = Task(ns, cid, m.bundles / ns / cid, None)
-        with m._lock:
-            if key in m.tasks:
-                raise errdefs.AlreadyExists(errdefs.subject("task", cid, "already exists"))
-            m.tasks[key] = t
-        try:
-            with t.lock:
-                sn = m.snapshotters["overlayfs"]
-                mounts = sn.mounts(f"{ns}/{cid}")
-                bundles.create(t.bundle, spec, mounts)
-                client = None
-                try:
-                    client = m._spawn(ns, cid)
-                    t.client = client
-                    t.pid = client.create(str(t.bundle), stdin=stdin, terminal=bool(rec["Config"].get("Tty")),
-                                          log=self._log_config(rec))
-                except BaseException:
-                    if client is not None:
-                        with contextlib.suppress(errdefs.SeaboxError):
-                            client.shutdown(now=True)
-                    t.client = None
-                    bundles.remove(t.bundle)
-                    raise
-                m._watch(t)
-        except BaseException:
-            with m._lock:
-                m.tasks.pop(key, None)
-            raise
-        m.publish(TaskEvent(ns, "/tasks/create", {
-            "container_id": cid, "bundle": str(t.bundle), "rootfs": [],
-            "io": {"stdin": stdin, "stdout": "", "stderr": "", "terminal": bool(rec["Config"].get("Tty"))},
-            "pid": t.pid}))
+            if self.tasks.get(ns, cid).status == "stopped":  # a leftover of an earlier run
+                self.tasks.delete(ns, cid)
+        stdin = str(self._stdin_fifo(cid)) if rec["Config"].get("OpenStdin") else ""
+        self.tasks.create(ns, cid, stdin=stdin, terminal=bool(rec["Config"].get("Tty")), log=self._log_config(rec),
+                          spec=spec)
 
     def _stdin_fifo(self, cid: str) -> Path:
         d = Path(self.settings.state) / "engine" / "fifo" / cid
