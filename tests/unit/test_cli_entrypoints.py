@@ -27,4 +27,5 @@ def test_unknown_flag_is_one_line(mod: str) -> None:
     assert "Traceback" not in res.stderr
     # the flag is named, or (argparse with a required sub-command) the missing command is
     assert "no-such-flag-xyz" in res.stderr or "required" in res.stderr
-    assert len([line for line in res.stderr.splitlines() if "error" in line.lower()]) == 1
+    # a short usage at most, then the one error line
+    assert 1 <= len(res.stderr.strip().splitlines()) <= 5
