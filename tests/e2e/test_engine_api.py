@@ -998,3 +998,19 @@ def test_engine_api_reachable_from_inside_a_container(env: Env) -> None:
         assert cid.encode() in out
     finally:
         env.api.json("DELETE", f"/containers/{cid}", query={"force": True})
+
+
+def test_engine_prunes(env: Env) -> None:
+    stopped = env.create("prune", Cmd=["true"], Volumes={"/anon": {}}, HostConfig={"NetworkMode": "none"})
+    anon = env.api.json("GET", f"/containers/{stopped}/json")["Mounts"][0]["Name"]
+    net = env.name("prunenet")
+    env.api.json("POST", "/networks/create", {"Name": net})
+    out = env.api.json("POST", "/containers/prune")
+    assert stopped in (out["ContainersDeleted"] or [])
+    out = env.api.json("POST", "/volumes/prune")
+    assert anon in (out["VolumesDeleted"] or [])
+    out = env.api.json("POST", "/networks/prune")
+    assert net in (out["NetworksDeleted"] or [])
+    out = env.api.json("POST", "/images/prune")
+    assert "SpaceReclaimed" in out
+    assert env.api.json("GET", "/images/busybox/json")["Id"]  # tagged images stay
