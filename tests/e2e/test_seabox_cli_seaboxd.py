@@ -280,3 +280,15 @@ def test_login_pull_with_stored_credentials_logout(env: Env, fixtures_info: dict
     assert env.seabox(*base, "logout", reg["host"]).stdout == f"Removing login credentials for {reg['host']}\n"
     r = env.seabox(*base, "pull", "-q", ref, check=False)
     assert r.returncode == 1 and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_port_already_in_use_is_one_line(env: Env) -> None:
+    port = _free_port()
+    a, b = env.name("pa"), env.name("pb")
+    env.seabox("run", "-d", "--name", a, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "600")
+    try:
+        r = env.seabox("run", "-d", "--name", b, "-p", f"127.0.0.1:{port}:80", "busybox", "sleep", "600", check=False)
+        assert r.returncode == 125 and r.stderr.count("\n") == 1, r.stderr
+        assert "already" in r.stderr or "in use" in r.stderr, r.stderr
+    finally:
+        env.seabox("rm", "-f", a, b, check=False)
