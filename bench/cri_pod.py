@@ -54,7 +54,7 @@ def _conflist(d: Path, name: str, bridge: str, subnet: str) -> None:
     (d / "10-bench.conflist").write_text(json.dumps({
         "cniVersion": "0.4.0", "name": name,
         "plugins": [{"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
-                     "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]]}},
+                     "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "dataDir": str(d / "ipam")}},
                     {"type": "portmap", "capabilities": {"portMappings": True}}]}))
 
 

@@ -98,7 +98,8 @@ def _write_config(tmp: Path, tag: str, bridge: str, subnet: str) -> tuple[Path, 
         "cniVersion": "1.0.0", "name": f"{tag}-pod",
         "plugins": [
             {"type": "bridge", "bridge": bridge, "isGateway": True, "ipMasq": True,
-             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+             "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]], "routes": [{"dst": "0.0.0.0/0"}],
+                      "dataDir": str(tmp / "ipam")}},
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ]}))
     hosts = tmp / "certs.d"
@@ -182,6 +183,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         for mp in sorted(_mounts_under(work), key=len, reverse=True):
             problems.append(f"mount {mp} left")
             subprocess.run(["umount", "-l", mp], check=False)
+        ipam_default = Path("/var/lib/cni/networks") / f"{tag}-pod"
+        if ipam_default.exists():
+            problems.append(f"host-local state {ipam_default} left (the conflist gives a dataDir)")
+            subprocess.run(["rm", "-rf", str(ipam_default)], check=False)
         if netlink.link_exists(bridge):
             netlink.delete_link(bridge)  # the bridge plugin never deletes its bridge: ours to remove
         veths = [n for n in netlink.link_names() if n.startswith("veth") and False]
