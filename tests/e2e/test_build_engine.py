@@ -191,6 +191,7 @@ def test_copy_add_features(bd, tmp_path):
         "FROM 127.0.0.1:5000/library/busybox:latest\n"
         "COPY *.conf /etc/app/\n"
         "COPY --exclude=two.conf . /filtered/\n"
+        "COPY --parents dir/sub/x.txt one.conf /kept/\n"
         "COPY --chown=nobody:nogroup --chmod=640 dir /opt/dir\n"
         "ADD p.tar.gz /opt/\n"
         "COPY <<EOF /hello.txt\nhello heredoc\nEOF\n"
@@ -204,6 +205,7 @@ def test_copy_add_features(bd, tmp_path):
     assert rc == 0, err
     assert (out / "etc/app/one.conf").read_text() == "1" and (out / "etc/app/two.conf").read_text() == "2"
     assert (out / "filtered/one.conf").exists() and not (out / "filtered/two.conf").exists()
+    assert (out / "kept/dir/sub/x.txt").read_text() == "x" and (out / "kept/one.conf").read_text() == "1"
     st = os.stat(out / "opt/dir/sub/x.txt")
     assert (st.st_uid, st.st_mode & 0o777) == (65534, 0o640)
     assert (out / "opt/pkg/inside.txt").read_text() == "from tar"

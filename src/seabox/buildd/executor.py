@@ -523,7 +523,8 @@ class _Build:
             return
         if from_:
             with self.source_root(st, from_) as src:
-                fsops.copy_into(root, src, list(i.sources), i.dest, workdir, chown=chown, chmod=i.chmod)
+                fsops.copy_into(root, src, list(i.sources), i.dest, workdir, chown=chown, chmod=i.chmod,
+                                parents=isinstance(i, ins.Copy) and i.parents)
             return
         urls = [s for s in i.sources if "://" in s]
         local = [s for s in i.sources if "://" not in s]
@@ -540,7 +541,8 @@ class _Build:
                 return rel in entries and not (excludes is not None and excludes.excluded(rel))
 
             fsops.copy_into(root, self.opts.context_dir, local, i.dest, workdir, chown=chown, chmod=i.chmod,
-                            allowed=allowed, extract_tars=isinstance(i, ins.Add))
+                            allowed=allowed, extract_tars=isinstance(i, ins.Add),
+                            parents=isinstance(i, ins.Copy) and i.parents)
 
     def _mount_lock(self, cid: str) -> threading.Lock:
         with self.e._mount_locks_guard:

@@ -202,10 +202,26 @@ def expand_sources(src_root: str, sources: list[str], *, allowed: Callable[[str]
 
 def copy_into(root: str, src_root: str, sources: list[str], dest: str, workdir: str, *,
               chown: tuple[int, int] | None, chmod: int | None, allowed: Callable[[str], bool] | None = None,
-              extract_tars: bool = False) -> None:
-    """COPY/ADD ``sources`` (relative to ``src_root``) to ``dest`` inside ``root``."""
+              extract_tars: bool = False, parents: bool = False) -> None:
+    """COPY/ADD ``sources`` (relative to ``src_root``) to ``dest`` inside ``root``.
+
+    ``parents`` (``COPY --parents``) keeps each source's relative path under ``dest``.
+    """
     dest_path = posixpath.normpath(posixpath.join(workdir or "/", dest))
     rels = expand_sources(src_root, sources, allowed=allowed)
+    if parents:
+        for rel in rels:
+            src = resolve_in_root(src_root, rel, follow_last=False) if rel != "." else src_root
+            target_path = posixpath.join(dest_path, rel) if rel != "." else dest_path
+            if os.path.isdir(src) and not os.path.islink(src):
+                target = mkdir_p(root, target_path, *(chown or (0, 0)))
+                sub_allowed = None if allowed is None else (
+                    lambda r, rel=rel: allowed(r if rel == "." else f"{rel}/{r}"))
+                copy_tree(src, target, chown=chown, chmod=chmod, allowed=sub_allowed)
+            else:
+                mkdir_p(root, posixpath.dirname(target_path))
+                _copy_entry(src, resolve_in_root(root, target_path, follow_last=False), chown, chmod)
+        return
     dir_dest = dest.endswith("/") or dest in (".", "./") or len(rels) > 1 or len(sources) > 1 \
         or any(c in "".join(sources) for c in "*?[")
     for rel in rels:
