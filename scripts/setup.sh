@@ -15,6 +15,8 @@ APT_PACKAGES=(
   docker-registry apache2-utils umoci skopeo busybox-static debootstrap zstd curl ca-certificates
   # networking peers
   containernetworking-plugins iptables iproute2
+  # --init: a static init for containers
+  tini
   # comparison anchors and interop peers
   runc crun containerd docker.io hyperfine
 )
