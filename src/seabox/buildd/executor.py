@@ -10,6 +10,14 @@ Config-only steps (ENV, CMD, LABEL...) never run: ``imageconfig.stage_config``
 replays them.  Stages of one graph level run in parallel threads; snapshotter
 metadata calls are serialised under one lock (SQLite), the slow parts (mount,
 run, diff) are not.  Progress goes to ``emit`` as plain dicts (JSON lines on the wire).
+
+Documented simplifications: ``--mount=type=cache`` dirs live under ``<root>/cache-mounts``
+keyed by ``id`` (default: the target); ``sharing=locked`` and ``sharing=private`` both
+serialise users of one id (private does not get a fresh copy).  Bind mounts are always
+read-only (``rw`` writes are not discarded copies as in BuildKit).  An ``ADD <url>``
+step's key is its instruction text: the URL is fetched again only on a miss (BuildKit
+re-checks the remote digest).  An image's timestamps are those of its newest step, so
+a fully cached rebuild is byte-for-byte the same image.
 """
 
 from __future__ import annotations
