@@ -20,7 +20,14 @@ from seabox.client.runopts import (
     security_opts,
     ulimit,
 )
-from seabox.client.units import bytes_size, human_duration, human_size, parse_rfc3339, ram_in_bytes
+from seabox.client.units import (
+    bytes_size,
+    human_duration,
+    human_size,
+    parse_rfc3339,
+    parse_since,
+    ram_in_bytes,
+)
 from seabox.errdefs import InvalidArgument
 
 
@@ -84,6 +91,10 @@ def test_human_units() -> None:
     assert parse_rfc3339("2001-09-09T01:46:40.5Z") == 1_000_000_000.5
     assert parse_rfc3339("2001-09-09T03:46:40+02:00") == 1_000_000_000
     assert parse_rfc3339("0001-01-01T00:00:00Z") == 0
+    assert parse_since("0s", now=100.0) == "100.000000000" and parse_since("1m30s", now=100.0) == "10.000000000"
+    assert parse_since("1700000000") == "1700000000" and parse_since("2001-09-09T01:46:40Z") == "1000000000.000000000"
+    with pytest.raises(InvalidArgument):
+        parse_since("soon")
 
 
 def test_volumes_and_mounts() -> None:

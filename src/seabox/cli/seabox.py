@@ -176,6 +176,7 @@ def _call(cmd: Command, display: str, vals: dict[str, Any], settings: dict[str, 
     modname, _, fname = cmd.func.partition(":")
     try:
         client = Client(settings["address"], settings["namespace"])
+        client.debug = bool(settings.get("debug"))
     except errdefs.SeaboxError as e:
         sys.stderr.write(f"{PROG}: {e}\n")
         return 125

@@ -244,6 +244,7 @@ class Client:
         self.namespace = namespace
         self.version = version
         self.timeout = timeout
+        self.debug = False  # --debug: each request line on stderr
 
     # -- transport -----------------------------------------------------------------------------
     def connect(self) -> Socket:
@@ -325,6 +326,8 @@ class Client:
             hdrs.update(headers)
         head = f"{method} {quote(self.url(path, query), safe='/?=&%:@,+;!*()')} HTTP/1.1\r\n"
         head += "".join(f"{k}: {v}\r\n" for k, v in hdrs.items()) + "\r\n"
+        if self.debug:
+            os.write(2, f"DEBU[seabox] {head.splitlines()[0]} ({len(data or b'')} bytes)\n".encode())
         s = self.connect()
         try:
             s.sendall(head.encode() + (data or b""))

@@ -122,7 +122,7 @@ def parse_since(text: str, now: float | None = None) -> str:
     if t.replace(".", "", 1).isdigit():
         return t
     units = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
-    total, num, i, ok = 0.0, "", 0, True
+    total, num, i, ok, parsed = 0.0, "", 0, True, False
     while i < len(t):
         ch = t[i]
         if ch.isdigit() or ch == ".":
@@ -134,9 +134,10 @@ def parse_since(text: str, now: float | None = None) -> str:
             ok = False
             break
         total += float(num) * units[u]
+        parsed = True
         num = ""
         i += len(u)
-    if ok and not num and total > 0:
+    if ok and not num and parsed:
         return f"{(now if now is not None else time.time()) - total:.9f}"
     try:
         return f"{parse_rfc3339(t if 'T' in t else t + 'T00:00:00Z'):.9f}"
