@@ -8,7 +8,7 @@ say() { printf '==> %s\n' "$*"; }
 
 APT_PACKAGES=(
   # build and venv
-  python3 python3-venv python3-dev gcc make
+  python3 python3-venv python3-dev gcc make binutils openssl
   # kernel-facing libraries seabox loads with ctypes
   libseccomp2 libseccomp-dev
   # fixtures: registries and independent image tools (the oracle)
