@@ -162,6 +162,10 @@ def test_listings_match_ctr(env: Env, fixtures_info: dict) -> None:
     assert e.sctr("plugins", "ls").stdout == e.ctr("plugins", "ls").stdout
     assert e.sctr("content", "ls", "-q").stdout == e.ctr("content", "ls", "-q").stdout
     assert e.sctr("snapshots", "tree").stdout == e.ctr("snapshots", "tree").stdout
+    assert e.sctr("snapshots", "usage").stdout == e.ctr("snapshots", "usage").stdout
+    top = e.ctr("snapshots", "ls").stdout.splitlines()[1].split()[0]
+    assert e.sctr("snapshots", "info", top).stdout == e.ctr("snapshots", "info", top).stdout
+    assert e.sctr("leases", "ls").stdout == e.ctr("leases", "ls").stdout
     e.sctr("images", "tag", img, f"{img}-tagged")
     assert f"{img}-tagged" in e.ctr("images", "ls", "-q").stdout.split()
     e.sctr("images", "rm", f"{img}-tagged")

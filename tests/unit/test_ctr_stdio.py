@@ -27,9 +27,11 @@ def test_fifo_round_trip(tmp_path: Path) -> None:
 
     f.start(in_fd=in_r, out_fd=out_w, err_fd=err_w, close_stdin=close_stdin)
     got: list[bytes] = []
+    opened = threading.Event()
 
     def shim() -> None:
         sin = os.open(f.stdin, os.O_RDONLY)
+        opened.set()  # a real shim has its ends open once Create returned
         sout = os.open(f.stdout, os.O_WRONLY)
         serr = os.open(f.stderr, os.O_WRONLY)
         data = b""
@@ -41,13 +43,16 @@ def test_fifo_round_trip(tmp_path: Path) -> None:
         for fd in (sin, sout, serr):
             os.close(fd)
 
-    t = threading.Thread(target=shim)
+    t = threading.Thread(target=shim, daemon=True)
     t.start()
     os.write(in_w, b"hello")
     os.close(in_w)
-    f.started.set()
-    t.join(10)
-    f.wait(10)
+    assert opened.wait(30)
+    f.started.set()  # what run_foreground does after Start
+    t.join(30)
+    for th in f._threads:  # noqa: SLF001 - the stdin copier calls close_stdin after the shim saw EOF
+        th.join(30)
+    f.wait(30)
     f.close()
     assert got == [b"hello"] and closed == [True]
     os.close(out_w)

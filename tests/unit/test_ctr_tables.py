@@ -27,13 +27,23 @@ def test_tabwrite_column_blocks_are_per_run_of_lines() -> None:
     assert out == "aaaaaa x \nno tabs here\nb y \n"
 
 
+def test_tabwrite_with_tabs_pads_to_tab_stops() -> None:
+    out = tables.tabwrite(["DIGEST\tSIZE\tLABELS", "sha256:" + "a" * 64 + "\t349B\t-"], padchar="\t")
+    assert out == "DIGEST" + "\t" * 9 + "SIZE\tLABELS\n" + "sha256:" + "a" * 64 + "\t349B\t-\n"
+
+
+def test_human_size_decimal() -> None:
+    assert tables.human_size_decimal(349) == "349B"
+    assert tables.human_size_decimal(1088000) == "1.088MB"
+
+
 def test_tabwrite_minwidth() -> None:
     assert tables.tabwrite(["a\tb\t"], minwidth=4, padding=1) == "a   b   \n"
 
 
 @pytest.mark.parametrize(
     ("n", "text"),
-    [(0, "0 B"), (427, "427 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (1075000, "1.0 MiB"), (5 << 30, "5.0 GiB")],
+    [(0, "0.0 B"), (427, "427.0 B"), (1024, "1.0 KiB"), (1536, "1.5 KiB"), (1075000, "1.0 MiB"), (5 << 30, "5.0 GiB")],
 )
 def test_human_bytes(n: int, text: str) -> None:
     assert tables.human_bytes(n) == text

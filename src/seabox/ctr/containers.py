@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 from seabox import errdefs
 from seabox.ctr.client import Client, CommandError, grpc_code
-from seabox.ctr.tables import parse_labels, rfc3339, tabwrite, ts_seconds
+from seabox.ctr.tables import parse_labels, rfc3339_pb, tabwrite
 
 DEFAULT_RUNTIME = "io.containerd.runc.v2"
 
@@ -68,8 +68,8 @@ def info_dict(c: Any) -> dict[str, Any]:
         "Runtime": {"Name": c.runtime.name, "Options": _any_json(c.runtime.options) if c.runtime.HasField("options") else None},
         "SnapshotKey": c.snapshot_key,
         "Snapshotter": c.snapshotter,
-        "CreatedAt": rfc3339(ts_seconds(c.created_at)),
-        "UpdatedAt": rfc3339(ts_seconds(c.updated_at)),
+        "CreatedAt": rfc3339_pb(c.created_at),
+        "UpdatedAt": rfc3339_pb(c.updated_at),
         "Extensions": {k: _any_json(v) for k, v in c.extensions.items()} or None,
     }
     spec = _any_json(c.spec) if c.HasField("spec") else None

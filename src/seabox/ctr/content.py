@@ -17,7 +17,7 @@ from typing import Any, BinaryIO, TextIO
 
 from seabox import errdefs
 from seabox.ctr.client import Client, CommandError, grpc_code
-from seabox.ctr.tables import age, human_bytes, tabwrite, ts_seconds
+from seabox.ctr.tables import age, human_size_decimal, tabwrite, ts_seconds
 
 CHUNK = 1 << 20
 
@@ -200,8 +200,8 @@ def ls(client: Client, out: TextIO, *, quiet: bool = False, filters: Sequence[st
     lines = ["DIGEST\tSIZE\tAGE\tLABELS"]
     for i in infos:
         labels = ",".join(sorted(f"{k}={v}" for k, v in i.labels.items())) or "-"
-        lines.append(f"{i.digest}\t{human_bytes(i.size)}\t{age(ts_seconds(i.created_at))}\t{labels}")
-    out.write(tabwrite(lines))
+        lines.append(f"{i.digest}\t{human_size_decimal(i.size)}\t{age(ts_seconds(i.created_at))}\t{labels}")
+    out.write(tabwrite(lines, padchar="\t"))
     return 0
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 from seabox.ctr.client import Client
-from seabox.ctr.tables import parse_labels, rfc3339, tabwrite, ts_seconds
+from seabox.ctr.tables import parse_labels, rfc3339, rfc3339_pb, tabwrite
 
 EXPIRE_LABEL = "containerd.io/gc.expire"
 
@@ -31,7 +31,7 @@ def ls(client: Client, out: TextIO, *, quiet: bool = False, filters: Sequence[st
     lines = ["ID\tCREATED AT\tLABELS\t"]
     for lease in resp.leases:
         labels = ",".join(sorted(f"{k}={v}" for k, v in lease.labels.items())) or "-"
-        lines.append(f"{lease.id}\t{rfc3339(ts_seconds(lease.created_at))}\t{labels}\t")
+        lines.append(f"{lease.id}\t{rfc3339_pb(lease.created_at)}\t{labels}\t")
     out.write(tabwrite(lines))
     return 0
 

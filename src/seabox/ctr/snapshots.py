@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from seabox.ctr.client import Client, CommandError
-from seabox.ctr.tables import human_bytes, rfc3339, tabwrite, ts_seconds
+from seabox.ctr.tables import human_bytes, rfc3339_pb, tabwrite
 
 KINDS = {0: "Unknown", 1: "View", 2: "Active", 3: "Committed"}
 
@@ -39,8 +39,8 @@ def info_dict(i: Any) -> dict[str, Any]:
         d["Parent"] = i.parent
     if i.labels:
         d["Labels"] = dict(sorted(i.labels.items()))
-    d["Created"] = rfc3339(ts_seconds(i.created_at))
-    d["Updated"] = rfc3339(ts_seconds(i.updated_at))
+    d["Created"] = rfc3339_pb(i.created_at)
+    d["Updated"] = rfc3339_pb(i.updated_at)
     return d
 
 

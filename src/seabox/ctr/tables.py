@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 
-def tabwrite(lines: Iterable[str], *, minwidth: int = 1, padding: int = 1) -> str:
+def tabwrite(lines: Iterable[str], *, minwidth: int = 1, padding: int = 1, padchar: str = " ", tabwidth: int = 8) -> str:
     """``lines`` (each ``cell\\tcell\\t...``, without the newline) laid out as Go's
     ``tabwriter.NewWriter(w, minwidth, 8, padding, ' ', 0)`` does.
 
@@ -40,9 +40,15 @@ def tabwrite(lines: Iterable[str], *, minwidth: int = 1, padding: int = 1) -> st
             this = last
 
     fmt(0, 0, len(rows))
+    def pad(text: str, cellw: int) -> str:
+        if padchar != "\t":
+            return text.ljust(cellw)
+        cellw = (cellw + tabwidth - 1) // tabwidth * tabwidth  # Go pads with whole tabs
+        return text + "\t" * ((cellw - len(text) + tabwidth - 1) // tabwidth)
+
     out = []
     for row, ws in zip(rows, widths, strict=True):
-        cells = [row[j].ljust(ws[j]) for j in range(len(row) - 1)]
+        cells = [pad(row[j], ws[j]) for j in range(len(row) - 1)]
         out.append("".join(cells) + row[-1] + "\n")
     return "".join(out)
 
@@ -51,14 +57,12 @@ _UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"]
 
 
 def human_bytes(n: int | float) -> str:
-    """containerd's progress.Bytes: ``427 B``, ``2.1 MiB``."""
+    """containerd's progress.Bytes: ``0.0 B``, ``427.0 B``, ``2.1 MiB``."""
     f = float(n)
     i = 0
     while f >= 1024 and i < len(_UNITS) - 1:
         f /= 1024
         i += 1
-    if i == 0:
-        return f"{int(f)} {_UNITS[0]}"
     return f"{f:.1f} {_UNITS[i]}"
 
 
@@ -155,6 +159,15 @@ def rfc3339(ts_seconds: float) -> str:
         digits = f"{frac:.9f}"[2:].rstrip("0")
         if digits:
             base += "." + digits
+    return base + "Z"
+
+
+def rfc3339_pb(ts: object) -> str:
+    """A protobuf Timestamp as Go's RFC3339Nano in UTC, exact to the nanosecond."""
+    seconds, nanos = int(getattr(ts, "seconds", 0)), int(getattr(ts, "nanos", 0))
+    base = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+    if nanos:
+        base += "." + f"{nanos:09d}".rstrip("0")
     return base + "Z"
 
 
