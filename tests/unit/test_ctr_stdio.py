@@ -50,7 +50,7 @@ def test_fifo_round_trip(tmp_path: Path) -> None:
     assert opened.wait(30)
     f.started.set()  # what run_foreground does after Start
     t.join(30)
-    for th in f._threads:  # noqa: SLF001 - the stdin copier calls close_stdin after the shim saw EOF
+    for th in f._threads:
         th.join(30)
     f.wait(30)
     f.close()
