@@ -309,3 +309,6 @@ def walkthrough(run: CtrRunner, image: str, auth_image: str, auth_user: str, ora
         assert res.returncode == code, res.stderr
         assert (res.stdout, res.stderr) == (f"out-{code}\n", f"err-{code}\n")
         assert cid not in run("containers", "ls", "-q").stdout
+    # stdin reaches the process, and its EOF ends it
+    res = run("run", "--rm", *fifo, image, f"sbt-{os.urandom(3).hex()}", "tr", "a-z", "A-Z", input_="piped in\n")
+    assert res.stdout == "PIPED IN\n", res
