@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from seabox.errdefs import FailedPrecondition, NotFound, Unavailable, subject
-from seabox.shim import protocol
+from seabox.shim import protocol, unixaddr
 from seabox.shim.server import INFO_NAME, PID_NAME, SOCKET_NAME, process_start_time
 from seabox.shim.state import rfc3339nano
 
@@ -95,7 +95,7 @@ class _Conn:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(timeout)
         try:
-            self.sock.connect(address)
+            unixaddr.connect(self.sock, address)
         except OSError as e:
             self.sock.close()
             raise Unavailable(subject("shim", address, f"cannot connect: {e.strerror or e}"))
@@ -290,7 +290,7 @@ def shim_alive(info: dict, address: str) -> bool:
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(2)
     try:
-        s.connect(address)
+        unixaddr.connect(s, address)
         return True
     except OSError:
         return False

@@ -23,7 +23,7 @@ import signal
 import sys
 
 from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, SeaboxError, subject
-from seabox.shim import protocol
+from seabox.shim import protocol, unixaddr
 from seabox.shim import state as stm
 from seabox.shim.loop import Loop
 from seabox.shim.runtime import cgroup_paths, open_runtime
@@ -137,8 +137,6 @@ class Shim:
         if not os.path.isdir(d):
             os.makedirs(d, mode=0o711, exist_ok=True)
         addr = self.cfg.address
-        if len(addr.encode()) > 107:
-            raise InvalidArgument(subject("shim socket", addr, "path longer than 107 bytes"))
         try:
             os.unlink(addr)
         except FileNotFoundError:
@@ -147,7 +145,7 @@ class Shim:
         sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
         old = os.umask(0o077)
         try:
-            sock.bind(addr)
+            unixaddr.bind(sock, addr)  # through the dir's fd when longer than sun_path
         finally:
             os.umask(old)
         sock.listen(64)
@@ -448,7 +446,7 @@ class Shim:
         pid_file = os.path.join(self.cfg.state_dir, "init.pid")
         try:
             res = self._rt("create", io.child_stdio(), bundle=os.path.abspath(bundle), pid_file=pid_file,
-                           console_socket=io.console_path if io.terminal else "")
+                           console_socket=io.console_address() if io.terminal else "")
             io.spawned()
         except BaseException:
             io.close()
@@ -473,7 +471,7 @@ class Shim:
             pid_file = os.path.join(self.cfg.state_dir, f"exec-{exec_id}.pid")
             try:
                 res = self._rt("exec", io.child_stdio(), process=spec, pid_file=pid_file,
-                               console_socket=io.console_path if io.terminal else "")
+                               console_socket=io.console_address() if io.terminal else "")
                 io.spawned()
             except BaseException:
                 io.close()

@@ -20,7 +20,8 @@ import errno
 import os
 
 from seabox.errdefs import InvalidArgument
-from seabox.shim import logs
+from seabox.shim import logs, unixaddr
+from seabox.shim.unixaddr import DirHandle
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -302,7 +303,7 @@ class LogSink:
 class ProcessIO:
     """The stdio of one process: what to hand the runtime, and the relays afterwards."""
 
-    __slots__ = ("console_path", "console_sock", "container_fds", "fifos", "log", "loop", "master", "pumps",
+    __slots__ = ("console_dir", "console_path", "console_sock", "container_fds", "fifos", "log", "loop", "master", "pumps",
                  "stdin", "streams_open", "terminal")
 
     def __init__(self, loop: Loop, *, stdin: str = "", stdout: str = "", stderr: str = "", terminal: bool = False,
@@ -316,6 +317,7 @@ class ProcessIO:
         self.master = -1
         self.console_sock: socket.socket | None = None
         self.console_path = console_path
+        self.console_dir: DirHandle | None = None
         self.streams_open = 0
         self.log = None
         try:
@@ -334,8 +336,9 @@ class ProcessIO:
                     pass
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 self.console_sock = sock
-                sock.bind(console_path)
+                unixaddr.bind(sock, console_path)
                 sock.listen(1)
+                self.console_dir = DirHandle(console_path)
         except BaseException:
             self.close()
             raise
@@ -420,7 +423,15 @@ class ProcessIO:
         if "stderr" in self.fifos:  # a terminal has no separate stderr
             os.close(self.fifos.pop("stderr"))
 
+    def console_address(self) -> str:
+        """The console socket's name for the runtime (``/proc/<shim>/fd/<n>/...`` when the path is
+        too long for sun_path)."""
+        return self.console_dir.address() if self.console_dir is not None else self.console_path
+
     def _close_console_sock(self) -> None:
+        if self.console_dir is not None:
+            self.console_dir.close()
+            self.console_dir = None
         if self.console_sock is not None:
             self.console_sock.close()
             self.console_sock = None
