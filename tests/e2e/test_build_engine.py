@@ -32,7 +32,12 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "build"
 @pytest.fixture(scope="module")
 def bd() -> Iterator[RunningBuildd]:
     base = Path(tempfile.mkdtemp(prefix="sbt-bd-", dir="/tmp"))
-    with buildd(base / "d") as d:
+    mirror = base / "certs.d" / "docker.io"
+    mirror.mkdir(parents=True)
+    (mirror / "hosts.toml").write_text(
+        'server = "https://registry-1.docker.io"\n[host."http://127.0.0.1:5000"]\n  capabilities = ["pull", "resolve"]\n'
+    )
+    with buildd(base / "d", hosts_dir=str(base / "certs.d")) as d:
         yield d
     shutil.rmtree(base, ignore_errors=True)
 
@@ -434,3 +439,14 @@ def test_daemon_stop_kills_running_build_containers(tmp_path):
         assert not leftovers
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_from_a_docker_hub_name_through_the_mirror(bd, tmp_path):
+    """`FROM busybox` means docker.io/library/busybox:latest, served here by the hosts.toml mirror."""
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN cat /etc/seabox-fixture > /which\n")
+    out = tmp_path / "out"
+    rc, _, err = build(bd, ctx, "--output", f"type=local,dest={out}")
+    assert rc == 0, err
+    assert "busybox" in (out / "which").read_text()

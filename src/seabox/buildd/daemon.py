@@ -38,11 +38,11 @@ def recover(engine: object) -> None:
                 engine.snapshotter.remove(name)
 
 
-def serve(root: str, state: str, address: str, seaboxd_address: str) -> int:
+def serve(root: str, state: str, address: str, seaboxd_address: str, hosts_dir: str | None = None) -> int:
     from seabox.buildd.executor import Engine
     from seabox.buildd.server import BuildServer
 
-    engine = Engine(Path(root), Path(state))
+    engine = Engine(Path(root), Path(state), hosts_dir)
     recover(engine)
     server = BuildServer(address, engine, seaboxd_address)
 

@@ -122,13 +122,23 @@ def _docker_layer_type(media_type: str) -> str:
     return {oci.OCI_LAYER_GZIP: oci.DOCKER_LAYER_GZIP, oci.OCI_LAYER: oci.DOCKER_LAYER}.get(media_type, media_type)
 
 
+def default_hosts_dir() -> str:
+    """The first hosts directory that exists, as seaboxd chooses it ("" when there is none)."""
+    for d in ("/etc/seabox/certs.d", "/etc/containerd/certs.d", "/etc/docker/certs.d"):
+        if Path(d).is_dir():
+            return d
+    return ""
+
+
 class Engine:
     """One buildd's storage and executor: content store, snapshotter and cache under ``root``."""
 
-    def __init__(self, root: Path, state: Path) -> None:
+    def __init__(self, root: Path, state: Path, hosts_dir: str | None = None) -> None:
         from seabox.content.store import ContentStore
         from seabox.snapshots.overlay import OverlaySnapshotter
 
+        # registry mirrors / TLS settings: containerd's hosts directory (hosts.toml per registry)
+        self.hosts_dir = hosts_dir if hosts_dir is not None else default_hosts_dir()
         self.root = Path(root)
         self.state = Path(state)
         self.root.mkdir(parents=True, exist_ok=True)
@@ -224,7 +234,7 @@ class Engine:
 
         with self.snap_lock:
             img = pull(ref, content_store=self.content, snapshotter=self.snapshotter, credentials=creds,
-                       platform=opts.platform or None)
+                       platform=opts.platform or None, hosts_dir=self.hosts_dir or None)
         cfg = json.loads(self.content.read_bytes(img.config_descriptor.digest))
         layers = [Layer(d.digest, d.size, img.config.diff_ids[i], d.media_type) for i, d in enumerate(img.manifest.layers)]
         self.cache.put_image(ref + "|" + opts.platform, {

@@ -47,7 +47,10 @@ def _unmount_under(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def buildd(workdir: Path, *, seaboxd_address: str = "", ready_within: float = 30.0) -> Iterator[RunningBuildd]:
+def buildd(
+    workdir: Path, *, seaboxd_address: str = "", hosts_dir: str = "", ready_within: float = 30.0
+) -> Iterator[RunningBuildd]:
+    """``hosts_dir`` defaults to an empty dir of the test's own, so the host's mirrors never apply."""
     workdir.mkdir(parents=True, exist_ok=True)
     sock = workdir / "buildd.sock"
     d = RunningBuildd(f"unix://{sock}", workdir / "root", workdir / "state", workdir / "buildd.log",
@@ -55,7 +58,8 @@ def buildd(workdir: Path, *, seaboxd_address: str = "", ready_within: float = 30
     logf = open(d.log, "wb")  # noqa: SIM115
     d.proc = subprocess.Popen(
         [sys.executable, "-m", "seabox.cli.buildd", "--root", str(d.root), "--state", str(d.state),
-         "--address", d.address, "--seaboxd-address", seaboxd_address or str(workdir / "no-seaboxd.sock")],
+         "--address", d.address, "--seaboxd-address", seaboxd_address or str(workdir / "no-seaboxd.sock"),
+         "--hosts-dir", hosts_dir or str(workdir / "certs.d")],
         stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:

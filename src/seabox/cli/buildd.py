@@ -12,6 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state", default="/run/seabox-buildd", help="runtime state (mountpoints, runc state)")
     p.add_argument("--address", default="unix:///run/seabox/buildd.sock", help="the API socket")
     p.add_argument("--seaboxd-address", default="/run/seabox/seaboxd.sock", help="seaboxd's gRPC socket")
+    p.add_argument("--hosts-dir", default=None,
+                   help="registry hosts directory (hosts.toml mirrors; default /etc/seabox/certs.d if present)")
     a = p.parse_args(argv)
     import os
 
@@ -22,7 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     from seabox.buildd.daemon import serve
 
     try:
-        return serve(a.root, a.state, a.address, a.seaboxd_address)
+        return serve(a.root, a.state, a.address, a.seaboxd_address, a.hosts_dir)
     except Exception as e:
         print(f"seabox-buildd: {e}", file=sys.stderr)
         return 1
