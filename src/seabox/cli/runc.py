@@ -283,6 +283,9 @@ def _update_resources(a: Args) -> dict[str, Any]:
 
 
 def _cmd_run(a: Args, root: str, log: Logger) -> int:
+    from seabox.runtime.cgroupref import prime_cgroup_migration
+
+    prime_cgroup_migration()  # the kernel's grace period passes while the runtime is imported
     from seabox.runtime.create import CreateOptions, create
     from seabox.runtime.start import start
 

@@ -17,7 +17,7 @@ from seabox.linux import syscalls as s
 from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
 from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
-from seabox.runtime.cgroupref import open_cgroup_manager
+from seabox.runtime.cgroupref import open_cgroup_manager, prime_cgroup_migration
 from seabox.runtime.init import InitConfig, prepare_seccomp, run_intermediate
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
@@ -157,6 +157,8 @@ class Created(Record):
 def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Created:
     """Create the container and leave its init blocked on the exec FIFO."""
     st_mod.validate_id(container_id)
+    if opts.cgroup_root == "/sys/fs/cgroup":  # the real cgroupfs only, never a test's fake tree
+        prime_cgroup_migration(opts.cgroup_root)
     bundle = os.path.abspath(opts.bundle)
     spec = load_spec(bundle, loads=jsonfast.loads)
     if spec.process is None:
