@@ -74,3 +74,22 @@ LAUNCHER
 chmod 755 .venv/bin/seabox-runc.tmp
 mv .venv/bin/seabox-runc.tmp .venv/bin/seabox-runc
 say "venv: lean seabox-runc launcher, byte-compiled src/seabox"
+
+# seabox (the everyday CLI) and seabox-ctr start for every command a user types: the same lean
+# launcher.  They may import third-party packages (seabox-ctr: grpc), so site-packages goes at
+# the end of sys.path as a plain directory (its .pth files and the editable finder stay unused).
+site_dir=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+for pair in seabox:seabox.cli.seabox seabox-ctr:seabox.cli.ctr; do
+  script=${pair%%:*} module=${pair#*:}
+  cat > ".venv/bin/$script.tmp" <<LAUNCHER
+#!$(pwd)/.venv/bin/python3 -IS
+import sys
+sys.path.insert(0, "$pkg_parent")
+sys.path.append("$site_dir")
+from $module import main
+sys.exit(main())
+LAUNCHER
+  chmod 755 ".venv/bin/$script.tmp"
+  mv ".venv/bin/$script.tmp" ".venv/bin/$script"
+done
+say "venv: lean seabox and seabox-ctr launchers"

@@ -11,12 +11,12 @@ from __future__ import annotations
 import _socket
 import os
 import sys
-import threading
 
 from seabox.client.stdcopy import STDERR, SYSTEMERR, Demuxer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
     from typing import Any
 
@@ -57,6 +57,7 @@ class RawTerminal:
 
 def pump_stdin(sock: _socket.socket, stdin_fd: int, detach_keys: bytes = b"\x10\x11") -> threading.Thread:
     """Copy our stdin into ``sock`` in a daemon thread; half-close at EOF."""
+    import threading  # only here: ``threading`` costs ~7 ms of start-up for `run` without -i
 
     def run() -> None:
         try:
@@ -109,6 +110,7 @@ def _write_all(fd: int, data: bytes) -> None:
 def on_resize(resize: Callable[[int, int], None], fd: int = 1) -> None:
     """Resize now and on every SIGWINCH."""
     import signal
+    import threading
 
     def handler(*_a: object) -> None:
         size = terminal_size(fd)
