@@ -62,10 +62,13 @@ fi
 # seabox-runc starts for every container command (create, start, delete, ...): replace pip's
 # console script with a lean launcher.  `-IS` skips site (the venv's .pth files and the
 # editable-install finder) and PYTHON* variables; the runtime needs only the stdlib, so the
-# launcher puts the directory holding the seabox package on sys.path itself.
+# launcher puts the directory holding the seabox package on sys.path itself, and starts with
+# the cycle collector off.
 pkg_parent=$(.venv/bin/python -c 'import os, seabox; print(os.path.dirname(os.path.dirname(os.path.abspath(seabox.__file__))))')
 cat > .venv/bin/seabox-runc.tmp <<LAUNCHER
 #!$(pwd)/.venv/bin/python3 -IS
+import gc
+gc.disable()  # short-lived: no cycle collection during the imports (seabox-runc re-enables it for long commands)
 import sys
 sys.path.insert(0, "$pkg_parent")
 from seabox.cli.runc import main

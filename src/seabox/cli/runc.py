@@ -474,6 +474,12 @@ def dispatch(a: Args, log: Logger) -> int:
     raise InvalidArgument(f"unknown command {cmd!r}")
 
 
+# Commands that return as soon as their work is done; the others (run, exec, events) may
+# live as long as a container and need the cycle collector.
+_SHORT_LIVED = frozenset({"create", "start", "state", "kill", "delete", "list", "ps", "pause", "resume", "update",
+                          "spec", "features"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command.  As a program (``argv`` None) the process ends with ``os._exit`` after
     flushing stdio: interpreter finalisation costs ~10 ms per command and does nothing useful."""
@@ -499,6 +505,10 @@ def _main(argv: Sequence[str] | None = None) -> int:
         if not a.cmd or a.help:
             sys.stdout.write(USAGE)
             return 0
+        if a.cmd not in _SHORT_LIVED:
+            import gc
+
+            gc.enable()  # the lean launcher starts with it off (see scripts/setup.sh)
         return dispatch(a, log)
     except SeaboxError as e:
         log.error(str(e))

@@ -53,8 +53,12 @@ class V1Manager:
         """(key, mount, dir) once per real directory (co-mounted controllers share one)."""
         seen: set[str] = set()
         out = []
+        reals: dict[str, str] = {}  # one realpath per mount (each costs an lstat per component)
         for key, path in self.paths.items():
-            real = os.path.realpath(self._mounts[key]) + "/" + os.path.relpath(path, self._mounts[key])
+            mount = self._mounts[key]
+            if mount not in reals:
+                reals[mount] = os.path.realpath(mount)
+            real = reals[mount] + "/" + os.path.relpath(path, mount)
             if real in seen:
                 continue
             seen.add(real)
@@ -80,7 +84,7 @@ class V1Manager:
                 raise FailedPrecondition(subject("container", self.container_id, f"cannot join cgroup {key}: {e}"))
 
     def destroy(self) -> None:
-        if self.exists() and self.state() == "frozen":
+        if self.state() == "frozen":  # (no freezer directory reads as thawed)
             # killed processes of a paused container only die once thawed
             try:  # (no contextlib: its import pulls in functools and collections)
                 self.thaw()
