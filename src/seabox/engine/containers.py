@@ -322,7 +322,7 @@ class Containers:
             spec = specs.build(rec["RequestConfig"] | {"Hostname": cfg.get("Hostname"),
                                                      "User": rec["RequestConfig"].get("User") or ""},
                                host, inp)
-            self._write_container(ns, rec, spec)
+            self._write_container(ns, rec, spec, exists=True)
             marks.append(time.monotonic())
             self._create_task(ns, rec, spec)
             marks.append(time.monotonic())
@@ -481,8 +481,10 @@ class Containers:
             inp.netns_path = att.netns
         inp.hosts_path, inp.resolv_path, inp.hostname_path = att.hosts_path, att.resolv_path, att.hostname_path
 
-    def _write_container(self, ns: str, rec: dict[str, Any], spec: dict[str, Any], client: Any = None) -> None:
-        """containerd's record: created on first start, its spec replaced on later starts."""
+    def _write_container(self, ns: str, rec: dict[str, Any], spec: dict[str, Any], client: Any = None,
+                         exists: bool = False) -> None:
+        """containerd's record: created with a provisional spec at create time, its spec replaced at
+        every start (``exists``: try the Update first, saving a failing Create round trip)."""
         from google.protobuf import any_pb2, field_mask_pb2
 
         from seabox.ctr import containers as ctrc
@@ -496,11 +498,19 @@ class Containers:
                          snapshotter="overlayfs", snapshot_key=cid)
         c.labels["nerdctl/name"] = rec["Name"][1:]
         client = client or self.engine.client(ns)
+        from seabox.ctr.client import grpc_code
+
+        if exists:
+            try:
+                client.containers.Update(pb.UpdateContainerRequest(
+                    container=c, update_mask=field_mask_pb2.FieldMask(paths=["spec"])))
+                return
+            except Exception as e:
+                if grpc_code(e) != "NOT_FOUND":
+                    raise
         try:
             client.containers.Create(pb.CreateContainerRequest(container=c))
         except Exception as e:
-            from seabox.ctr.client import grpc_code
-
             if grpc_code(e) != "ALREADY_EXISTS":
                 raise
             client.containers.Update(pb.UpdateContainerRequest(
@@ -526,7 +536,7 @@ class Containers:
                 self.tasks.delete(ns, cid)
         stdin = str(self._stdin_fifo(cid)) if rec["Config"].get("OpenStdin") else ""
         self.tasks.create(ns, cid, stdin=stdin, terminal=bool(rec["Config"].get("Tty")), log=self._log_config(rec),
-                          spec=spec)
+                          spec=spec, volatile=bool(rec["HostConfig"].get("AutoRemove")))
 
     def _stdin_fifo(self, cid: str) -> Path:
         d = Path(self.settings.state) / "engine" / "fifo" / cid

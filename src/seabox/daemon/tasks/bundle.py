@@ -5,6 +5,13 @@ runtime, and unmounts it after the runtime's delete; seaboxd's shim is kept smal
 logic), so the daemon does the same two steps around the shim's create and delete.  Whether a
 rootfs is mounted is read back from the kernel (``is_mountpoint``), never from a file of ours,
 so a daemon restarted after a crash cleans up correctly whatever it was doing.
+
+A container that is deleted after its run (``--rm``) gets its overlay mounted ``volatile``:
+unmounting a plain overlay syncs the whole upper filesystem (tens of ms on a busy disk), and
+that upper layer is thrown away anyway.  The kernel then refuses a later mount of the same
+upper/work dirs until ``<workdir>/work/incompat/volatile`` is removed, which is safe after a clean
+unmount; the workdir is noted in ``<bundle>/volatile`` so :func:`remove` does that, also after a
+daemon restart.  (After a host crash the marker stays, as the kernel intends.)
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from seabox.errdefs import InvalidArgument, subject
 from seabox.snapshots.mount import Mount, is_mountpoint, mount_all, unmount
 
 ROOTFS = "rootfs"
+VOLATILE = "volatile"
 
 
 def parse_spec(container_id: str, value: bytes) -> dict:
@@ -38,8 +46,21 @@ def parse_spec(container_id: str, value: bytes) -> dict:
     return spec
 
 
-def create(bundle: Path, spec: dict, mounts: Sequence[Mount]) -> None:
-    """Write ``config.json`` and mount ``mounts`` on ``<bundle>/rootfs`` (undone on failure)."""
+def volatile_mounts(mounts: Sequence[Mount]) -> tuple[list[Mount], list[str]]:
+    """``mounts`` with ``volatile`` added to writable overlays; the workdirs of those overlays."""
+    out, workdirs = [], []
+    for m in mounts:
+        work = [o.split("=", 1)[1] for o in m.options if o.startswith("workdir=")]
+        if m.type == "overlay" and work and VOLATILE not in m.options:
+            m = Mount(m.type, m.source, [*m.options, VOLATILE])
+            workdirs.append(work[-1])
+        out.append(m)
+    return out, workdirs
+
+
+def create(bundle: Path, spec: dict, mounts: Sequence[Mount], volatile: bool = False) -> None:
+    """Write ``config.json`` and mount ``mounts`` on ``<bundle>/rootfs`` (undone on failure);
+    ``volatile``: writable overlays without the sync at unmount (for containers deleted after use)."""
     if bundle.exists():
         remove(bundle)
     bundle.mkdir(parents=True, mode=0o711)
@@ -51,8 +72,13 @@ def create(bundle: Path, spec: dict, mounts: Sequence[Mount]) -> None:
         tmp = bundle / ".config.json.tmp"
         tmp.write_text(json.dumps(spec))
         os.replace(tmp, bundle / "config.json")
+        mounts = list(mounts)
+        if volatile:
+            mounts, workdirs = volatile_mounts(mounts)
+            if workdirs:
+                (bundle / VOLATILE).write_text("\n".join(workdirs))
         if mounts:
-            mount_all(list(mounts), rootfs)
+            mount_all(mounts, rootfs)
     except BaseException:
         remove(bundle)
         raise
@@ -68,4 +94,11 @@ def remove(bundle: Path) -> None:
             unmount(rootfs, detach=True)
     if rootfs.exists() and is_mountpoint(rootfs):
         raise OSError(f"{rootfs}: still mounted")
+    try:
+        workdirs = (bundle / VOLATILE).read_text().split("\n")
+    except FileNotFoundError:
+        workdirs = []
+    for w in workdirs:  # cleanly unmounted: the overlay may be mounted again
+        if w:
+            shutil.rmtree(os.path.join(w, "work", "incompat", VOLATILE), ignore_errors=True)
     shutil.rmtree(bundle, ignore_errors=True)

@@ -211,13 +211,16 @@ class TaskManager:
     # -- lifecycle --------------------------------------------------------------------------------
 
     def create(self, ns: str, cid: str, *, rootfs: Sequence[Mount] = (), stdin: str = "", stdout: str = "",
-               stderr: str = "", terminal: bool = False, log: dict | None = None, spec: dict | None = None) -> int:
+               stderr: str = "", terminal: bool = False, log: dict | None = None, spec: dict | None = None,
+               volatile: bool = False) -> int:
         """Create the task of container ``cid``; returns the init's pid.
 
         ``rootfs``: mounts for ``<bundle>/rootfs`` (default: the container's snapshot mounts).
         ``log``: the shim's log for stdout/stderr instead of FIFOs (``ShimClient.create``'s
         ``log``, e.g. ``{"driver": "json-file", "path": ...}``).  ``spec``: an OCI spec to use
-        instead of the container's stored one (in-process callers that already built it)."""
+        instead of the container's stored one (in-process callers that already built it).
+        ``volatile``: the container is deleted after this run (``--rm``), so its overlay skips
+        the sync at unmount (``bundle.create``)."""
         c = self.metadata.containers.get(ns, cid)  # NotFound for an unknown container
         key = (ns, cid)
         t = Task(ns, cid, self.bundles / ns / cid, None)
@@ -227,7 +230,7 @@ class TaskManager:
             self.tasks[key] = t  # reserved while it is being created
         try:
             with t.lock:
-                self._create(t, c, rootfs, stdin, stdout, stderr, terminal, log, spec)
+                self._create(t, c, rootfs, stdin, stdout, stderr, terminal, log, spec, volatile)
         except BaseException:
             with self._lock:
                 self.tasks.pop(key, None)
@@ -239,7 +242,8 @@ class TaskManager:
         return t.pid
 
     def _create(self, t: Task, c: object, rootfs: Sequence[Mount], stdin: str, stdout: str, stderr: str,
-                terminal: bool, log_config: dict | None = None, given: dict | None = None) -> None:
+                terminal: bool, log_config: dict | None = None, given: dict | None = None,
+                volatile: bool = False) -> None:
         from seabox.metadata.containers import Container
 
         assert isinstance(c, Container)
@@ -258,7 +262,7 @@ class TaskManager:
                 raise InvalidArgument(subject("snapshotter", c.snapshotter, "not found"))
             mounts = sn.mounts(f"{t.namespace}/{c.snapshot_key}")
         t0 = time.monotonic()
-        bundles.create(t.bundle, spec, mounts)
+        bundles.create(t.bundle, spec, mounts, volatile=volatile)
         client: ShimClient | None = None
         try:
             t1 = time.monotonic()
