@@ -56,6 +56,7 @@ class Client:
         self.lease = ""
         self._channel: Any = None
         self._stubs: dict[str, Any] = {}
+        self._h2: Any = None
 
     # -- channel ---------------------------------------------------------------------------
 
@@ -75,6 +76,10 @@ class Client:
         return self._channel
 
     def close(self) -> None:
+        if self._h2 is not None:
+            self._h2.close()
+            self._h2 = None
+            self._stubs.clear()
         if self._channel is not None:
             self._raw.close()
             self._channel = None
@@ -89,12 +94,33 @@ class Client:
     def _stub(self, name: str) -> Any:
         stub = self._stubs.get(name)
         if stub is None:
-            import importlib
-
-            module, cls = _SERVICES[name]
-            mod = importlib.import_module(f"seabox.api.gen.containerd.api.services.{module}_pb2_grpc")
-            stub = self._stubs[name] = getattr(mod, cls)(self.channel())
+            h2 = os.environ.get("SEABOX_CTR_TRANSPORT", "h2") != "grpcio" and target(self.address).startswith("unix:")
+            # h2: seabox.ctr.h2grpc, no grpcio import (grpcio: SEABOX_CTR_TRANSPORT=grpcio, or a TCP address)
+            stub = self._stubs[name] = self._h2_stub(name) if h2 else self._stub_grpcio(name)
         return stub
+
+    def _h2_stub(self, name: str) -> Any:
+        import importlib
+
+        from seabox.ctr import h2grpc
+
+        if self._h2 is None:
+            path = target(self.address)[5:]
+            if not os.path.exists(path):
+                raise ConnectError(self.address)
+            self._h2 = h2grpc.Channel(path, self.metadata, self.timeout)
+        module, cls = _SERVICES[name]
+        mod = importlib.import_module(f"seabox.api.gen.containerd.api.services.{module}_pb2")
+        service = mod.DESCRIPTOR.services_by_name[cls.removesuffix("Stub")]
+
+        return self._h2.stub(service, lambda method: getattr(self._stub_grpcio(name), method))  # client streams
+
+    def _stub_grpcio(self, name: str) -> Any:
+        import importlib
+
+        module, cls = _SERVICES[name]
+        mod = importlib.import_module(f"seabox.api.gen.containerd.api.services.{module}_pb2_grpc")
+        return getattr(mod, cls)(self.channel())
 
     @property
     def version(self) -> Any:
@@ -225,6 +251,12 @@ def describe(exc: BaseException, address: str = "") -> str | None:
         if code == grpc.StatusCode.UNAVAILABLE and _is_connect_failure(details):
             return str(ConnectError(address)) if address else details
         return status_message(code.name, details)
+    h2 = sys.modules.get("seabox.ctr.h2grpc")
+    if h2 is not None and isinstance(exc, h2.RpcError):
+        details = exc.details()
+        if exc.code().name == "UNAVAILABLE" and _is_connect_failure(details):
+            return str(ConnectError(address)) if address else details
+        return status_message(exc.code().name, details)
     from seabox import errdefs
 
     if isinstance(exc, errdefs.SeaboxError | CommandError):
