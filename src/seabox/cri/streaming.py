@@ -13,9 +13,11 @@ channel):
   parameters — for the i-th port, channel 2i carries data and 2i+1 errors; the first frame
   the server sends on each is the port as two little-endian bytes.
 
-SPDY (``Upgrade: SPDY/3.1``, what older crictl and kubelet proxies prefer) is not implemented:
-such a request gets 400 with a message saying WebSocket is required.  Design reason for one
-small stdlib server: no dependency, and every stream is a pair of threads copying between a
+The same URLs also accept ``Upgrade: SPDY/3.1`` (kubelet's and crictl's default transport):
+``streaming_spdy`` holds the framing and the connection, and ``SpdyChannels`` below presents
+the streams as the same (channel, bytes) pipe the WebSocket relays use, so exec and attach
+share one relay; port-forward over SPDY pairs error/data streams per ``requestID``.  Design
+reason for one small stdlib server: no dependency, and every stream is a pair of threads copying between a
 socket and FIFOs (exec/attach) or a TCP connection made inside the pod's network namespace
 (port-forward: a thread enters the namespace with setns, connects, and leaves).
 """
@@ -28,6 +30,7 @@ import hashlib
 import json
 import logging
 import os
+import queue
 import secrets
 import socket
 import struct
@@ -35,7 +38,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
 log = logging.getLogger("seabox.cri.streaming")
@@ -198,6 +201,103 @@ def connect_in_netns(netns_path: str, port: int, host: str = "127.0.0.1", timeou
     return s
 
 
+class Channels(Protocol):
+    """What the exec/attach relays need from a transport: WebSocket (``WSConn``) or SPDY."""
+
+    def send(self, channel: int, data: bytes) -> None: ...
+
+    def recv(self) -> tuple[int, bytes] | None: ...
+
+
+SPDY_EXEC_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
+SPDY_PF_PROTOCOLS = ("portforward.k8s.io",)
+SPDY_TYPES = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
+STREAM_WAIT = 30.0  # how long an exec/attach waits for the client to open its streams
+
+
+class SpdyChannels:
+    """SPDY streams seen as the (channel, bytes) pipe of ``WSConn``, so exec/attach share the relay.
+
+    ``recv`` yields stdin data, resize events (one JSON object each) and (CLOSE, b"\\0") at the
+    stdin stream's FIN, and None when the connection ends.  Streams the client opens late are
+    taken by a background acceptor.
+    """
+
+    def __init__(self, conn: Any, proto: str) -> None:
+        self.conn = conn
+        self.proto = proto
+        self.streams: dict[int, Any] = {}
+        self._cond = threading.Condition()
+        self._in: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
+        self._feeders = 0
+        threading.Thread(target=self._accept_loop, name="cri-spdy-accept", daemon=True).start()
+
+    def types(self) -> set[str]:
+        names = {v: k for k, v in SPDY_TYPES.items()}
+        with self._cond:
+            return {names[c] for c in self.streams}
+
+    def _accept_loop(self) -> None:
+        while (st := self.conn.accept()) is not None:
+            ch = SPDY_TYPES.get(st.header("streamType"))
+            if ch is None or ch in self.streams:
+                st.close()
+                continue
+            with self._cond:
+                self.streams[ch] = st
+                self._cond.notify_all()
+            if ch in (STDIN, RESIZE):
+                threading.Thread(target=self._feed, args=(ch, st), name="cri-spdy-in", daemon=True).start()
+        self._in.put(None)
+        with self._cond:
+            self._cond.notify_all()
+
+    def _feed(self, ch: int, st: Any) -> None:
+        buf = ""
+        dec = json.JSONDecoder()
+        while (data := st.read()) is not None:
+            if ch == STDIN:
+                self._in.put((STDIN, data))
+                continue
+            buf += data.decode(errors="replace")
+            while buf.strip():
+                try:
+                    obj, end = dec.raw_decode(buf.lstrip())
+                except ValueError:
+                    break
+                buf = buf.lstrip()[end:]
+                self._in.put((RESIZE, json.dumps(obj).encode()))
+        if ch == STDIN:
+            self._in.put((CLOSE, b"\x00"))
+
+    def wait_for(self, types: set[str], timeout: float) -> bool:
+        chans = {SPDY_TYPES[t] for t in types}
+        with self._cond:
+            return self._cond.wait_for(lambda: chans <= set(self.streams) or self.conn.closed, timeout) and \
+                chans <= set(self.streams)
+
+    def send(self, channel: int, data: bytes) -> None:
+        st = self.streams.get(channel)
+        if st is None:
+            return
+        if channel == ERROR and self.proto != "v4.channel.k8s.io":
+            doc = json.loads(data)  # before v4 the error stream carries only a failure's message
+            if doc.get("status") == "Success":
+                return
+            data = doc.get("message", "").encode()
+        st.write(data)
+
+    def recv(self) -> tuple[int, bytes] | None:
+        msg = self._in.get()
+        if msg is None:
+            self._in.put(None)  # stays ended for every later reader
+        return msg
+
+    def close(self) -> None:
+        for st in list(self.streams.values()):
+            st.close()
+
+
 @dataclass
 class Request:
     kind: str  # exec, attach, portforward
@@ -283,8 +383,11 @@ class StreamServer:
             return
         kind, token = parts
         upgrade = (h.headers.get("Upgrade") or "").lower()
+        if upgrade == "spdy/3.1":
+            self._handle_spdy(h, kind, token, url.query)
+            return
         if upgrade != "websocket":
-            self._reply(h, 400, f"{kind}: only WebSocket upgrades are supported (SPDY is not)")
+            self._reply(h, 400, f"{kind}: upgrade to websocket or SPDY/3.1 required")
             return
         req = self._take(kind, token)
         if req is None:
@@ -322,9 +425,128 @@ class StreamServer:
         finally:
             ws.close()
 
+    # -- SPDY ------------------------------------------------------------------------------------
+
+    def _handle_spdy(self, h: BaseHTTPRequestHandler, kind: str, token: str, query: str) -> None:
+        from seabox.cri import streaming_spdy as spdy
+
+        req = self._take(kind, token)
+        if req is None:
+            self._reply(h, 404, f"{kind}: unknown or expired session")
+            return
+        offered = [p.strip() for v in (h.headers.get_all("X-Stream-Protocol-Version") or [])
+                   for p in v.split(",") if p.strip()]
+        wanted = SPDY_PF_PROTOCOLS if kind == "portforward" else SPDY_EXEC_PROTOCOLS
+        proto = next((p for p in offered if p in wanted), "")
+        if offered and not proto:
+            self._reply(h, 403, f"{kind}: none of the stream protocols {offered} is supported ({', '.join(wanted)})")
+            return
+        h.send_response(101, "Switching Protocols")
+        h.send_header("Connection", "Upgrade")
+        h.send_header("Upgrade", "SPDY/3.1")
+        if proto:
+            h.send_header("X-Stream-Protocol-Version", proto)
+        h.end_headers()
+        h.wfile.flush()
+        h.close_connection = True
+        conn = spdy.SpdyConn(h.connection, h.rfile)
+        conn.start()
+        try:
+            if kind == "portforward":
+                self._portforward_spdy(conn, req.target)
+                return
+            chans = SpdyChannels(conn, proto or "channel.k8s.io")
+            want = {"error"}
+            if req.stdin:
+                want.add("stdin")
+            if req.stdout:
+                want.add("stdout")
+            if req.stderr and not (req.tty and proto != "channel.k8s.io"):
+                want.add("stderr")
+            if req.tty and proto in ("v3.channel.k8s.io", "v4.channel.k8s.io"):
+                want.add("resize")
+            if not chans.wait_for(want, STREAM_WAIT):
+                log.warning("spdy streams missing", extra={"fields": {"kind": kind, "have": sorted(chans.types())}})
+                chans.send(ERROR, status_json(None, f"{kind}: timed out waiting for streams {sorted(want)}"))
+                return
+            try:
+                if kind == "exec":
+                    self._exec(chans, req, proto)
+                else:
+                    self._attach(chans, req, proto)
+            except Exception as e:
+                log.warning("stream failed", extra={"fields": {"kind": kind, "error": str(e)}})
+                chans.send(ERROR, status_json(None, str(e)))
+            finally:
+                chans.close()
+        finally:
+            conn.close()
+
+    def _portforward_spdy(self, conn: Any, sandbox_id: str) -> None:
+        rec = self.backend._sandbox(sandbox_id)
+        netns_path = rec.get("netns") or ""
+        pairs: dict[str, dict[str, Any]] = {}
+        socks: list[socket.socket] = []
+
+        def forward(err: Any, data: Any, port: int) -> None:
+            try:
+                s = connect_in_netns(netns_path, port) if netns_path else socket.create_connection(("127.0.0.1", port))
+            except (OSError, ValueError) as e:
+                err.write(f"failed to connect to localhost:{port} inside the pod: {e}".encode())
+                err.close()
+                data.close()
+                return
+            socks.append(s)
+
+            def upstream() -> None:
+                while (chunk := data.read()) is not None:
+                    try:
+                        s.sendall(chunk)
+                    except OSError:
+                        break
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_WR)
+
+            threading.Thread(target=upstream, name="cri-spdy-pf-up", daemon=True).start()
+            while True:
+                try:
+                    chunk = s.recv(65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                data.write(chunk)
+            data.close()
+            err.close()
+
+        while (st := conn.accept()) is not None:
+            rid = st.header("requestID") or st.header("port")
+            kind = st.header("streamType")
+            if kind not in ("error", "data"):
+                st.close()
+                continue
+            pair = pairs.setdefault(rid, {})
+            pair[kind] = st
+            if "error" in pair and "data" in pair:
+                try:
+                    port = int(pair["data"].header("port") or pair["error"].header("port"))
+                    if not 0 < port < 65536:
+                        raise ValueError(port)
+                except ValueError:
+                    pair["error"].write(f"invalid port {pair['data'].header('port')!r}".encode())
+                    pair["error"].close()
+                    pair["data"].close()
+                    continue
+                threading.Thread(target=forward, args=(pair["error"], pair["data"], port), name="cri-spdy-pf",
+                                 daemon=True).start()
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            s.close()
+
     # -- exec / attach ---------------------------------------------------------------------------
 
-    def _stdin_loop(self, ws: WSConn, stdin_fd: int | None, on_resize: Any, on_eof: Any) -> None:
+    def _stdin_loop(self, ws: Channels, stdin_fd: int | None, on_resize: Any, on_eof: Any) -> None:
         while True:
             msg = ws.recv()
             if msg is None:
@@ -340,7 +562,7 @@ class StreamServer:
             elif ch == CLOSE and data[:1] == b"\x00":
                 on_eof()
 
-    def _exec(self, ws: WSConn, req: Request, proto: str) -> None:
+    def _exec(self, ws: Channels, req: Request, proto: str) -> None:
         from seabox.cri.service import NS, _drain_to
 
         b = self.backend
@@ -389,7 +611,7 @@ class StreamServer:
                 os.close(stdin_fd)
         ws.send(ERROR, status_json(code))
 
-    def _attach(self, ws: WSConn, req: Request, proto: str) -> None:
+    def _attach(self, ws: Channels, req: Request, proto: str) -> None:
         from seabox.cri.service import NS
 
         b = self.backend
