@@ -267,9 +267,14 @@ def test_spdy_upgrade_answers() -> None:
         url = ss.url(Request("exec", "c1", ["true"]))
         with pytest.raises(ConnectionError, match=r"403.*v9\.channel\.k8s\.io"):
             SpdyClient.dial(url, ["v9.channel.k8s.io"])
+        with pytest.raises(ConnectionError, match=r"400.*X-Stream-Protocol-Version"):
+            SpdyClient.dial(url, [])
         url = ss.url(Request("portforward", "pod1"))
         with pytest.raises(ConnectionError, match="403"):
             SpdyClient.dial(url, ["v4.channel.k8s.io"])
+        c = SpdyClient.dial(url, ["portforward.k8s.io"])  # the refusals kept the session
+        assert c.protocol == "portforward.k8s.io"
+        c.close()
         # neither websocket nor SPDY
         s = socket.create_connection(("127.0.0.1", ss.port))
         s.sendall(f"GET {url[url.index('/portforward'):]} HTTP/1.1\r\nHost: x\r\n\r\n".encode())

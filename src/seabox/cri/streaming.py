@@ -430,22 +430,24 @@ class StreamServer:
     def _handle_spdy(self, h: BaseHTTPRequestHandler, kind: str, token: str, query: str) -> None:
         from seabox.cri import streaming_spdy as spdy
 
+        offered = [p.strip() for v in (h.headers.get_all("X-Stream-Protocol-Version") or [])
+                   for p in v.split(",") if p.strip()]
+        wanted = SPDY_PF_PROTOCOLS if kind == "portforward" else SPDY_EXEC_PROTOCOLS
+        if not offered:  # as Kubernetes' handshake: no version negotiation, no upgrade
+            self._reply(h, 400, f"{kind}: SPDY upgrade without X-Stream-Protocol-Version ({', '.join(wanted)})")
+            return
+        proto = next((p for p in offered if p in wanted), "")
+        if not proto:
+            self._reply(h, 403, f"{kind}: none of the stream protocols {offered} is supported ({', '.join(wanted)})")
+            return
         req = self._take(kind, token)
         if req is None:
             self._reply(h, 404, f"{kind}: unknown or expired session")
             return
-        offered = [p.strip() for v in (h.headers.get_all("X-Stream-Protocol-Version") or [])
-                   for p in v.split(",") if p.strip()]
-        wanted = SPDY_PF_PROTOCOLS if kind == "portforward" else SPDY_EXEC_PROTOCOLS
-        proto = next((p for p in offered if p in wanted), "")
-        if offered and not proto:
-            self._reply(h, 403, f"{kind}: none of the stream protocols {offered} is supported ({', '.join(wanted)})")
-            return
         h.send_response(101, "Switching Protocols")
         h.send_header("Connection", "Upgrade")
         h.send_header("Upgrade", "SPDY/3.1")
-        if proto:
-            h.send_header("X-Stream-Protocol-Version", proto)
+        h.send_header("X-Stream-Protocol-Version", proto)
         h.end_headers()
         h.wfile.flush()
         h.close_connection = True
@@ -455,7 +457,7 @@ class StreamServer:
             if kind == "portforward":
                 self._portforward_spdy(conn, req.target)
                 return
-            chans = SpdyChannels(conn, proto or "channel.k8s.io")
+            chans = SpdyChannels(conn, proto)
             want = {"error"}
             if req.stdin:
                 want.add("stdin")
