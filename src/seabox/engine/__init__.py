@@ -25,6 +25,7 @@ from typing import Any
 log = logging.getLogger("seabox.engine")
 
 GRPC_SOCKET = "grpc.sock"
+IDLE_CLIENTS = 4  # pooled connections per namespace (Engine.new_client)
 
 
 class Engine:
@@ -37,6 +38,8 @@ class Engine:
         self.deps = deps
         self.tasks = tasks
         self._clients: dict[str, Any] = {}
+        self._idle: dict[str, list[Any]] = {}
+        self._closed_clients = False  # new_client's pool: open connections, no lease
         self._clock = threading.Lock()
         self._subs: list[queue.Queue[dict[str, Any] | None]] = []
         self._slock = threading.Lock()
@@ -59,9 +62,29 @@ class Engine:
             return c
 
     def new_client(self, ns: str) -> Any:
+        """A client of its own (for lease-scoped work); its ``close`` gives the open connection
+        back to a small pool, so create/remove do not pay a connect and HTTP/2 handshake each."""
+        with self._clock:
+            idle = self._idle.get(ns)
+            if idle:
+                return idle.pop()
         from seabox.ctr.client import Client
 
-        return Client(self.settings.grpc_address, ns)
+        c = Client(self.settings.grpc_address, ns)
+        really_close = c.close
+
+        def close() -> None:
+            c.lease = ""
+            with self._clock:
+                idle = self._idle.setdefault(ns, [])
+                if len(idle) < IDLE_CLIENTS and not self._closed_clients:
+                    idle.append(c)
+                    return
+            really_close()
+
+        c.close = close  # type: ignore[method-assign]
+        c.really_close = really_close  # type: ignore[attr-defined]
+        return c
 
     def credentials(self) -> Any:
         from seabox.images.registry.credentials import CredentialStore
@@ -102,10 +125,16 @@ class Engine:
             for q in self._subs:
                 q.put(None)
         with self._clock:
+            self._closed_clients = True
             for c in self._clients.values():
                 with contextlib.suppress(Exception):
                     c.close()
             self._clients.clear()
+            for idle in self._idle.values():
+                for c in idle:
+                    with contextlib.suppress(Exception):
+                        c.really_close()
+            self._idle.clear()
 
 
 def _empty() -> Any:

@@ -170,7 +170,9 @@ class Containers:
             self.get(ns, mode.split(":", 1)[1])
         elif mode not in ("default", "bridge", "host", "none"):
             self.nets().get(mode, create_default=False)  # NotFound for an unknown network
+        marks = [time.monotonic()]
         r = self.engine.images.ensure_unpacked(ns, image_ref)
+        marks.append(time.monotonic())
         cid = rec_mod.new_id()
         with self.records.lock:
             if name:
@@ -213,11 +215,16 @@ class Containers:
             rec["Path"], rec["Args"] = (args[0], args[1:]) if args else ("", [])
             rec["Mounts"] = self._plan_mounts(cid, merged, host)
             self.records.save(rec)  # reserves the name
+        marks.append(time.monotonic())
         try:
             self._prepare_rootfs(ns, rec, r)
         except BaseException:
             self.records.remove(cid)
             raise
+        marks.append(time.monotonic())
+        steps = ("image_ms", "record_ms", "rootfs_ms")
+        log.debug("created", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
+                                                                   zip(steps, marks, marks[1:], strict=False)}}})
         self.engine.emit(ns, "container", "create", cid, {"name": full[1:], "image": image_ref})
         return rec
 

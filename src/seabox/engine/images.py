@@ -62,9 +62,15 @@ def credentials_from_header(header: str) -> Any:
     return lambda host: (user, password)
 
 
+RESOLVED_CACHE = 64  # parsed manifests/configs kept, keyed by (namespace, name, target digest)
+
+
 class Images:
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        # Manifests and configs are content-addressed: once parsed for a target digest they never
+        # change, so a lookup costs one Images.Get instead of several content reads and parses.
+        self._resolved: dict[tuple[str, str, str], Any] = {}
 
     def client(self, ns: str) -> Any:
         return self.engine.client(ns)
@@ -82,7 +88,7 @@ class Images:
         except errdefs.InvalidArgument:
             pass
         try:
-            return ctrimages.resolve(c, name)
+            return self._resolve_cached(c, ns, name)
         except errdefs.NotFound:
             pass
         want = ref.removeprefix("sha256:")
@@ -96,6 +102,19 @@ class Images:
                     return r
         raise errdefs.NotFound(f"No such image: {ref}")
 
+    def _resolve_cached(self, c: Any, ns: str, name: str) -> Any:
+        from seabox.ctr import images as ctrimages
+
+        img = ctrimages.get(c, name)
+        key = (ns, name, img.target.digest)
+        r = self._resolved.get(key)
+        if r is None:
+            r = ctrimages.resolve_local(ctrimages.RemoteStore(c), name, ctrimages._desc(img.target))
+            if len(self._resolved) >= RESOLVED_CACHE:
+                self._resolved.pop(next(iter(self._resolved)), None)
+            self._resolved[key] = r
+        return r
+
     def records(self, ns: str) -> list[Any]:
         from seabox.ctr import images as ctrimages
 
@@ -106,6 +125,8 @@ class Images:
         from seabox.ctr import images as ctrimages
 
         r = self.resolve(ns, ref)
+        if ctrimages.is_unpacked(self.client(ns), r):  # the shared client: no lease needed to look
+            return r
         c = self.engine.new_client(ns)
         try:
             if not ctrimages.is_unpacked(c, r):
