@@ -18,7 +18,7 @@ APT_PACKAGES=(
   # --init: a static init for containers
   tini
   # comparison anchors and interop peers
-  runc crun containerd docker.io hyperfine
+  runc crun containerd docker.io hyperfine golang-go golang-github-docker-spdystream-dev
 )
 
 missing=()
