@@ -269,6 +269,9 @@ def test_spdy_upgrade_answers() -> None:
             SpdyClient.dial(url, ["v9.channel.k8s.io"])
         with pytest.raises(ConnectionError, match=r"400.*X-Stream-Protocol-Version"):
             SpdyClient.dial(url, [])
+        c = SpdyClient.dial(url, ["v2.channel.k8s.io", "v5.channel.k8s.io"])  # the client's preference wins
+        assert c.protocol == "v2.channel.k8s.io"
+        c.close()
         url = ss.url(Request("portforward", "pod1"))
         with pytest.raises(ConnectionError, match="403"):
             SpdyClient.dial(url, ["v4.channel.k8s.io"])
@@ -287,7 +290,7 @@ def test_spdy_upgrade_answers() -> None:
 def test_exec_status_before_v4_is_the_message_only() -> None:
     from seabox.cri.streaming import SpdyChannels, status_json
 
-    for proto, code, want in (("v4.channel.k8s.io", 3, "NonZeroExitCode"), ("v3.channel.k8s.io", 3, "exit status 3"),
+    for proto, code, want in (("v5.channel.k8s.io", 3, "NonZeroExitCode"), ("v4.channel.k8s.io", 3, "NonZeroExitCode"), ("v3.channel.k8s.io", 3, "exit status 3"),
                               ("v3.channel.k8s.io", 0, "")):
         client, server = _pair()
         try:
@@ -298,7 +301,7 @@ def test_exec_status_before_v4_is_the_message_only() -> None:
             chans.close()
             got = client.read_all(err).decode()
             assert (want in got) if want else got == ""
-            if proto.startswith("v4"):
+            if proto.startswith(("v4", "v5")):
                 assert json.loads(got)["details"]["causes"] == [{"reason": "ExitCode", "message": "3"}]
         finally:
             server.close(linger=0)

@@ -209,8 +209,9 @@ class Channels(Protocol):
     def recv(self) -> tuple[int, bytes] | None: ...
 
 
-SPDY_EXEC_PROTOCOLS = ("v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
+SPDY_EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io", "v3.channel.k8s.io", "v2.channel.k8s.io", "channel.k8s.io")
 SPDY_PF_PROTOCOLS = ("portforward.k8s.io",)
+STATUS_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")  # a metav1.Status on the error stream
 SPDY_TYPES = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
 STREAM_WAIT = 30.0  # how long an exec/attach waits for the client to open its streams
 
@@ -280,7 +281,7 @@ class SpdyChannels:
         st = self.streams.get(channel)
         if st is None:
             return
-        if channel == ERROR and self.proto != "v4.channel.k8s.io":
+        if channel == ERROR and self.proto not in STATUS_PROTOCOLS:
             doc = json.loads(data)  # before v4 the error stream carries only a failure's message
             if doc.get("status") == "Success":
                 return
@@ -451,6 +452,8 @@ class StreamServer:
         h.end_headers()
         h.wfile.flush()
         h.close_connection = True
+        if self.idle_timeout > 0:
+            h.connection.settimeout(self.idle_timeout)
         conn = spdy.SpdyConn(h.connection, h.rfile)
         conn.start()
         try:
@@ -465,7 +468,7 @@ class StreamServer:
                 want.add("stdout")
             if req.stderr and not (req.tty and proto != "channel.k8s.io"):
                 want.add("stderr")
-            if req.tty and proto in ("v3.channel.k8s.io", "v4.channel.k8s.io"):
+            if req.tty and proto in (*STATUS_PROTOCOLS, "v3.channel.k8s.io"):
                 want.add("resize")
             if not chans.wait_for(want, STREAM_WAIT):
                 log.warning("spdy streams missing", extra={"fields": {"kind": kind, "have": sorted(chans.types())}})
