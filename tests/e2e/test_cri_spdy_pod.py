@@ -74,7 +74,7 @@ def test_cri_spdy_exec_tty_attach_portforward(env: Env) -> None:  # noqa: F811
 
         # a tty exec: the size sent on the resize stream reaches the terminal
         url = rt.Exec(cri.ExecRequest(container_id=web, tty=True, stdin=True, stdout=True, cmd=[
-            "sh", "-c", 'i=0; while [ "$(stty size)" != "27 91" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; '
+            "sh", "-c", 'i=0; while [ "$(stty size 2>/dev/null)" != "27 91" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; '
             'echo "size $(stty size)"; [ -t 0 ] && echo tty-yes'])).url
         c = SpdyClient.dial(url, [V4])
         ids = _exec_streams(c, stdin=True, stdout=True, stderr=True, tty=True)

@@ -2,7 +2,8 @@
 
 ``tools/spdyclient`` (Go, Debian's golang-github-docker-spdystream-dev in GOPATH mode, no
 network) is built into a temp dir and driven against the URLs seaboxd's CRI hands out:
-exec with stdout, stderr and an exit code; exec with stdin; port-forward to httpd in a pod.
+exec with stdout, stderr and an exit code; exec with stdin; a tty exec resized through the resize
+stream; port-forward to httpd in a pod.
 """
 
 from __future__ import annotations
@@ -69,6 +70,13 @@ def test_cri_spdy_exec_and_portforward_with_spdystream(env: Env, spdyclient: Pat
         got = _run(spdyclient, "-mode", "exec", "-url", url, "-stdin", "from go\n")
         assert (got["stdout"], got["stderr"]) == ("from go\n", "oops\n")
         assert json.loads(got["error"])["status"] == "Success"
+
+        url = rt.Exec(cri.ExecRequest(container_id=web, tty=True, stdout=True, cmd=[
+            "sh", "-c", 'i=0; while [ "$(stty size 2>/dev/null)" != "27 91" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; '
+            'echo "size $(stty size)"; exit 4'])).url
+        got = _run(spdyclient, "-mode", "exec", "-url", url, "-tty", "-size", "91x27")
+        assert got["stdout"] == "size 27 91\r\n", got
+        assert json.loads(got["error"])["details"]["causes"] == [{"reason": "ExitCode", "message": "4"}]
 
         _wait(lambda: rt.ExecSync(cri.ExecSyncRequest(container_id=web, cmd=["wget", "-qO-", "http://127.0.0.1:8080/"],
                                                       timeout=10)).exit_code == 0, "httpd in the pod")

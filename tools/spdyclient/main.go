@@ -3,7 +3,7 @@
 // way Kubernetes' remotecommand and portforward clients do, opens their streams, and prints
 // one JSON object with everything it received.
 //
-//	spdyclient -mode exec -url http://127.0.0.1:PORT/exec/TOKEN [-stdin text] [-protocol v4.channel.k8s.io]
+//	spdyclient -mode exec -url http://127.0.0.1:PORT/exec/TOKEN [-stdin text] [-tty -size 91x27] [-protocol v4.channel.k8s.io]
 //	spdyclient -mode portforward -url http://127.0.0.1:PORT/portforward/TOKEN -port 8080 -send 'GET / HTTP/1.0\r\n\r\n'
 package main
 
@@ -92,6 +92,8 @@ func main() {
 	protocol := flag.String("protocol", "v4.channel.k8s.io", "X-Stream-Protocol-Version for exec/attach")
 	stdin := flag.String("stdin", "", "text sent on a stdin stream (no stdin stream when empty)")
 	noStderr := flag.Bool("no-stderr", false, "open no stderr stream")
+	tty := flag.Bool("tty", false, "exec/attach with a terminal: no stderr stream, a resize stream")
+	size := flag.String("size", "", "with -tty: WIDTHxHEIGHT sent on the resize stream")
 	port := flag.Int("port", 0, "port-forward: the port in the pod")
 	send := flag.String("send", "", "port-forward: bytes sent on the data stream (\\r and \\n unescaped)")
 	flag.Parse()
@@ -137,16 +139,32 @@ func main() {
 		// as remotecommand's v4 client: error first, then stdin, stdout, stderr
 		errStream := stream(conn, "streamType", "error")
 		collect(errStream, &res.Error)
+		var in *spdystream.Stream
 		if *stdin != "" {
-			in := stream(conn, "streamType", "stdin")
+			in = stream(conn, "streamType", "stdin")
+		}
+		collect(stream(conn, "streamType", "stdout"), &res.Stdout)
+		if !*noStderr && !*tty {
+			collect(stream(conn, "streamType", "stderr"), &res.Stderr)
+		}
+		if *tty {
+			resize := stream(conn, "streamType", "resize")
+			if *size != "" {
+				var w, h uint16
+				if _, err := fmt.Sscanf(*size, "%dx%d", &w, &h); err != nil {
+					fail("bad -size %q", *size)
+				}
+				// as remotecommand: one JSON object per size change
+				if err := json.NewEncoder(resize).Encode(map[string]uint16{"Width": w, "Height": h}); err != nil {
+					fail("write resize: %v", err)
+				}
+			}
+		}
+		if in != nil {
 			if _, err := in.Write([]byte(*stdin)); err != nil {
 				fail("write stdin: %v", err)
 			}
 			in.Close()
-		}
-		collect(stream(conn, "streamType", "stdout"), &res.Stdout)
-		if !*noStderr {
-			collect(stream(conn, "streamType", "stderr"), &res.Stderr)
 		}
 		wg.Wait()
 	}
