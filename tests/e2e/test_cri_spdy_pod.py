@@ -9,6 +9,7 @@ portforward clients do.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from tests.e2e.test_cri_pod import Env, _container, _pod_config, _wait, env  # noqa: F401
@@ -59,6 +60,13 @@ def test_cri_spdy_exec_tty_attach_portforward(env: Env) -> None:  # noqa: F811
         assert c.read_all(ids["stdout"]) == b"out\n" and c.read_all(ids["stderr"]) == b"err\n"
         assert status["status"] == "Failure" and status["reason"] == "NonZeroExitCode"
         assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "2"}]
+        c.close()
+
+        # a command that cannot start: a Failure status, and the session ends
+        url = rt.Exec(cri.ExecRequest(container_id=web, cmd=["/no/such/binary"], stdout=True, stderr=True)).url
+        c = SpdyClient.dial(url, [V4])
+        ids = _exec_streams(c, stdin=False, stdout=True, stderr=True, tty=False)
+        assert json.loads(c.read_all(ids["error"]))["status"] == "Failure"
         c.close()
 
         # exec with stdin: data in, EOF (the stdin stream's FIN) ends cat, Success
@@ -120,4 +128,5 @@ def test_cri_spdy_exec_tty_attach_portforward(env: Env) -> None:  # noqa: F811
         assert b"localhost:8081" in c.read_all(e)
         c.close()
 
+        assert os.listdir(env.tmp / "state" / "cri" / "exec") == []  # no exec FIFOs left behind
         env.remove_all()
