@@ -424,12 +424,16 @@ class _Applier:
                         left -= len(b)
                 os.ftruncate(fd, m.size)
             else:
-                src = tf.extractfile(m)
-                assert src is not None
-                while True:
-                    b = src.read(_CHUNK)
+                # straight from the tar stream: tarfile.extractfile adds two buffered layers per file
+                raw = tf.fileobj
+                assert raw is not None
+                raw.seek(m.offset_data)
+                left = m.size
+                while left:
+                    b = raw.read(min(_CHUNK, left))
                     if not b:
-                        break
+                        raise tarfile.ReadError("unexpected end of data")
+                    left -= len(b)
                     view = memoryview(b)
                     while view:
                         n = os.write(fd, view)
