@@ -436,7 +436,8 @@ class Connection:
         self._header_sid = 0  # a header block in progress (CONTINUATION expected)
         self._header_flags = 0
         self._header_frag = bytearray()
-        self._read_lock = threading.Lock()
+        self._reader = threading.Condition()  # one thread reads at a time; the others wait for it
+        self._reading = False
         self._write_lock = threading.Lock()
         hello = PREFACE + frame(SETTINGS, 0, 0, settings_payload({
             SETTINGS_ENABLE_PUSH: 0, SETTINGS_INITIAL_WINDOW_SIZE: window, SETTINGS_MAX_HEADER_LIST_SIZE: 1 << 20,
@@ -517,29 +518,39 @@ class Connection:
         """Wait up to ``timeout`` for bytes, then handle every complete frame received."""
         if self.closed:
             raise RpcError(14, "connection closed")
+        with self._reader:
+            if self._reading:  # another thread reads: it wakes us after each batch of frames
+                self._reader.wait(timeout)
+                return
+            self._reading = True
+        try:
+            self._read(timeout)
+        finally:
+            with self._reader:
+                self._reading = False
+                self._reader.notify_all()
+
+    def _read(self, timeout: float | None) -> None:
         r, _, _ = select.select([self.sock], [], [], timeout)
         if not r:
             return
-        with self._read_lock:
-            try:
-                chunk = self.sock.recv(1 << 18, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return  # another thread took it
-            except OSError as e:
-                self._fail(f"connection error: {e}")
-                return
-            if not chunk:
-                self._fail("connection closed by the server")
-                return
-            self._buf += chunk
-            pos = 0
-            while True:
-                f = parse_frame(self._buf, pos)
-                if f is None:
-                    break
-                kind, flags, sid, payload, pos = f
-                self._handle(kind, flags, sid, payload)
-            del self._buf[:pos]
+        try:
+            chunk = self.sock.recv(1 << 18)
+        except OSError as e:
+            self._fail(f"connection error: {e}")
+            return
+        if not chunk:
+            self._fail("connection closed by the server")
+            return
+        self._buf += chunk
+        pos = 0
+        while True:
+            f = parse_frame(self._buf, pos)
+            if f is None:
+                break
+            kind, flags, sid, payload, pos = f
+            self._handle(kind, flags, sid, payload)
+        del self._buf[:pos]
 
     def _fail(self, why: str) -> None:
         self.closed = True
