@@ -202,12 +202,95 @@ class _Pipe:
         return self.streaming
 
     def abort(self) -> None:
+        import queue
+
         self._aborted = True
-        while not self._q.empty():
-            self._q.get_nowait()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._q.get_nowait()
+        with contextlib.suppress(queue.Full):
+            self._q.put_nowait(None)  # wake a reader blocked on the next chunk (it sees the end)
 
     def read(self, n: int = -1) -> bytes:
         # serve from the current chunk (no re-slicing of a growing buffer); block for the next one
+        while self._pos >= len(self._buf) and not self._eof:
+            item = self._q.get()
+            if item is None:
+                self._eof = True
+            elif isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            else:
+                self._buf, self._pos = item, 0
+        if self._pos >= len(self._buf):
+            return b""
+        end = len(self._buf) if n is None or n < 0 else min(len(self._buf), self._pos + n)
+        out = self._buf[self._pos : end]
+        self._pos = end
+        return out
+
+    def readinto(self, buf: bytearray | memoryview) -> int:
+        b = self.read(len(buf))
+        buf[: len(b)] = b
+        return len(b)
+
+    def readable(self) -> bool:
+        return True
+
+
+class _Ahead:
+    """Reads a decompressor on its own thread, a few chunks ahead of the unpacker.
+
+    isal, zlib and zstandard decompress with the GIL released, so gunzip overlaps the
+    unpacker's tar parsing and file creation instead of taking turns with it on the one
+    thread.  The queue is bounded; ``close()`` stops and joins the thread (it must run
+    before the source is closed, and after a streamed pipe was aborted if unpacking failed).
+    """
+
+    def __init__(self, src: BinaryIO, depth: int = 8) -> None:
+        import queue
+
+        self._src = src
+        self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+        self._stop = False
+        self._buf = b""
+        self._pos = 0
+        self._eof = False
+        self._thread = threading.Thread(target=self._run, name="pull-decompress", daemon=True)
+        self._thread.start()
+
+    def _put(self, item: bytes | BaseException | None) -> None:
+        import queue
+
+        while not self._stop:
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            while not self._stop:
+                b = self._src.read(CHUNK)
+                if not b:
+                    break
+                self._put(b)
+        except BaseException as e:  # handed to the reader, raised there
+            self._put(e)
+            return
+        self._put(None)
+
+    def close(self) -> None:
+        import queue
+
+        self._stop = True
+        with contextlib.suppress(queue.Empty):
+            while True:
+                self._q.get_nowait()
+        self._thread.join()
+
+    def read(self, n: int = -1) -> bytes:
         while self._pos >= len(self._buf) and not self._eof:
             item = self._q.get()
             if item is None:
@@ -446,7 +529,12 @@ def unpack(
             emit("extracting", desc)
             with contextlib.ExitStack() as stack:
                 raw = cast(BinaryIO, pipe) if streamed else stack.enter_context(store.open(desc.digest))
-                plain = decompressor(raw, oci.layer_compression(desc.media_type))
+                compression = oci.layer_compression(desc.media_type)
+                plain = decompressor(raw, compression)
+                if compression:
+                    ahead = _Ahead(plain)
+                    stack.callback(ahead.close)  # before the stored blob is closed
+                    plain = cast(BinaryIO, ahead)
                 try:
                     if trust_result:
                         result = apply_layer(plain, target, overlay_whiteouts=overlay, **extra)
