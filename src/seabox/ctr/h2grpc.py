@@ -18,6 +18,7 @@ forwarding) can make a call at the same time.  The protocol pieces (:class:`Deco
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import socket
@@ -413,15 +414,18 @@ class Connection:
     """One HTTP/2 connection carrying gRPC calls.  ``window`` is the receive window per stream
     (and the connection's), replenished once half of it is consumed."""
 
-    def __init__(self, path: str, *, window: int = 4 << 20, connect_timeout: float | None = None) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            self.sock.settimeout(connect_timeout)
-            self.sock.connect(path)
-            self.sock.settimeout(None)
-        except BaseException:
-            self.sock.close()
-            raise
+    def __init__(self, path: str, *, window: int = 4 << 20, connect_timeout: float | None = None,
+                 sock: socket.socket | None = None) -> None:  # fmt: skip
+        if sock is None:  # ``sock``: an already connected socket (tests hand one end of a socketpair)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(connect_timeout)
+                sock.connect(path)
+                sock.settimeout(None)
+            except BaseException:
+                sock.close()
+                raise
+        self.sock = sock
         self.window = window
         self.decoder = Decoder()
         self.streams: dict[int, _Stream] = {}
@@ -549,16 +553,23 @@ class Connection:
             if f is None:
                 break
             kind, flags, sid, payload, pos = f
-            self._handle(kind, flags, sid, payload)
+            try:
+                self._handle(kind, flags, sid, payload)
+            except ProtocolError as e:  # a connection error: GOAWAY, and every call fails with it
+                code = 9 if "HPACK" in str(e) else 1  # COMPRESSION_ERROR, PROTOCOL_ERROR
+                with contextlib.suppress(OSError):
+                    self._send(frame(GOAWAY, 0, 0, struct.pack(">II", 0, code)))
+                self._fail(str(e), 13)
+                return
         del self._buf[:pos]
 
-    def _fail(self, why: str) -> None:
+    def _fail(self, why: str, code: int = 14) -> None:
         self.closed = True
         for st in self.streams.values():
             if not st.ended:
                 st.ended = True
                 st.reset = -1
-                st.trailers = [("grpc-status", "14"), ("grpc-message", why)]
+                st.trailers = [("grpc-status", str(code)), ("grpc-message", why)]
         self.sock.close()
 
     def _handle(self, kind: int, flags: int, sid: int, payload: bytes) -> None:
