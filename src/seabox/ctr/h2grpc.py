@@ -442,6 +442,7 @@ class Connection:
         self._header_frag = bytearray()
         self._reader = threading.Condition()  # one thread reads at a time; the others wait for it
         self._reading = False
+        self._inside: dict[int, int] = {}
         self._write_lock = threading.Lock()
         hello = PREFACE + frame(SETTINGS, 0, 0, settings_payload({
             SETTINGS_ENABLE_PUSH: 0, SETTINGS_INITIAL_WINDOW_SIZE: window, SETTINGS_MAX_HEADER_LIST_SIZE: 1 << 20,
@@ -453,8 +454,23 @@ class Connection:
     # -- writing -------------------------------------------------------------------------------
 
     def _send(self, data: bytes) -> None:
-        with self._write_lock:
+        with self._busy(), self._write_lock:
             self.sock.sendall(data)
+
+    @contextlib.contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Marks this thread as inside the connection (holding, or about to hold, a lock)."""
+        me = threading.get_ident()
+        self._inside[me] = self._inside.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            self._inside[me] -= 1
+
+    def reentered(self) -> bool:
+        """True in a signal handler that interrupted this thread inside the connection: a call
+        made there must not wait for the locks this thread holds."""
+        return self._inside.get(threading.get_ident(), 0) > 0
 
     def open(self, path: str, metadata: list[tuple[str, str]], timeout: float | None) -> _Stream:
         headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
@@ -463,7 +479,7 @@ class Connection:
             headers.append(("grpc-timeout", timeout_header(timeout)))
         headers += [(k.lower(), v) for k, v in metadata]
         block = encode_headers(headers)
-        with self._write_lock:  # stream ids must reach the wire in order
+        with self._busy(), self._write_lock:  # stream ids must reach the wire in order
             if self.goaway is not None or self.closed:
                 raise RpcError(14, "connection closed by the server (GOAWAY)")
             sid = self.next_id
@@ -482,7 +498,7 @@ class Connection:
         data = b"\x00" + struct.pack(">I", len(msg)) + msg
         pos = 0
         while True:
-            with self._write_lock:
+            with self._busy(), self._write_lock:
                 if st.ended or self.closed:
                     return  # the server answered already (an error status): finish() reports it
                 n = min(len(data) - pos, self.peer_max_frame, self.send_window, st.send_window)
@@ -522,6 +538,10 @@ class Connection:
         """Wait up to ``timeout`` for bytes, then handle every complete frame received."""
         if self.closed:
             raise RpcError(14, "connection closed")
+        with self._busy():
+            self._pump(timeout)
+
+    def _pump(self, timeout: float | None) -> None:
         with self._reader:
             if self._reading:  # another thread reads: it wakes us after each batch of frames
                 self._reader.wait(timeout)
@@ -790,10 +810,19 @@ class Method:
         return conn, st, deadline
 
     def __call__(self, request: Any, timeout: float | None = None, metadata: Any = None) -> Any:
+        if not self.streaming and self.channel.reentered():
+            # a signal handler (SIGWINCH -> ResizePty) interrupted this thread inside the
+            # connection: the call goes from a thread, its answer is not waited for (None)
+            threading.Thread(target=self._quiet, args=(request, timeout, metadata), daemon=True).start()
+            return None
         conn, st, deadline = self._start(request, timeout, metadata)
         if self.streaming:
             return ResponseStream(conn, st, self.response, deadline)
         return Future(conn, st, self.response, deadline).result()
+
+    def _quiet(self, request: Any, timeout: float | None, metadata: Any) -> None:
+        with contextlib.suppress(Exception):
+            self(request, timeout, metadata)
 
     def future(self, request: Any, timeout: float | None = None, metadata: Any = None) -> Future:
         conn, st, deadline = self._start(request, timeout, metadata)
@@ -846,6 +875,9 @@ class Channel:
                 except ConnectionRefusedError as e:
                     raise RpcError(14, f"failed to connect to all addresses: connection refused ({e})") from None
             return self._conn
+
+    def reentered(self) -> bool:
+        return self._conn is not None and self._conn.reentered()
 
     def stub(self, service: Any, fallback: Any = None) -> Stub:
         return Stub(self, service, fallback)
