@@ -256,8 +256,7 @@ class _Ahead:
         self._buf = b""
         self._pos = 0
         self._eof = False
-        self._thread = threading.Thread(target=self._run, name="pull-decompress", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # started by the first read: nothing is consumed before
 
     def _put(self, item: bytes | BaseException | None) -> None:
         import queue
@@ -288,9 +287,13 @@ class _Ahead:
         with contextlib.suppress(queue.Empty):
             while True:
                 self._q.get_nowait()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
 
     def read(self, n: int = -1) -> bytes:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="pull-decompress", daemon=True)
+            self._thread.start()
         while self._pos >= len(self._buf) and not self._eof:
             item = self._q.get()
             if item is None:
