@@ -354,6 +354,16 @@ class _Applier:
                 raise _refuse(m.name, f"hardlink to the root ({m.linkname!r})")
         dfd = self.tree.dir_fd(parts[:-1], m.name, create=True)
         assert dfd is not None
+        if m.isreg() or m.issym():
+            # the common case, a new name: create it (O_EXCL / symlinkat fail on anything there,
+            # a symlink included, without following it); only then look at what is in the way
+            try:
+                self.create(tf, m, dfd, name)
+            except FileExistsError:
+                self.remove(dfd, name, tuple(parts))
+                self.create(tf, m, dfd, name)
+            self.added.add(tuple(parts))
+            return
         existing = _lstat_at(dfd, name)
         if m.isdir():
             if existing is not None and not stat.S_ISDIR(existing.st_mode):
@@ -372,17 +382,8 @@ class _Applier:
             self.added.add(tuple(parts))
             return
         if existing is not None:
-            if stat.S_ISDIR(existing.st_mode):
-                self.tree.forget(tuple(parts))
-                _rmtree_at(dfd, name)
-            else:
-                os.unlink(name, dir_fd=dfd)
-        if m.isreg():
-            self.regular(tf, m, dfd, name)
-        elif m.issym():
-            os.symlink(m.linkname, name, dir_fd=dfd)
-            self.meta_at(dfd, name, m, symlink=True)
-        elif m.islnk():
+            self.remove(dfd, name, tuple(parts), existing)
+        if m.islnk():
             self.hardlink(m, dfd, name)
         elif m.ischr() or m.isblk() or m.isfifo():
             kind = stat.S_IFCHR if m.ischr() else stat.S_IFBLK if m.isblk() else stat.S_IFIFO
@@ -399,6 +400,26 @@ class _Applier:
             self.skipped.append(m.name)
             return
         self.added.add(tuple(parts))
+
+    def create(self, tf: tarfile.TarFile, m: tarfile.TarInfo, dfd: int, name: str) -> None:
+        """A regular file or symlink at a free name (``FileExistsError`` if it is not free)."""
+        if m.isreg():
+            self.regular(tf, m, dfd, name)
+        else:
+            os.symlink(m.linkname, name, dir_fd=dfd)
+            self.meta_at(dfd, name, m, symlink=True)
+
+    def remove(self, dfd: int, name: str, parts: tuple[str, ...], existing: os.stat_result | None = None) -> None:
+        """Remove what is at ``name`` (a whole tree for a directory)."""
+        if existing is None:
+            existing = _lstat_at(dfd, name)
+            if existing is None:
+                return
+        if stat.S_ISDIR(existing.st_mode):
+            self.tree.forget(parts)
+            _rmtree_at(dfd, name)
+        else:
+            os.unlink(name, dir_fd=dfd)
 
     def regular(self, tf: tarfile.TarFile, m: tarfile.TarInfo, dfd: int, name: str) -> None:
         if m.size > self.max_file_size:
