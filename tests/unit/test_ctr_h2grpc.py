@@ -389,3 +389,32 @@ def test_protocol_error_fails_the_call(pair: tuple[h.Connection, Peer]) -> None:
         h.Future(conn, st, _Msg, None).result()
     assert e.value.code().name == "INTERNAL" and "HPACK" in e.value.details()
     assert peer.expect(h.GOAWAY)[2][4:8] == struct.pack(">I", 9)  # COMPRESSION_ERROR
+
+
+def test_call_from_a_signal_handler_inside_the_connection_does_not_block(pair: tuple[h.Connection, Peer]) -> None:
+    conn, peer = pair
+    ch = h.Channel("unused", lambda: [("containerd-namespace", "n")])
+    ch._conn = conn
+    method = h.Method(ch, "/pkg.Tasks/ResizePty", _Msg, False)
+    import threading as _t
+
+    me = _t.get_ident()
+    conn._inside[me] = 1  # as if SIGWINCH interrupted this thread in pump()
+    try:
+        assert method(_Msg(b"size")) is None  # sent from a thread, not waited for
+    finally:
+        conn._inside[me] = 0
+    _, sid, block = peer.expect(h.HEADERS)
+    assert dict(peer.decoder.decode(block))[":path"] == "/pkg.Tasks/ResizePty"
+    assert peer.expect(h.DATA)[2] == _grpc(b"size")
+    peer.send(h.frame(h.HEADERS, h.END_HEADERS | h.END_STREAM, sid, bytes([0x88]) + _lit("grpc-status", "0")))
+    # outside a handler the same method waits for its answer
+    def reply() -> None:
+        peer.expect(h.HEADERS)
+        peer.send(h.frame(h.HEADERS, h.END_HEADERS | h.END_STREAM, 3, bytes([0x88]) + _lit("grpc-status", "5")))
+
+    st_reply = _t.Thread(target=reply)
+    st_reply.start()
+    with pytest.raises(h.RpcError):
+        method(_Msg(b"again"), timeout=10)
+    st_reply.join(5)
