@@ -18,16 +18,19 @@ forwarding) can make a call at the same time.  The protocol pieces (:class:`Deco
 
 from __future__ import annotations
 
+import _socket  # the C module: ``socket`` would add enum and selectors to every command
 import contextlib
 import os
 import select
-import socket
 import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs ~5 ms to import; annotations are strings here
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 # -- HTTP/2 framing (RFC 7540 section 4, 6) ------------------------------------------------------
 
@@ -415,9 +418,9 @@ class Connection:
     (and the connection's), replenished once half of it is consumed."""
 
     def __init__(self, path: str, *, window: int = 4 << 20, connect_timeout: float | None = None,
-                 sock: socket.socket | None = None) -> None:  # fmt: skip
+                 sock: _socket.socket | None = None) -> None:  # fmt: skip
         if sock is None:  # ``sock``: an already connected socket (tests hand one end of a socketpair)
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
             try:
                 sock.settimeout(connect_timeout)
                 sock.connect(path)
