@@ -79,9 +79,9 @@ TIOCSPTLCK = 0x40045431
 
 _SYSCALLS = {
     "x86_64": {"pivot_root": 155, "capget": 125, "capset": 126, "setns": 308, "unshare": 272,
-               "mount_setattr": 442, "close_range": 436, "keyctl": 250},
+               "mount_setattr": 442, "close_range": 436, "keyctl": 250, "rt_sigaction": 13},
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "unshare": 97,
-                "mount_setattr": 442, "close_range": 436, "keyctl": 219},
+                "mount_setattr": 442, "close_range": 436, "keyctl": 219, "rt_sigaction": 134},
 }
 
 
@@ -200,8 +200,13 @@ class Syscalls:
         """keyctl(KEYCTL_JOIN_SESSION_KEYRING, name): a new session keyring; returns its serial."""
         raise NotImplementedError
 
-    def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
-        """Restore SIG_DFL (ignored signals survive execve; Python ignores SIGPIPE and SIGXFSZ)."""
+    def default_signals(self, signums: tuple[int, ...] = ()) -> None:
+        """Restore SIG_DFL for ``signums`` (default: every signal but SIGKILL and SIGSTOP).
+
+        Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, and whoever started
+        the runtime may have ignored others (even glibc's internal 32 and 33, which libc's
+        sigaction() refuses to touch, hence the raw rt_sigaction).  Best effort: errors are skipped.
+        """
         raise NotImplementedError
 
 
@@ -326,9 +331,15 @@ class LinuxSyscalls(Syscalls):
         self._syscall("keyctl", ctypes.c_long(5), ctypes.c_long(serial), ctypes.c_ulong(0x3F010000))
         return serial
 
-    def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
-        for n in signums:
-            self._libc.signal(ctypes.c_int(n), ctypes.c_void_p(0))
+    def default_signals(self, signums: tuple[int, ...] = ()) -> None:
+        nums = signums or tuple(n for n in range(1, 65) if n not in (9, 19))
+        nr = self._nr.get("rt_sigaction")
+        act = ctypes.create_string_buffer(32)  # handler SIG_DFL (0), no flags, no restorer, empty mask
+        for n in nums:
+            if nr is not None:
+                self._libc.syscall(ctypes.c_long(nr), ctypes.c_long(n), act, None, ctypes.c_ulong(8))
+            else:
+                self._libc.signal(ctypes.c_int(n), ctypes.c_void_p(0))
 
     def write_file(self, path: str, data: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
@@ -430,7 +441,7 @@ class RecordingSyscalls(Record, Syscalls):
     def write_file(self, path: str, data: str) -> None:
         self._rec("write_file", path, data)
 
-    def default_signals(self, signums: tuple[int, ...] = (13, 25)) -> None:
+    def default_signals(self, signums: tuple[int, ...] = ()) -> None:
         self._rec("default_signals", signums)
 
     def join_session_keyring(self, name: str) -> int:

@@ -74,10 +74,10 @@ def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: Any, opts: Exe
                     setup_console(sc, proc, console_fd, bind_console=False)
                 exe, env = apply_process(sc, proc, seccomp=seccomp, keep={chan.rfd, chan.wfd},
                                          preserve_fds=opts.preserve_fds, warnings=warnings)
+                sc.default_signals()  # before seccomp: a strict profile may not allow rt_sigaction
                 if proc.no_new_privileges and seccomp is not None:
                     seccomp.load()
                 chan.send({"type": "ready", "warnings": warnings})
-                sc.default_signals()
                 os.execve(exe, proc.args, env)
             except BaseException as e:
                 _fail(chan, e)

@@ -309,10 +309,10 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
 
             st = dict(hook_state, status="created", pid=os.getpid())
             run_hooks("startContainer", spec.hooks, st)
+        sc.default_signals()  # before seccomp: a strict profile may not allow rt_sigaction
         if proc.no_new_privileges and cfg.seccomp is not None:
             cfg.seccomp.load()  # as late as possible: only the allowed syscalls work after this
         os.write(fd, b"0")
-        sc.default_signals()
         os.execve(exe, proc.args, env)
     except BaseException as e:
         try:
