@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from concurrent import futures
@@ -210,9 +211,28 @@ def run(cfg: Config) -> int:
         while not stop.wait(3600):
             pass
     finally:
+        # stopping is bounded: if an orderly stop has not finished in STOP_DEADLINE seconds
+        # (a handler or a close that blocks), exit anyway rather than hang a service manager
+        watchdog = threading.Timer(STOP_DEADLINE, _exit_now, args=("stop took too long; exiting",))
+        watchdog.daemon = True
+        watchdog.start()
         daemon.stop()
-    if daemon.stuck:
-        # the interpreter would join the stuck pool threads at exit and hang: leave now
-        logging.shutdown()
-        os._exit(0)
+    # the orderly part is done (metadata closed, socket removed); leftover non-daemon threads
+    # (stuck handlers, blocked accepts) must not keep the process alive at interpreter exit
+    _exit_now("")
     return 0
+
+
+STOP_DEADLINE = 15.0
+
+
+def _exit_now(reason: str) -> None:
+    if reason:
+        log.warning(reason)
+    logging.shutdown()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(0)
