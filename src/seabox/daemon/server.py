@@ -208,7 +208,9 @@ def run(cfg: Config) -> int:
     signal.signal(signal.SIGINT, on_signal)
     try:
         daemon.start()
-        while not stop.wait(3600):
+        # a short poll, not one long wait: the kernel may deliver SIGTERM to any thread (gRPC's
+        # C threads included), and Python runs the handler only when the main thread wakes
+        while not stop.wait(0.25):
             pass
     finally:
         # stopping is bounded: if an orderly stop has not finished in STOP_DEADLINE seconds
