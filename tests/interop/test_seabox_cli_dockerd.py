@@ -197,7 +197,12 @@ def test_detached_logs_exec_stop_rm(dockerd: Dockerd) -> None:
         assert table[0].split() == ["NAMES", "LABEL"] and table[1].split() == [name, "web"]
         js = json.loads(dockerd.seabox("ps", "--format", "json").stdout)
         assert js["Names"] == name and js["State"] == "running" and js["ID"] == cid[:12]
+        # the loop's `sleep` child comes and goes between iterations: ask until it is seen
+        deadline = time.monotonic() + 10
         top = dockerd.seabox("top", name).stdout
+        while "sleep" not in top and time.monotonic() < deadline:
+            time.sleep(0.2)
+            top = dockerd.seabox("top", name).stdout
         assert "PID" in top.splitlines()[0] and "sleep" in top
         assert dockerd.seabox("stop", "-t", "10", name).stdout == f"{name}\n"
         insp = json.loads(dockerd.docker("inspect", name).stdout)[0]
