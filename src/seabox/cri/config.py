@@ -1,9 +1,9 @@
 """The CRI plugin's settings: a ``[plugins.cri]`` table in TOML.
 
-Design reason: seaboxd's own config (``seabox.daemon.config``) rejects unknown keys and has
-no plugin sections, so the CRI reads its table from a file of its own: the path in
-``SEABOX_CRI_CONFIG``, else ``/etc/seabox/cri.toml``; a missing default file means all
-defaults.  The file holds containerd's key names where containerd has one
+Design reason: the table lives in seaboxd's config.toml, like containerd's, so a user edits
+one file; the daemon's config keeps it raw and this module checks it.  Tests point
+``SEABOX_CRI_CONFIG`` at a TOML file of their own, which wins over config.toml; without
+either, a stand-alone ``/etc/seabox/cri.toml`` is still read if present.  The table holds containerd's key names where containerd has one
 (``restrict_oom_score_adj``, ``[plugins.cri.cni] bin_dir/conf_dir``, ``[plugins.cri.registry]
 config_path``, ``stream_server_address/port``), so a containerd user recognises them.
 Paths default under the daemon's root and state, so tests redirect everything.
@@ -101,9 +101,12 @@ def parse(text: str, root: str, state: str, source: str = "cri config") -> CRICo
     return from_table(table, root, state)
 
 
-def load(root: str, state: str, env: dict[str, str] | None = None) -> CRIConfig:
+def load(root: str, state: str, env: dict[str, str] | None = None, table: dict[str, Any] | None = None) -> CRIConfig:
+    """``SEABOX_CRI_CONFIG``'s file, else ``table`` (config.toml's [plugins.cri]), else cri.toml."""
     path = (env if env is not None else os.environ).get(ENV, "")
     explicit = bool(path)
+    if not explicit and table is not None:
+        return from_table(table, root, state)
     path = path or DEFAULT_PATH
     try:
         text = Path(path).read_text()

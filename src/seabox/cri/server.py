@@ -73,7 +73,7 @@ def serve(cfg: Any, deps: Any, tasks: Any, grpc_server: Any) -> Plugin | None:
     """Register the CRI on ``grpc_server`` (before it starts); None when disabled."""
     from seabox.cri import config as cri_config
 
-    c = cri_config.load(cfg.root, cfg.state)
+    c = cri_config.load(cfg.root, cfg.state, table=(getattr(cfg, "plugins", None) or {}).get("cri"))
     if not c.enabled:
         return None
     handler = LazyHandler()

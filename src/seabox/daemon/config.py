@@ -3,6 +3,10 @@
 Every path the daemon touches comes from here (root for persistent data, state for
 runtime files, the socket address), so tests run a daemon entirely inside temp dirs.
 Unknown keys are an error, so a typo does not silently fall back to a default.
+The Docker Engine API's settings live in an ``[engine]`` table and the CRI plugin's in
+``[plugins.cri]`` (containerd's key names); both are kept as raw tables here and checked by
+their owners (``seabox.engine.settings``, ``seabox.cri.config``) when the file is parsed, so
+an unknown key in them is an error too.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Config:
     state: str = "/run/seabox"
     grpc: GRPCConfig = field(default_factory=GRPCConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    engine: dict[str, Any] = field(default_factory=dict)  # [engine]: seabox.engine.settings
+    plugins: dict[str, Any] = field(default_factory=dict)  # [plugins.cri]: seabox.cri.config
 
     @property
     def metadata_path(self) -> Path:
@@ -80,6 +86,46 @@ level = "info"
 format = "text"
 # Log file; empty means standard error.
 file = ""
+
+[engine]
+# The Docker Engine API served on the same socket (seabox CLI, docker clients).
+# Registry hosts directory (hosts.toml per registry); empty: the first of /etc/seabox/certs.d,
+# /etc/containerd/certs.d, /etc/docker/certs.d that exists.
+hosts_dir = ""
+# docker-style config.json holding registry credentials; empty: the default.
+docker_config = ""
+# Binary run as PID 1 by `run --init`; empty: tini-static or tini when installed.
+init_path = ""
+
+[engine.network]
+# CNI networks of the seabox CLI (bridge, user networks, published ports).
+conf_dir = "/etc/seabox/cni/net.d"
+bin_dirs = ["/opt/cni/bin", "/usr/lib/cni", "/usr/libexec/cni"]
+default_network = "bridge"
+default_bridge = "seabox0"
+# First subnet tried for new networks; ranges used by the host's routes are skipped.
+subnet_start = "10.4.0.0/24"
+
+[plugins.cri]
+# Kubernetes CRI v1 on the same socket (containerd's key names).
+enabled = true
+# Pod sandbox image; empty: the built-in pause (a static busybox copied from the host).
+sandbox_image = ""
+snapshotter = "overlayfs"
+restrict_oom_score_adj = false
+enable_seccomp_default = false
+# Streaming server (exec, attach, port-forward); port 0: any free port.
+stream_server_address = "127.0.0.1"
+stream_server_port = 0
+
+[plugins.cri.cni]
+bin_dirs = ["/usr/lib/cni", "/opt/cni/bin"]
+conf_dir = "/etc/seabox/cni/net.d"
+max_conf_num = 1
+
+[plugins.cri.registry]
+# hosts.toml directory; empty: /etc/seabox/certs.d or /etc/containerd/certs.d if present.
+config_path = ""
 '''
 
 
@@ -135,6 +181,19 @@ def validate(cfg: Config) -> Config:
         raise InvalidArgument(f'config: log format "{cfg.log.format}" must be "text" or "json"')
     if cfg.grpc.max_workers < 2:
         raise InvalidArgument("config: grpc.max_workers must be at least 2")
+    for name in cfg.plugins:
+        if name != "cri":
+            raise InvalidArgument(f'config: unknown plugin "plugins.{name}" (seaboxd has [plugins.cri])')
+    if cfg.engine:
+        from seabox.engine.settings import check_table
+
+        check_table(cfg.engine)
+    if "cri" in cfg.plugins:
+        from seabox.cri.config import from_table
+
+        if not isinstance(cfg.plugins["cri"], dict):
+            raise InvalidArgument('config: "plugins.cri" must be a table')
+        from_table(cfg.plugins["cri"], cfg.root, cfg.state)
     return cfg
 
 
@@ -156,18 +215,30 @@ def with_overrides(
 def _toml_value(v: object) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int):
+    if isinstance(v, (int, float)):
         return str(v)
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _dump_table(name: str, table: dict[str, Any]) -> list[str]:
+    plain = [f"{k} = {_toml_value(v)}" for k, v in table.items() if not isinstance(v, dict)]
+    out = ["", f"[{name}]", *plain] if plain else []
+    for k, v in table.items():
+        if isinstance(v, dict):
+            out += _dump_table(f"{name}.{k}", v)
+    return out
 
 
 def dump(cfg: Config) -> str:
     """The effective configuration as TOML (no comments; see DEFAULT_TOML for those)."""
-    top = [f"{f.name} = {_toml_value(getattr(cfg, f.name))}" for f in fields(cfg)
-           if not hasattr(getattr(cfg, f.name), "__dataclass_fields__")]
-    out = top
+    out = [f"{f.name} = {_toml_value(getattr(cfg, f.name))}" for f in fields(cfg)
+           if not hasattr(getattr(cfg, f.name), "__dataclass_fields__") and not isinstance(getattr(cfg, f.name), dict)]
     for f in fields(cfg):
         sub = getattr(cfg, f.name)
         if hasattr(sub, "__dataclass_fields__"):
             out += ["", f"[{f.name}]"] + [f"{g.name} = {_toml_value(getattr(sub, g.name))}" for g in fields(sub)]
+        elif isinstance(sub, dict):
+            out += _dump_table(f.name, sub)
     return "\n".join(out) + "\n"

@@ -170,7 +170,7 @@ def serve(cfg: Any, deps: Any, tasks: Any, grpc_server: Any, address: Path | str
     with contextlib.suppress(FileNotFoundError):
         internal.unlink()
     grpc_server.add_insecure_port(f"unix:{internal}")
-    st = settings.load(cfg.root, cfg.state, str(internal))
+    st = settings.load(cfg.root, cfg.state, str(internal), table=getattr(cfg, "engine", None))
     engine = Engine(st, deps, tasks)
     router = routes.build(engine)
     m = mux.Mux(address, internal, lambda conn: http.serve_connection(router, conn), use_splice=st.mux_splice)

@@ -1,9 +1,10 @@
-"""The engine's paths and names, derived from seaboxd's root/state and overridable by a file.
+"""The engine's paths and names, derived from seaboxd's root/state and overridable by config.
 
-Design reason: DM's daemon config rejects unknown keys and the engine must not widen it, so the
-engine's own knobs (network settings, registry hosts dir, init binary) come from defaults under
-the daemon's root/state, overridden by the JSON file named in ``SEABOX_ENGINE_CONFIG`` (tests
-use it for their own bridge names, subnets and CNI dirs)."""
+Design reason: the engine's own knobs (network settings, registry hosts dir, init binary) have
+defaults under the daemon's root/state; the ``[engine]`` table of seaboxd's config.toml
+overrides them (checked here, so the daemon's config stays the one file a user edits), and the
+JSON file named in ``SEABOX_ENGINE_CONFIG`` overrides both — tests use it for their own bridge
+names, subnets and CNI dirs without writing a config file."""
 
 from __future__ import annotations
 
@@ -57,18 +58,48 @@ class EngineSettings:
         return Settings(**kw)
 
 
-def load(root: str | Path, state: str | Path, grpc_address: str, env: dict[str, str] | None = None) -> EngineSettings:
+_KNOWN = {f.name: f for f in fields(EngineSettings)}
+_DERIVED = ("root", "state", "grpc_address")
+
+
+def check_table(doc: dict[str, Any], source: str = "config: engine") -> None:
+    """Reject unknown keys and wrong types in an ``[engine]`` table (or the JSON override)."""
+    from seabox.network.manager import Settings
+
+    net_known = {f.name for f in fields(Settings)}
+    for k, v in doc.items():
+        if k not in _KNOWN or k in _DERIVED:
+            raise InvalidArgument(f'{source}: unknown key "{k}"')
+        if k == "network":
+            if not isinstance(v, dict):
+                raise InvalidArgument(f'{source}: "network" must be a table')
+            for nk in v:
+                if nk not in net_known:
+                    raise InvalidArgument(f'{source}: unknown network setting "{nk}"')
+        elif k == "mux_splice":
+            if not isinstance(v, bool):
+                raise InvalidArgument(f'{source}: "mux_splice" must be a bool')
+        elif not isinstance(v, str):
+            raise InvalidArgument(f'{source}: "{k}" must be a string')
+
+
+def load(root: str | Path, state: str | Path, grpc_address: str, env: dict[str, str] | None = None,
+         table: dict[str, Any] | None = None) -> EngineSettings:
+    """Defaults, then ``table`` (config.toml's ``[engine]``), then the ``SEABOX_ENGINE_CONFIG`` file."""
     s = EngineSettings(Path(root), Path(state), grpc_address, init_path=_init_binary())
+    if table:
+        check_table(table)
+        s = replace(s, **{k: v for k, v in table.items() if k != "network" and (v or k == "mux_splice")},
+                    network=dict(table.get("network", {})))
     path = (env if env is not None else os.environ).get(ENV, "")
     if path:
         try:
             doc = json.loads(Path(path).read_text())
         except (OSError, ValueError) as e:
             raise InvalidArgument(f'engine config "{path}": {e}') from None
-        known = {f.name for f in fields(EngineSettings)} - {"root", "state", "grpc_address"}
-        for k in doc:
-            if k not in known:
-                raise InvalidArgument(f'engine config "{path}": unknown key "{k}"')
+        if not isinstance(doc, dict):
+            raise InvalidArgument(f'engine config "{path}": must be a JSON object')
+        check_table(doc, f'engine config "{path}"')
         s = replace(s, **doc)
     if not s.hosts_dir:
         for d in ("/etc/seabox/certs.d", "/etc/containerd/certs.d", "/etc/docker/certs.d"):
