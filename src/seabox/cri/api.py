@@ -20,9 +20,10 @@ from typing import Any
 from seabox.api.errors import rpc
 from seabox.api.gen.cri.runtime.v1 import api_pb2 as cri
 from seabox.api.gen.cri.runtime.v1 import api_pb2_grpc as cri_grpc
+from seabox.cri import events as cri_events
 from seabox.cri.service import CREATED, CRI, EXITED, READY, RUNNING
 from seabox.cri.streaming import Request, StreamServer
-from seabox.errdefs import InvalidArgument, NotImplementedYet
+from seabox.errdefs import InvalidArgument, NotFound, NotImplementedYet
 
 log = logging.getLogger("seabox.cri")
 
@@ -105,16 +106,20 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         self.c.remove_sandbox(req.pod_sandbox_id)
         return cri.RemovePodSandboxResponse()
 
-    @rpc
-    def PodSandboxStatus(self, req: cri.PodSandboxStatusRequest, ctx: Any) -> Any:
-        rec = self.c.sandbox_status(req.pod_sandbox_id)
+    def _pod_status_msg(self, rec: dict[str, Any]) -> cri.PodSandboxStatus:
         cfg = rec["config_pb"]
-        st = cri.PodSandboxStatus(
+        return cri.PodSandboxStatus(
             id=rec["id"], metadata=cfg.metadata, state=_sandbox_state(rec), created_at=rec["created_at"],
             network=cri.PodSandboxNetworkStatus(ip=rec.get("ip", ""),
                                                 additional_ips=[cri.PodIP(ip=i) for i in rec.get("additional_ips", [])]),
             linux=cri.LinuxPodSandboxStatus(namespaces=cri.Namespace(options=_ns_mode(rec))),
             labels=dict(cfg.labels), annotations=dict(cfg.annotations), runtime_handler=rec.get("runtime_handler", ""))
+
+    @rpc
+    def PodSandboxStatus(self, req: cri.PodSandboxStatusRequest, ctx: Any) -> Any:
+        rec = self.c.sandbox_status(req.pod_sandbox_id)
+        cfg = rec["config_pb"]
+        st = self._pod_status_msg(rec)
         info = {}
         if req.verbose:
             info["info"] = json.dumps({"pid": rec.get("pid", 0), "netNamespacePath": rec.get("netns", ""),
@@ -170,12 +175,10 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
         recs = self.c.containers(req.filter if req.HasField("filter") else None)
         return cri.ListContainersResponse(containers=[self._container_msg(r) for r in recs])
 
-    @rpc
-    def ContainerStatus(self, req: cri.ContainerStatusRequest, ctx: Any) -> Any:
-        rec = self.c.container_status(req.container_id)
+    def _ctr_status_msg(self, rec: dict[str, Any]) -> cri.ContainerStatus:
         cfg = rec["config_pb"]
         u = rec.get("user") or {}
-        st = cri.ContainerStatus(
+        return cri.ContainerStatus(
             id=rec["id"], metadata=cfg.metadata, state=_CSTATE.get(rec["state"], cri.CONTAINER_UNKNOWN),
             created_at=rec["created_at"], started_at=rec["started_at"], finished_at=rec["finished_at"],
             exit_code=rec["exit_code"], image=cri.ImageSpec(image=rec["image_id"],
@@ -185,6 +188,11 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
             log_path=rec["log_path"], resources=cri.ContainerResources(linux=cfg.linux.resources),
             user=cri.ContainerUser(linux=cri.LinuxContainerUser(uid=u.get("uid", 0), gid=u.get("gid", 0),
                                                                 supplemental_groups=u.get("groups", []))))
+
+    @rpc
+    def ContainerStatus(self, req: cri.ContainerStatusRequest, ctx: Any) -> Any:
+        rec = self.c.container_status(req.container_id)
+        st = self._ctr_status_msg(rec)
         info = {}
         if req.verbose:
             info["info"] = json.dumps({"sandboxID": rec["sandbox_id"], "pid": rec.get("pid", 0),
@@ -315,6 +323,42 @@ class RuntimeService(cri_grpc.RuntimeServiceServicer):
     @rpc
     def CheckpointContainer(self, req: Any, ctx: Any) -> Any:
         raise NotImplementedYet("checkpoint: needs CRIU, not implemented")
+
+    # -- events and metrics ----------------------------------------------------------------------
+
+    def _event_msg(self, ev: cri_events.Event) -> cri.ContainerEventResponse:
+        """The event with the pod's status and its containers' as they are now (a pod or
+        container already removed has none, as with containerd)."""
+        msg = cri.ContainerEventResponse(container_id=ev.container_id, created_at=ev.created_at,
+                                         container_event_type=cri.ContainerEventType.Value(ev.kind))
+        try:
+            pod = self.c.sandbox_status(ev.sandbox_id)
+        except NotFound:
+            return msg
+        msg.pod_sandbox_status.CopyFrom(self._pod_status_msg(pod))
+        for rec in self.c.containers(cri.ContainerFilter(pod_sandbox_id=ev.sandbox_id)):
+            with contextlib.suppress(NotFound):
+                msg.containers_statuses.append(self._ctr_status_msg(self.c.container_status(rec["id"])))
+        return msg
+
+    def GetContainerEvents(self, req: cri.GetEventsRequest, ctx: Any) -> Any:
+        """Server stream of lifecycle events from now on, until the client goes or the daemon stops."""
+        sub = self.c.events.subscribe()
+        try:
+            while ctx.is_active() and not sub.closed:
+                ev = sub.get(timeout=0.5)
+                if ev is not None:
+                    yield self._event_msg(ev)
+        finally:
+            sub.close()
+
+    @rpc
+    def ListMetricDescriptors(self, req: Any, ctx: Any) -> Any:
+        return cri.ListMetricDescriptorsResponse()  # no cAdvisor-style metrics beyond the stats RPCs
+
+    @rpc
+    def ListPodSandboxMetrics(self, req: Any, ctx: Any) -> Any:
+        return cri.ListPodSandboxMetricsResponse()
 
 
 class ImageService(cri_grpc.ImageServiceServicer):

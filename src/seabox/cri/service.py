@@ -35,6 +35,7 @@ from typing import Any
 
 from seabox import errdefs
 from seabox.api.gen.cri.runtime.v1 import api_pb2 as cri
+from seabox.cri import events as cri_events
 from seabox.cri import pause
 from seabox.cri import spec as specs
 from seabox.cri import store as stores
@@ -118,6 +119,7 @@ class CRI:
                                    enable_seccomp_default=cfg.enable_seccomp_default)
         self._seccomp_loaded = False
         self._client: Any = None
+        self.events = cri_events.EventHub()
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -153,6 +155,7 @@ class CRI:
 
     def close(self) -> None:
         self._closed.set()
+        self.events.close()
         for r in list(self.relays.values()):
             r.close()
         self.relays.clear()
@@ -318,6 +321,8 @@ class CRI:
                 self.store.delete(stores.SANDBOX, sid)
                 shutil.rmtree(sdir, ignore_errors=True)
                 raise
+            self.events.publish(cri_events.CREATED, sid, sid)
+            self.events.publish(cri_events.STARTED, sid, sid)
         return sid
 
     def _setup_sandbox(self, rec: dict[str, Any], config: cri.PodSandboxConfig) -> None:
@@ -436,6 +441,7 @@ class CRI:
                 if rec is not None and rec["state"] == READY:
                     rec["state"] = NOTREADY
                     self.store.put(stores.SANDBOX, rec)
+                    self.events.publish(cri_events.STOPPED, sid, sid)
 
         threading.Thread(target=run, name=f"cri-pause-{sid[:12]}", daemon=True).start()
 
@@ -449,8 +455,11 @@ class CRI:
             rec = self._sandbox(sid)
             self._stop_task(sid, 0)
             self._teardown_network(rec)
+            was_ready = rec["state"] == READY
             rec["state"] = NOTREADY
             self.store.put(stores.SANDBOX, rec)
+        if was_ready:
+            self.events.publish(cri_events.STOPPED, sid, sid)
 
     def _teardown_network(self, rec: dict[str, Any]) -> None:
         from seabox.network import netns
@@ -496,6 +505,7 @@ class CRI:
             shutil.rmtree(rec["dir"], ignore_errors=True)
             shutil.rmtree(self.state / "io" / sid, ignore_errors=True)
             self.store.delete(stores.SANDBOX, sid)
+        self.events.publish(cri_events.DELETED, sid, sid)
 
     def sandbox_status(self, id: str) -> dict[str, Any]:
         rec = self._sandbox(id)
@@ -634,6 +644,7 @@ class CRI:
                 with contextlib.suppress(NotFound):
                     self.metadata.containers.delete(NS, cid)
                 raise
+        self.events.publish(cri_events.CREATED, cid, sb["id"])
         return cid
 
     def _io_dir(self, cid: str) -> Path:
@@ -681,6 +692,8 @@ class CRI:
             rec.update(state=RUNNING, pid=pid, started_at=time.time_ns())
             self.store.put(stores.CONTAINER, rec)
             self._monitor(cid)
+            # under the lock: the exit monitor's STOPPED (also under it) cannot come first
+            self.events.publish(cri_events.STARTED, cid, rec["sandbox_id"])
 
     def _monitor(self, cid: str) -> None:
         def run() -> None:
@@ -712,6 +725,7 @@ class CRI:
                     reason = "OOMKilled"
                 rec.update(state=EXITED, exit_code=code, finished_at=at, reason=reason)
                 self.store.put(stores.CONTAINER, rec)
+                self.events.publish(cri_events.STOPPED, cid, rec["sandbox_id"])
 
     def stop_container(self, id: str, timeout: int) -> None:
         rec = self._container(id)
@@ -722,6 +736,7 @@ class CRI:
                     rec = self._container(cid)
                     rec.update(state=EXITED, finished_at=time.time_ns(), exit_code=0, reason="Completed")
                     self.store.put(stores.CONTAINER, rec)
+                self.events.publish(cri_events.STOPPED, cid, rec["sandbox_id"])
             return
         cfg = _ctr_config(rec)
         sig = signals.SIGTERM
@@ -759,6 +774,7 @@ class CRI:
                 self.client().snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter=self.cfg.snapshotter, key=cid))
             shutil.rmtree(self._io_dir(cid), ignore_errors=True)
             self.store.delete(stores.CONTAINER, cid)
+        self.events.publish(cri_events.DELETED, cid, rec["sandbox_id"])
 
     def container_status(self, id: str) -> dict[str, Any]:
         rec = self._container(id)
