@@ -13,6 +13,7 @@ Usage: ``sudo .venv/bin/python -m bench.seabox_run`` (needs root and the fixture
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from bench.harness import Contender, compare
 
@@ -74,10 +76,24 @@ def private_dockerd(tmp: Path) -> Iterator[str]:
         shutil.rmtree(exec_root, ignore_errors=True)
 
 
-def main() -> int:
+@dataclasses.dataclass
+class Env:
+    """A private seaboxd with busybox pulled (``sb``: the seabox CLI pointed at it)."""
+
+    daemon: Any
+    sb: list[str]
+    work: Path
+    tag: str
+    archive: Path
+    engine: bool
+
+
+@contextlib.contextmanager
+def seabox_env(*seaboxd_args: str, nginx: bool = False) -> Iterator[Env]:
+    """seaboxd on temp dirs (its own bridge name, iptables chain and subnet), images pulled through
+    a docker.io mirror to the fixtures registry; everything removed afterwards."""
     from seabox.daemon.tasks.testing import purge
     from seabox.daemon.testing import seaboxd
-    from seabox.testing.peers import containerd
 
     fx = json.loads(FIXTURES.read_text())
     layout, ltag = fx["layouts"]["busybox"], fx["images"]["busybox"]["layout_tag"]
@@ -97,42 +113,20 @@ def main() -> int:
         "bridge_prefix": tag, "admin_chain": f"SBT-{tag[4:].upper()}-ADMIN", "subnet_start": "10.246.0.0/24",
         "file_prefix": f"{tag}-"}}))  # fmt: skip
     os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
-    (work / "docker").mkdir()
-    (work / "containerd").mkdir()
     try:
-        with seaboxd(work / "seaboxd", "--state", str(state)) as d, private_dockerd(work / "docker") as dhost, \
-                containerd(work / "containerd") as ctrd:  # fmt: skip
+        with seaboxd(work / "seaboxd", "--state", str(state), *seaboxd_args) as d:
             sb = [*SEABOX, "--address", str(d.address)]
             probe = subprocess.run([*sb, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True)
             engine = probe.returncode == 0 and probe.stdout.strip() != ""
-            subprocess.run(["docker", "-H", dhost, "load", "-i", str(archive)], check=True, capture_output=True)
-            ctrd.ctr("images", "import", "--base-name", "docker.io/library/busybox", str(archive))
-            ctr_ref = "docker.io/library/busybox:latest"
-            contenders = []
             if engine:
-                subprocess.run([*sb, "pull", "-q", "busybox"], check=True, capture_output=True)
-                contenders.append(Contender("seabox run --rm", [*sb, "run", "--rm", "--network", "none", "busybox", "true"]))
-                single = REPO / "dist" / "seabox"
-                if single.exists():
-                    contenders.append(Contender("dist/seabox run --rm", [str(single), "--address", str(d.address), "run", "--rm",
-                                                                         "--network", "none", "busybox", "true"]))  # fmt: skip
+                for image in ("busybox", "nginx:1.26") if nginx else ("busybox",):
+                    pulled = subprocess.run([*sb, "pull", "-q", image], capture_output=True, text=True)
+                    if pulled.returncode != 0:
+                        raise RuntimeError(f"seabox pull {image}: {pulled.stderr.strip()[-500:]}")
             else:
                 print(f"seaboxd at {d.address} has no Docker Engine API endpoint: {probe.stderr.strip()[:200]}"
                       " — the seabox side is missing from this run", file=sys.stderr)  # fmt: skip
-            contenders.append(Contender("docker run --rm", ["docker", "-H", dhost, "run", "--rm", "--network", "none", "busybox", "true"]))
-            n = [0]
-
-            def ctr_run() -> None:
-                n[0] += 1
-                ctrd.ctr("run", "--rm", ctr_ref, f"sbt-bench-{n[0]}", "true")
-
-            contenders.append(Contender("ctr run --rm", ctr_run))
-            compare("seabox_run_rm_busybox_true", contenders, runs=15, warmup=2, baseline="ctr run --rm")
-            startup = [Contender("docker ps", ["docker", "-H", dhost, "ps"])]
-            if engine:
-                startup.insert(0, Contender("seabox ps", [*sb, "ps"]))
-            startup.append(Contender("python -I -S -c pass", [sys.executable, "-I", "-S", "-c", "pass"]))
-            compare("seabox_cli_ps_startup", startup, runs=20, warmup=3, baseline="docker ps")
+            yield Env(d, sb, work, tag, archive, engine)
     finally:
         purge(state)
         from seabox.network import iptables as ipt
@@ -151,6 +145,44 @@ def main() -> int:
         ipt.remove_idle_chains(s.admin_chain)
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(state, ignore_errors=True)
+
+
+def main() -> int:
+    from seabox.testing.peers import containerd
+
+    runs = int(os.environ.get("SEABOX_BENCH_RUNS", "20"))
+    with seabox_env() as env:
+        (env.work / "docker").mkdir()
+        (env.work / "containerd").mkdir()
+        with private_dockerd(env.work / "docker") as dhost, containerd(env.work / "containerd") as ctrd:
+            sb = env.sb
+            subprocess.run(["docker", "-H", dhost, "load", "-i", str(env.archive)], check=True, capture_output=True)
+            ctrd.ctr("images", "import", "--base-name", "docker.io/library/busybox", str(env.archive))
+            ctr_ref = "docker.io/library/busybox:latest"
+            contenders = []
+            if env.engine:
+                contenders.append(Contender("seabox run --rm", [*sb, "run", "--rm", "--network", "none", "busybox", "true"]))
+                single = REPO / "dist" / "seabox"
+                if single.exists() and os.environ.get("SEABOX_BENCH_SINGLE", "1") != "0":
+                    contenders.append(Contender("dist/seabox run --rm", [str(single), "--address", str(env.daemon.address),
+                                                                         "run", "--rm", "--network", "none", "busybox",
+                                                                         "true"]))  # fmt: skip
+            contenders.append(Contender("docker run --rm", ["docker", "-H", dhost, "run", "--rm", "--network", "none", "busybox", "true"]))
+            n = [0]
+
+            def ctr_run() -> None:
+                n[0] += 1
+                ctrd.ctr("run", "--rm", ctr_ref, f"sbt-bench-{n[0]}", "true")
+
+            contenders.append(Contender("ctr run --rm", ctr_run))
+            print(f"load average before: {os.getloadavg()}", file=sys.stderr)
+            compare("seabox_run_rm_busybox_true", contenders, runs=runs, warmup=2, baseline="ctr run --rm")
+            startup = [Contender("docker ps", ["docker", "-H", dhost, "ps"])]
+            if env.engine:
+                startup.insert(0, Contender("seabox ps", [*sb, "ps"]))
+            startup.append(Contender("python -I -S -c pass", [sys.executable, "-I", "-S", "-c", "pass"]))
+            compare("seabox_cli_ps_startup", startup, runs=runs, warmup=3, baseline="docker ps")
+            print(f"load average after: {os.getloadavg()}", file=sys.stderr)
     return 0
 
 

@@ -11,7 +11,10 @@ Lifecycle: ``create`` prepares the snapshot (key = container id) and records the
 seabox.network, kept across restarts and removed on rm), creates and starts the task, and
 starts a *monitor* thread waiting for the exit.  On exit the monitor records the status,
 deletes the task, then applies the restart policy with docker's backoff (100 ms doubling, reset
-after 10 s of running) or AutoRemove.  A user ``stop``/``kill`` marks the container manually
+after 10 s of running).  An AutoRemove (``--rm``) container is instead taken out of lookups,
+listings and the name table (and its network released) as soon as its exit code is known, which
+answers ``wait?condition=removed`` at once, and the rest of the removal (task, rootfs, snapshot,
+files) follows on the monitor thread: the client does not wait for clean-up nobody can observe.  A user ``stop``/``kill`` marks the container manually
 stopped, so ``always``/``unless-stopped`` do not bring it back; after a seaboxd restart
 ``recover`` re-attaches monitors to running tasks and starts always/unless-stopped containers
 that were not stopped by the user.
@@ -42,6 +45,7 @@ log = logging.getLogger("seabox.engine.containers")
 BACKOFF_START = 0.1
 BACKOFF_RESET = 10.0
 BACKOFF_MAX = 60.0
+TOMBSTONES = 256
 
 
 def default_host_config() -> dict[str, Any]:
@@ -106,6 +110,12 @@ class Containers:
         self._exits: dict[str, tuple[int, int]] = {}  # id → (exits seen since seaboxd started, last code)
         self._seccomp: dict[str, Any] | None = None
         self._closed = threading.Event()
+        self._removing: set[str] = set()  # AutoRemove containers whose removal runs after the exit
+        self._removed = threading.Condition(self._glock)
+        # AutoRemove containers gone after their exit: (namespace, name, exit code), the last few,
+        # so a ``wait`` that comes after the (now early) removal still gets the code, as it would
+        # have while docker was still removing the container
+        self._tombstones: dict[str, tuple[str, str, int]] = {}
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -575,22 +585,46 @@ class Containers:
             rec = self.records.items.get(cid)
             if rec is None:
                 return
-            with contextlib.suppress(errdefs.SeaboxError):
-                self.tasks.delete(ns, cid)
-            log.debug("exited", extra={"fields": {"id": cid[:12], "task_delete_ms": round((time.monotonic() - t0) * 1000, 1)}})
+            auto = bool(rec["HostConfig"].get("AutoRemove"))
             st = rec["State"]
             st.update({"Status": "exited", "Running": False, "Paused": False, "Restarting": False, "Pid": 0,
                        "ExitCode": code, "FinishedAt": now()})
-            self.records.save(rec)
+            if auto:
+                # --rm: the exit code is final, so the waiters ("removed") are answered now and the
+                # removal runs after.  What a next command could see goes first: the record leaves
+                # lookups, listings and the name table (its file stays until the removal ends, so
+                # ``recover`` still finds it), and the network (published ports, host entries) is
+                # released.  The task, rootfs, snapshot and files follow on this thread.
+                with self._glock:
+                    self._removing.add(cid)
+                    self._tombstones[cid] = (ns, rec["Name"], code)
+                    while len(self._tombstones) > TOMBSTONES:
+                        del self._tombstones[next(iter(self._tombstones))]
+                self.records.hide(cid)
+                mode = rec["HostConfig"].get("NetworkMode") or "default"
+                if mode not in ("none", "host") and not mode.startswith("container:"):
+                    self._teardown_network(cid)
+            else:
+                with contextlib.suppress(errdefs.SeaboxError):
+                    self.tasks.delete(ns, cid)
+                log.debug("exited", extra={"fields": {"id": cid[:12],
+                                                      "task_delete_ms": round((time.monotonic() - t0) * 1000, 1)}})
+                self.records.save(rec)
             n = self._exits.get(cid, (0, 0))[0]
             self._exits[cid] = (n + 1, code)
         self.engine.emit(ns, "container", "die", cid, {"name": rec["Name"][1:], "exitCode": str(code),
                                                        "image": rec["ImageName"]})
         self._notify(cid)
-        host = rec["HostConfig"]
-        if host.get("AutoRemove"):
-            with contextlib.suppress(errdefs.SeaboxError):
-                self.remove(ns, cid, force=True, volumes=True)
+        if auto:
+            try:
+                with self.lock(cid):
+                    self._remove_locked(ns, rec, volumes=True)
+            except Exception as e:
+                log.warning("removal after exit failed", extra={"fields": {"id": cid, "error": str(e)}})
+            finally:
+                with self._glock:
+                    self._removing.discard(cid)
+                    self._removed.notify_all()
             return
         self._maybe_restart(ns, rec, code, time.monotonic() - started)
 
@@ -660,8 +694,14 @@ class Containers:
                     except Exception as e:
                         log.warning("restart at start-up failed", extra={"fields": {"id": cid, "error": str(e)}})
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop monitoring; removals already under way (``--rm`` after the exit) finish first,
+        while the clients they need are still open."""
         self._closed.set()
+        deadline = time.monotonic() + timeout
+        with self._removed:
+            while self._removing and time.monotonic() < deadline:
+                self._removed.wait(0.1)
 
     # -- stop / kill / wait ---------------------------------------------------------------------
 
@@ -728,11 +768,34 @@ class Containers:
         self.stop(ns, ref, timeout)
         self.start(ns, ref)
 
+    def _tombstone(self, ns: str, ref: str) -> int | None:
+        """The exit code of an AutoRemove container already removed (by id, unique prefix or name)."""
+        name = "/" + ref.lstrip("/")
+        with self._glock:
+            gone = [t[2] for cid, t in self._tombstones.items()
+                    if t[0] == ns and (cid == ref or t[1] == name or (len(ref) >= 12 and cid.startswith(ref)))]
+        return gone[0] if len(gone) == 1 else None
+
+    def check_waitable(self, ns: str, ref: str) -> None:
+        """NotFound unless ``wait`` can answer for ``ref`` (a container, or a tombstone)."""
+        try:
+            self.get(ns, ref)
+        except errdefs.NotFound:
+            if self._tombstone(ns, ref) is None:
+                raise
+
     def wait(self, ns: str, ref: str, condition: str = "not-running") -> dict[str, Any]:
         """Docker's wait: ``not-running`` returns at once for a stopped container, else at its
         next exit; ``next-exit`` always waits for the next exit (``docker run`` sends it before
-        ``start``); ``removed`` waits until the container is gone."""
-        rec = self.get(ns, ref)
+        ``start``); ``removed`` waits until the container is gone.  An AutoRemove container that already
+        exited and went away answers with its exit code (its tombstone)."""
+        try:
+            rec = self.get(ns, ref)
+        except errdefs.NotFound:
+            code = self._tombstone(ns, ref)
+            if code is None or condition not in ("", "not-running", "next-exit", "removed"):
+                raise
+            return {"StatusCode": code, "Error": None}
         cid = rec["Id"]
         if condition not in ("", "not-running", "next-exit", "removed"):
             raise errdefs.InvalidArgument(f"invalid condition: {condition}")
@@ -796,36 +859,46 @@ class Containers:
                     self.tasks.kill(ns, cid, signals.SIGKILL, all=True)
         if rec["State"]["Running"]:
             self.wait_exit(cid, 30)
+        with self._removed:
+            while cid in self._removing:  # the exit's AutoRemove got there first: it finishes the job
+                self._removed.wait(1.0)
         with self.lock(cid):
-            marks = [time.monotonic()]
-            with contextlib.suppress(errdefs.SeaboxError):
-                self.tasks.delete(ns, cid)
-            marks.append(time.monotonic())
-            self._teardown_network(cid)
-            marks.append(time.monotonic())
-            client = self.engine.client(ns)  # no lease needed to delete
-            from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
-            from seabox.ctr import containers as ctrc
+            if cid not in self.records.items and not self.records.dir(cid).exists():
+                return
+            self._remove_locked(ns, rec, volumes=volumes)
 
-            with contextlib.suppress(Exception):
-                client.containers.Delete(ctrc._pb().DeleteContainerRequest(id=cid))
-            with contextlib.suppress(Exception):
-                client.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter="overlayfs", key=cid))
-            marks.append(time.monotonic())
-            mounts = rec.get("Mounts") or []
-            self.records.remove(cid)
-            import shutil
+    def _remove_locked(self, ns: str, rec: dict[str, Any], *, volumes: bool) -> None:
+        """Task, network, containerd's record and snapshot, the record's files, anonymous volumes."""
+        cid = rec["Id"]
+        marks = [time.monotonic()]
+        with contextlib.suppress(errdefs.SeaboxError):
+            self.tasks.delete(ns, cid)
+        marks.append(time.monotonic())
+        self._teardown_network(cid)
+        marks.append(time.monotonic())
+        client = self.engine.client(ns)  # no lease needed to delete
+        from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
+        from seabox.ctr import containers as ctrc
 
-            shutil.rmtree(Path(self.settings.state) / "engine" / "fifo" / cid, ignore_errors=True)
-            if volumes:
-                from seabox.engine.volumes import ANON_LABEL
+        with contextlib.suppress(Exception):
+            client.containers.Delete(ctrc._pb().DeleteContainerRequest(id=cid))
+        with contextlib.suppress(Exception):
+            client.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter="overlayfs", key=cid))
+        marks.append(time.monotonic())
+        mounts = rec.get("Mounts") or []
+        self.records.remove(cid)
+        import shutil
 
-                for m in mounts:
-                    if m.get("Type") == "volume":
-                        with contextlib.suppress(errdefs.SeaboxError, OSError):
-                            if ANON_LABEL in self.volumes.inspect(m["Name"])["Labels"]:
-                                self.volumes.remove(m["Name"])
-            marks.append(time.monotonic())
+        shutil.rmtree(Path(self.settings.state) / "engine" / "fifo" / cid, ignore_errors=True)
+        if volumes:
+            from seabox.engine.volumes import ANON_LABEL
+
+            for m in mounts:
+                if m.get("Type") == "volume":
+                    with contextlib.suppress(errdefs.SeaboxError, OSError):
+                        if ANON_LABEL in self.volumes.inspect(m["Name"])["Labels"]:
+                            self.volumes.remove(m["Name"])
+        marks.append(time.monotonic())
         steps = ("task_ms", "network_ms", "records_ms", "files_ms")
         log.debug("removed", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
                                                                    zip(steps, marks, marks[1:], strict=False)}}})

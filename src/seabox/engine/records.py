@@ -85,6 +85,13 @@ class Records:
             self.items.pop(cid, None)
             shutil.rmtree(self.dir(cid), ignore_errors=True)
 
+    def hide(self, cid: str) -> dict[str, Any] | None:
+        """Forget the record in memory (lookups, names, listings) but keep its file: an
+        AutoRemove container being removed in the background, still found by ``recover`` if
+        seaboxd stops before the removal ends."""
+        with self.lock:
+            return self.items.pop(cid, None)
+
     def all(self, ns: str) -> list[dict[str, Any]]:
         with self.lock:
             return [r for r in self.items.values() if r.get("Namespace", "default") == ns]

@@ -184,7 +184,7 @@ def build(engine: Any) -> Router:
 
     def c_wait(req: Request) -> Reply:
         ns, ref = ns_of(req), req.params["id"]
-        C.get(ns, ref)
+        C.check_waitable(ns, ref)
         cond = req.q("condition", "not-running")
 
         def stream() -> Iterator[bytes]:
