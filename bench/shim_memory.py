@@ -9,8 +9,8 @@ N idle containers (busybox ``sleep``) each held by its own shim:
   create+start through the shim).
   The same again with a launcher that does not preload the runtime library (smaller shared
   pages, but every runtime call imports it in the forked child).
-* containerd: Debian's containerd on its own temp root/state/socket (CRI disabled), the same
-  busybox built as an OCI image and imported, N ``ctr run -d`` with runc; one
+* containerd: Debian's containerd on its own temp root/state/socket (CRI disabled; started and
+  cleaned up by ``seabox.testing.peers``), the same busybox built as an OCI image and imported, N ``ctr run -d`` with runc; one
   containerd-shim-runc-v2 per container.
 
 PSS comes from /proc/<pid>/smaps_rollup (``bench.harness.pss_kib``): shared pages are divided
@@ -20,16 +20,14 @@ among the processes mapping them, so it is what each shim really costs the machi
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from bench.harness import pss_kib, rss_kib, save
@@ -37,7 +35,7 @@ from bench.harness import pss_kib, rss_kib, save
 IMAGE = "docker.io/library/sbt-busybox:latest"
 
 
-def _stats(values: list[float]) -> dict:
+def _stats(values: Sequence[float]) -> dict:
     return {"median": statistics.median(values), "mean": statistics.mean(values), "min": min(values),
             "max": max(values), "n": len(values)}
 
@@ -98,107 +96,23 @@ def seabox_side(n: int, preload_runtime: bool = True) -> dict:
         h.cleanup()
 
 
-def _pids_with(needle: str, exe: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if not d.name.isdigit():
-            continue
-        try:
-            cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if needle in cmd and exe in cmd:
-            out.append(int(d.name))
-    return out
-
-
 def containerd_side(n: int) -> dict:
-    from tests.interop.test_runc_containerd import build_oci_layout, oci_archive
+    from seabox.testing import peers
 
-    tmp = Path(tempfile.mkdtemp(prefix="sbt-ctrd-", dir="/tmp"))
-    ns = f"sbt-{secrets.token_hex(4)}"
-    address = str(tmp / "c.sock")
-    had_run_containerd = Path("/run/containerd").exists()
-    (tmp / "config.toml").write_text(f"""
-version = 2
-root = "{tmp}/root"
-state = "{tmp}/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp",
-  "io.containerd.internal.v1.tracing"]
-[grpc]
-  address = "{address}"
-[ttrpc]
-  address = "{address}.ttrpc"
-[debug]
-  address = "{tmp}/debug.sock"
-[metrics]
-  address = ""
-""")
-    log = open(tmp / "containerd.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(["containerd", "--config", str(tmp / "config.toml")], stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-
-    def ctr(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-        res = subprocess.run(["ctr", "--address", address, "--namespace", ns, *args], capture_output=True,
-                             text=True, timeout=120)
-        if check and res.returncode != 0:
-            raise RuntimeError(f"ctr {' '.join(args)}: {res.stderr.strip()}")
-        return res
-
-    ids: list[str] = []
-    try:
-        deadline = time.monotonic() + 30
-        while not (Path(address).exists() and ctr("version", check=False).returncode == 0):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("containerd did not come up: " + (tmp / "containerd.log").read_text()[-2000:])
-            time.sleep(0.1)
-        layout = build_oci_layout(tmp / "layout")
-        ctr("images", "import", str(oci_archive(layout, tmp / "busybox.tar")))
+    with peers.containerd(Path(tempfile.mkdtemp(prefix="sbt-ctrd-", dir="/tmp"))) as c:
+        layout = peers.busybox_oci_layout(c.tmp / "layout", image_name=IMAGE)
+        c.ctr("images", "import", str(peers.oci_archive(layout, c.tmp / "busybox.tar")))
         run_ms = []
         for _ in range(n):
-            cid = f"sbt-{secrets.token_hex(4)}"
-            ids.append(cid)
             t0 = time.perf_counter()
-            ctr("run", "-d", "--runc-binary", "/usr/sbin/runc", IMAGE, cid, "sleep", "100000")
+            c.ctr("run", "-d", "--runc-binary", "/usr/sbin/runc", IMAGE, f"sbt-{secrets.token_hex(4)}", "sleep", "100000")
             run_ms.append((time.perf_counter() - t0) * 1000)
         time.sleep(2)
-        shims = _pids_with(address, "containerd-shim-runc-v2")
+        shims = sorted(set(peers.pids_mentioning(c.address)) & set(peers.pids_mentioning("containerd-shim-runc-v2")))
         pss = [pss_kib(p) for p in shims]
+        assert c.proc is not None
         return {"shims": len(shims), "shim_pss_kib": _stats(pss), "shim_rss_kib": _stats([rss_kib(p) for p in shims]),
-                "ctr_run_d_ms": _stats(run_ms), "containerd_pss_kib": pss_kib(proc.pid)}
-    finally:
-        if proc.poll() is None:
-            for cid in ids:
-                ctr("task", "kill", "-s", "SIGKILL", cid, check=False)
-            time.sleep(0.5)
-            for cid in ids:
-                ctr("task", "delete", "-f", cid, check=False)
-                ctr("containers", "delete", cid, check=False)
-            ctr("images", "rm", IMAGE, check=False)
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
-        for pid in _pids_with(address, "containerd-shim"):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with open("/proc/self/mountinfo") as f:
-            mounts = [ln.split()[4] for ln in f if ln.split()[4].startswith(str(tmp))]
-        for mp in sorted(mounts, key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], check=False)
-        for base in Path("/sys/fs/cgroup").glob(f"*/{ns}"):
-            for dirpath, _d, _f in sorted(os.walk(base), key=lambda t: -len(t[0])):
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
-        shutil.rmtree(Path("/run/containerd/runc") / ns, ignore_errors=True)
-        if not had_run_containerd:
-            shutil.rmtree("/run/containerd", ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
+                "ctr_run_d_ms": _stats(run_ms), "containerd_pss_kib": pss_kib(c.proc.pid)}
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -2,24 +2,20 @@
 seabox imports what ``docker save`` writes; skopeo reads ``export_oci`` output and seabox imports
 what ``skopeo copy`` writes; Debian's containerd (``ctr images import/export``) both ways.
 
-dockerd runs on temp ``--data-root``/``--exec-root``/socket/pidfile with no bridge, iptables or
-masquerading, and its own managed containerd; teardown stops both and removes leftover mounts and
-the temp tree even when a test fails.
+The peers come from ``seabox.testing.peers``: dockerd on temp ``--data-root``/``--exec-root``/
+socket/pidfile with no bridge, iptables, forwarding or masquerading, its own managed containerd and
+a unique cgroup parent; containerd on a temp root/state/socket and a unique namespace.  Teardown
+stops them and removes leftover processes, mounts, cgroups and the temp trees even when a test fails.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
 import secrets
-import shutil
-import signal
 import subprocess
 import tarfile
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +25,7 @@ from seabox.content import ContentStore
 from seabox.images.archive import ArchiveImage, export_docker, export_oci, import_archive
 from seabox.oci import image as oci
 from seabox.oci.image import Platform
-from seabox.snapshots.mount import unmount
+from seabox.testing import peers
 
 pytestmark = [pytest.mark.interop]
 
@@ -42,78 +38,12 @@ def _tar_dir(path: str) -> bytes:
     return buf.getvalue()
 
 
-def _mounts_under(prefix: str) -> list[str]:
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == prefix or mp.startswith(prefix + "/"):
-                out.append(mp)
-    return out
-
-
-class Dockerd:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.sock = base / "docker.sock"
-        self.env = {**os.environ, "DOCKER_HOST": f"unix://{self.sock}", "DOCKER_CONFIG": str(base / "cli")}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        (self.base / "cli").mkdir()
-        cfg = self.base / "daemon.json"
-        cfg.write_text("{}")
-        log = open(self.base / "dockerd.log", "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            ["dockerd", "--config-file", str(cfg), "--data-root", str(self.base / "data"),
-             "--exec-root", str(self.base / "exec"), "-H", f"unix://{self.sock}",
-             "--pidfile", str(self.base / "dockerd.pid"), "--bridge=none", "--iptables=false",
-             "--ip-masq=false", "--userland-proxy=false", "--storage-driver=overlay2", "--log-level=warn"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        for _ in range(300):
-            if self.proc.poll() is not None:
-                break
-            if self.sock.exists() and self.docker("version", check=False).returncode == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("dockerd did not start:\n" + (self.base / "dockerd.log").read_text()[-3000:])
-
-    def docker(self, *args: str, check: bool = True, input: bytes | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(["docker", *args], env=self.env, capture_output=True, check=check, input=input,
-                              timeout=120)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(Exception):
-                for cid in self.docker("ps", "-aq", check=False).stdout.decode().split():
-                    self.docker("rm", "-f", cid, check=False)
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        # the managed containerd (and any shim) lives in our session; make sure it is gone
-        if self.proc is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-        for mp in sorted(_mounts_under(str(self.base)), key=len, reverse=True):
-            with contextlib.suppress(OSError):
-                unmount(mp, detach=True)
-
-
 @pytest.fixture(scope="module")
-def dockerd() -> Iterator[Dockerd]:
+def dockerd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[peers.Dockerd]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    base = Path(tempfile.mkdtemp(prefix="sbt-dk-", dir="/tmp"))
-    d = Dockerd(base)
-    try:
-        d.start()
+    with peers.dockerd(tmp_path_factory.mktemp("dk") / "d") as d:
         yield d
-    finally:
-        d.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture
@@ -134,13 +64,13 @@ def test_export_loads_and_runs_in_dockerd(dockerd, busybox, tmp_path):
         export_docker([ArchiveImage(f"docker.io/library/{name}:latest", multi.target)], store, f,
                       platform=Platform("linux", "amd64"))
     r = dockerd.docker("load", "-i", str(out))
-    assert f"Loaded image: {name}:latest" in r.stdout.decode(), r
+    assert f"Loaded image: {name}:latest" in r.stdout, r
     try:
         r = dockerd.docker("run", "--rm", "--network", "none", f"{name}:latest", "echo", "ok")
-        assert r.stdout.decode().strip() == "ok"
+        assert r.stdout.strip() == "ok"
         # docker keeps the config byte for byte: its image ID is our config digest
         amd = oci.parse_manifest(store.read_bytes(next(i for i in images if i.ref_name == "amd64").target.digest))
-        image_id = dockerd.docker("image", "inspect", "-f", "{{.Id}}", f"{name}:latest").stdout.decode().strip()
+        image_id = dockerd.docker("image", "inspect", "-f", "{{.Id}}", f"{name}:latest").stdout.strip()
         assert image_id == amd.config.digest
         # and what docker saves, seabox imports (legacy layout with layer.tar files)
         saved = tmp_path / "saved.tar"
@@ -188,60 +118,12 @@ def test_skopeo_reads_export_oci(tmp_path, busybox):
     assert copied == multi.target.digest
 
 
-class Containerd:
-    def __init__(self, base: Path) -> None:
-        self.base = base
-        self.address = str(base / "c.sock")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        cfg = self.base / "config.toml"
-        cfg.write_text('version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n')
-        log = open(self.base / "containerd.log", "wb")  # noqa: SIM115 - closed with the process
-        self.proc = subprocess.Popen(
-            ["containerd", "-c", str(cfg), "--root", str(self.base / "root"), "--state", str(self.base / "state"),
-             "--address", self.address, "--log-level", "warn"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        for _ in range(300):
-            if self.proc.poll() is not None:
-                break
-            if os.path.exists(self.address) and self.ctr("version", check=False).returncode == 0:
-                return
-            time.sleep(0.1)
-        raise RuntimeError("containerd did not start:\n" + (self.base / "containerd.log").read_text()[-3000:])
-
-    def ctr(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run(["ctr", "-a", self.address, "-n", "sbt", *args], capture_output=True, check=check,
-                              timeout=120)
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    pass
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        for mp in sorted(_mounts_under(str(self.base)), key=len, reverse=True):
-            with contextlib.suppress(OSError):
-                unmount(mp, detach=True)
-
-
 @pytest.fixture
-def containerd() -> Iterator[Containerd]:
+def containerd(tmp_path: Path) -> Iterator[peers.Containerd]:
     if os.geteuid() != 0:
         pytest.skip("needs root")
-    base = Path(tempfile.mkdtemp(prefix="sbt-ctd-", dir="/tmp"))
-    c = Containerd(base)
-    try:
-        c.start()
+    with peers.containerd(tmp_path / "ctd") as c:
         yield c
-    finally:
-        c.stop()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.root
@@ -257,7 +139,7 @@ def test_containerd_imports_our_export_and_we_import_its_export(containerd, busy
         else:
             export_docker([ArchiveImage(name, multi.target)], store, f, platform=Platform("linux", "amd64"))
     containerd.ctr("images", "import", "--all-platforms" if kind == "oci" else "--no-unpack", str(out))
-    listed = containerd.ctr("images", "ls").stdout.decode()
+    listed = containerd.ctr("images", "ls").stdout
     assert name in listed, listed
     if kind == "oci":
         assert multi.target.digest in listed  # the index itself, not a re-made manifest
@@ -287,6 +169,6 @@ def test_zstd_image_loads_and_runs_in_dockerd(dockerd, tmp_path, fixtures_info):
     dockerd.docker("load", "-i", str(out))
     try:
         r = dockerd.docker("run", "--rm", "--network", "none", f"{name}:latest", "echo", "ok")
-        assert r.stdout.decode().strip() == "ok"
+        assert r.stdout.strip() == "ok"
     finally:
         dockerd.docker("rmi", "-f", f"{name}:latest", check=False)
