@@ -34,6 +34,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,7 @@ def say(msg: str) -> None:
     print(f"==> fixtures: {msg}", flush=True)
 
 
-def run(cmd: list[str], *, quiet_ok: bool = True, timeout: float = 1800) -> str:
+def run(cmd: Sequence[str | Path], *, quiet_ok: bool = True, timeout: float = 1800) -> str:
     """Run a tool; on failure raise FixtureError with the tail of its stderr."""
     shown = " ".join(str(c) for c in cmd)
     if len(shown) > 160:
@@ -355,6 +356,30 @@ def umoci_image(layout: Path, tag: str, bundle: Path, fill: Any, config: list[st
     shutil.rmtree(bundle)
 
 
+def readable_by_all(layout: Path) -> list[Path]:
+    """Make a layout world-readable (files 0644, directories 0755); return what was changed.
+
+    umoci writes blobs and index.json with mode 0600 (its temp files, renamed into place), so a
+    root-built layout could not be read by the unit tests, which run as any user.  Content and
+    digests do not depend on modes: an existing cache is fixed in place, never rebuilt for this.
+    """
+    changed = []
+    for path in [layout, *layout.rglob("*")]:
+        if path.is_symlink():
+            continue
+        want = 0o755 if path.is_dir() else 0o644
+        if path.stat().st_mode & 0o7777 != want:
+            os.chmod(path, want)
+            changed.append(path)
+    return changed
+
+
+def fix_layout_modes(info: dict[str, Any]) -> None:
+    for name, layout in info.get("layouts", {}).items():
+        if Path(layout).is_dir() and (changed := readable_by_all(Path(layout))):
+            say(f"layout {name}: made {len(changed)} files and directories readable by all")
+
+
 def layout_descriptor(layout: Path, tag: str) -> dict[str, Any]:
     index = json.loads((layout / "index.json").read_text())
     for d in index["manifests"]:
@@ -591,7 +616,8 @@ def build(force: bool = False) -> int:
     want = recipe_hash(deb, tarball)
     if not force and meta.exists():
         with contextlib.suppress(ValueError):
-            if up_to_date(json.loads(meta.read_text()), want):
+            if up_to_date(info := json.loads(meta.read_text()), want):
+                fix_layout_modes(info)
                 say("fixtures up to date")
                 return 0
     say(f"building (recipe {want[:12]})")
@@ -599,6 +625,8 @@ def build(force: bool = False) -> int:
     busybox_rootfs = build_busybox_layout(layouts / "busybox", deb)
     build_zstd_layout(layouts / "busybox-zstd", layouts / "busybox")
     build_nginx_layout(layouts / "nginx", tarball)
+    for name in ("busybox", "busybox-zstd", "nginx"):
+        readable_by_all(layouts / name)
     images: dict[str, dict[str, Any]] = {}
     for name, reg_name, target, layout_name, tag, flags in PUSHES:
         images[name] = push(name, reg_name, target, layouts / layout_name, tag, flags)
@@ -633,6 +661,8 @@ def check() -> int:
         print("fixtures: inputs missing")
         return 1
     if up_to_date(info, recipe_hash(debs[-1], tarball)):
+        if os.geteuid() == 0:
+            fix_layout_modes(info)
         print("fixtures up to date")
         return 0
     print("fixtures: stale")
