@@ -35,7 +35,9 @@ SEABOX = [str(REPO / ".venv" / "bin" / "seabox")]
 
 
 @contextlib.contextmanager
-def private_dockerd(tmp: Path) -> Iterator[str]:
+def private_dockerd(tmp: Path, bridge: str = "none") -> Iterator[str]:
+    """dockerd on ``tmp`` with its own containerd; ``bridge``: an existing bridge device for its
+    default network (published ports then go through docker-proxy; never iptables)."""
     exec_root = Path(f"/run/sbt-docker-{secrets.token_hex(4)}")
     host = f"unix://{tmp}/docker.sock"
     (tmp / "daemon.json").write_text("{}")
@@ -43,8 +45,9 @@ def private_dockerd(tmp: Path) -> Iterator[str]:
     log = open(tmp / "dockerd.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         ["dockerd", "--config-file", str(tmp / "daemon.json"), "--data-root", str(tmp / "data"), "--exec-root", str(exec_root),
-         "-H", host, "--pidfile", str(tmp / "dockerd.pid"), "--bridge=none", "--iptables=false", "--ip6tables=false",
-         "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false", "--storage-driver", "overlay2"],
+         "-H", host, "--pidfile", str(tmp / "dockerd.pid"), f"--bridge={bridge}", "--iptables=false", "--ip6tables=false",
+         "--ip-forward=false", "--ip-masq=false", f"--userland-proxy={'false' if bridge == 'none' else 'true'}",
+         "--storage-driver", "overlay2"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
