@@ -112,6 +112,8 @@ class BuildRequest:
     push: bool = False
     send_context: bool = False  # stream the context as a tar even to a local daemon
     config_path: str | None = None  # docker config.json with logins
+    cache_from: list[str] = field(default_factory=list)  # --cache-from specs (remotecache.parse_spec)
+    cache_to: list[str] = field(default_factory=list)
 
 
 class Client:
@@ -209,6 +211,10 @@ class Client:
                     secrets[sid] = base64.b64encode(f.read()).decode()
             except OSError as e:
                 raise errdefs.NotFound(errdefs.subject("secret", sid, f"cannot read {src}: {e.strerror}")) from None
+        from seabox.buildd.remotecache import parse_spec
+
+        cache_from = [parse_spec(c, exporting=False) for c in req.cache_from]
+        cache_to = [parse_spec(c, exporting=True) for c in req.cache_to]
         outputs = list(req.outputs)
         if req.push and not any(o.get("type") == "image" for o in outputs):
             outputs.append({"type": "image", "push": "true"})
@@ -222,6 +228,7 @@ class Client:
             "build_args": req.build_args, "target": req.target, "no_cache": req.no_cache, "pull": req.pull,
             "platform": req.platform, "secrets": secrets, "labels": req.labels, "tags": req.tags,
             "outputs": [_absolute_dest(o) for o in outputs], "credentials": _credentials(req, text),
+            "cache_from": [_absolute_dest(c) for c in cache_from], "cache_to": [_absolute_dest(c) for c in cache_to],
         }
         body = b""
         if req.send_context:
@@ -240,8 +247,9 @@ class Client:
 
 def _absolute_dest(o: dict[str, str]) -> dict[str, str]:
     o = dict(o)
-    if o.get("dest") and o["dest"] != "-":
-        o["dest"] = os.path.abspath(o["dest"])
+    for k in ("dest", "src"):
+        if o.get(k) and o[k] != "-":
+            o[k] = os.path.abspath(o[k])
     return o
 
 
@@ -252,6 +260,10 @@ def _credentials(req: BuildRequest, dockerfile: str) -> dict[str, list[str]]:
 
     hosts: set[str] = set()
     refs = list(req.tags)
+    for spec in [*req.cache_from, *req.cache_to]:  # registries of --cache-from/--cache-to
+        for part in spec.split(","):
+            k, sep, v = part.partition("=")
+            refs.append(v if sep and k.strip() == "ref" else part if not sep else "")
     for line in dockerfile.splitlines():
         parts = line.strip().split()
         if parts and parts[0].upper() == "FROM":

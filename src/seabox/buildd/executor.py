@@ -80,6 +80,8 @@ class BuildOptions:
     secrets: dict[str, bytes] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     credentials: dict[str, tuple[str, str]] = field(default_factory=dict)
+    cache_from: list[dict[str, str]] = field(default_factory=list)  # remotecache.parse_spec results
+    cache_to: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -111,6 +113,7 @@ class BuildResult:
     snapshot: str | None
     steps: int
     cached: int
+    records: list[Record] = field(default_factory=list)  # every step's cache record, in run order
 
 
 def _now(ts: float | None = None) -> str:
@@ -318,6 +321,8 @@ class _Build:
         self._ids_lock = threading.Lock()
         self.steps = 0
         self.cached = 0
+        self.records: list[Record] = []
+        self.remote: Any = None  # remotecache.Imported when --cache-from was given
 
     def next_id(self) -> int:
         with self._ids_lock:
@@ -332,6 +337,8 @@ class _Build:
             return self._run()
         finally:
             shutil.rmtree(self.secret_dir, ignore_errors=True)
+            if self.remote is not None:
+                self.remote.close()
 
     def _parse(self, base_images: dict[str, Any] | None = None) -> Dockerfile:
         return parse(self.opts.dockerfile, filename=self.opts.dockerfile_name, build_args=self.opts.build_args,
@@ -362,6 +369,15 @@ class _Build:
         keys = build_keys(df, graph, index=index,
                           digests={r: s.manifest_digest for r, s in self.images.items()})
         self.df = df
+        if self.opts.cache_from and not self.opts.no_cache:
+            from seabox.buildd.remotecache import Imported
+
+            vid = self.next_id()
+            t0 = time.time()
+            self.vertex(vid, "[internal] importing cache manifests", status="start", started=t0)
+            self.remote = Imported(self.e, self.opts.cache_from, self.opts.credentials.get,
+                                   lambda line: self.emit({"type": "log", "id": vid, "line": line}))
+            self.vertex(vid, "[internal] importing cache manifests", status="done", started=t0, completed=time.time())
         # names (and ids) of every step, in order, before anything runs
         # every needed stage starts at once; a stage blocks only where it reads another one
         # (FROM <stage>, COPY --from, RUN --mount from=), so independent work overlaps as in BuildKit
@@ -384,7 +400,7 @@ class _Build:
             c = dict(config.get("config") or {})
             c["Labels"] = {**(c.get("Labels") or {}), **self.opts.labels}
             config["config"] = c
-        return BuildResult(config, res.state.layers, res.state.snapshot, self.steps, self.cached)
+        return BuildResult(config, res.state.layers, res.state.snapshot, self.steps, self.cached, list(self.records))
 
     # -- stages --------------------------------------------------------------------------------
 
@@ -463,8 +479,23 @@ class _Build:
                 and all(self.e.content.exists(x.digest) for x in rec.layers):
             self.e.cache.touch(key)
             self.cached += 1
+            self._note(rec)
             self.vertex(vid, name, status="done", cached=True, started=t0, completed=time.time())
             return FsState(rec.snapshot, rec.layers, max(state.created, rec.created))
+        remote = self.remote.get(key) if self.remote is not None else None
+        if remote is not None and remote.layers:
+            self.vertex(vid, name, status="start", started=t0)
+            try:
+                snap = self.remote.materialize(key)
+            except (errdefs.SeaboxError, OSError) as err:  # a broken cache only costs a rebuild
+                self.emit({"type": "log", "id": vid, "line": f"WARNING: cache from {remote.source} not used: {err}"})
+            else:
+                rec = Record(key, str(snap), remote.layers, remote.layers[-1].size, name, created=remote.created)
+                self.e.cache.put(rec)
+                self.cached += 1
+                self._note(rec)
+                self.vertex(vid, name, status="done", cached=True, started=t0, completed=time.time())
+                return FsState(rec.snapshot, rec.layers, max(state.created, rec.created))
         self.vertex(vid, name, status="start", started=t0)
         try:
             with self.e.mounted(state.snapshot, writable=True) as (active, mnt):
@@ -475,9 +506,15 @@ class _Build:
             raise
         layers = [*state.layers, layer] if layer else list(state.layers)
         now = time.time()
-        self.e.cache.put(Record(key, snap, layers, size, name, created=now))
+        rec = Record(key, snap, layers, size, name, created=now)
+        self.e.cache.put(rec)
+        self._note(rec)
         self.vertex(vid, name, status="done", cached=False, started=t0, completed=now)
         return FsState(snap, layers, now)
+
+    def _note(self, rec: Record) -> None:
+        with self._ids_lock:  # stages run in threads
+            self.records.append(rec)
 
     # -- instructions --------------------------------------------------------------------------
 

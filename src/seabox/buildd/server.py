@@ -203,6 +203,8 @@ def _watch_disconnect(conn: Any, cancel: threading.Event) -> None:
 
 def run_build(engine: Engine, req: dict[str, Any], context_dir: str, emit: Any,
               seaboxd_address: str, cancel: threading.Event | None = None) -> dict[str, Any]:
+    from seabox.buildd import remotecache
+
     opts = BuildOptions(
         dockerfile=req["dockerfile"],
         context_dir=context_dir,
@@ -216,12 +218,17 @@ def run_build(engine: Engine, req: dict[str, Any], context_dir: str, emit: Any,
         secrets={k: base64.b64decode(v) for k, v in (req.get("secrets") or {}).items()},
         labels=dict(req.get("labels") or {}),
         credentials={k: (v[0], v[1]) for k, v in (req.get("credentials") or {}).items()},
+        cache_from=[remotecache.check(x, exporting=False) for x in req.get("cache_from") or []],
+        cache_to=[remotecache.check(x, exporting=True) for x in req.get("cache_to") or []],
     )
     names = list(req.get("tags") or [])
     outputs = list(req.get("outputs") or [])
     with engine.builds.shared():
         res = engine.build(opts, emit, cancel)
         desc = output.write_image(engine, res)
+        for spec in opts.cache_to:
+            remotecache.export(engine, spec, res.records, res.layers, opts.credentials.get,
+                               lambda line: emit({"type": "status", "message": line}))
     config_digest = json.loads(engine.content.read_bytes(desc.digest))["config"]["digest"]
 
     def log(line: str) -> None:

@@ -21,6 +21,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--output", "-o", action="append", default=[])
     b.add_argument("--secret", action="append", default=[])
     b.add_argument("--no-cache", action="store_true")
+    b.add_argument("--import-cache", action="append", default=[], help="type=registry,ref=<name> | type=local,src=<dir>")
+    b.add_argument("--export-cache", action="append", default=[],
+                   help="type=registry,ref=<name>[,mode=min|max] | type=local,dest=<dir>")
     b.add_argument("--progress", default="auto", choices=("auto", "plain", "tty", "quiet"))
     du = sub.add_parser("du", help="disk usage of the build cache")
     du.add_argument("-v", "--verbose", action="store_true")
@@ -83,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                            tags=[n for o in outputs if o.get("name") for n in o["name"].split(",")],
                            build_args=build_args, labels=labels, target=target, platform=platform,
                            no_cache=a.no_cache, secrets=dict(_secret(s) for s in a.secret),
-                           outputs=[o for o in outputs if o.get("type") != "image" or o.get("push") or True])
+                           outputs=[o for o in outputs if o.get("type") != "image" or o.get("push") or True],
+                           cache_from=a.import_cache, cache_to=a.export_cache)
         mode = a.progress if a.progress != "auto" else ("tty" if sys.stderr.isatty() else "plain")
         render: Any = {"tty": prog.TtyProgress, "plain": prog.PlainProgress}.get(mode, lambda _: prog.QuietProgress())(
             sys.stderr)

@@ -51,6 +51,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--send-context", action="store_true", help="stream the context as a tar to the daemon")
     p.add_argument("--iidfile", default="")
+    p.add_argument("--cache-from", action="append", default=[],
+                   help="import build cache: type=registry,ref=<name> | type=local,src=<dir> | <name> (repeatable)")
+    p.add_argument("--cache-to", action="append", default=[],
+                   help="export build cache: type=registry,ref=<name>[,mode=min|max] | type=local,dest=<dir>")
     p.add_argument("--addr", default=None, help="buildd address (default $BUILDKIT_HOST or unix:///run/seabox/buildd.sock)")
     return p
 
@@ -69,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
             context_dir=a.context, dockerfile=a.file, tags=a.tag, build_args=_kv(a.build_arg, "build-arg"),
             target=a.target, no_cache=a.no_cache, pull=a.pull, platform=a.platform, secrets=secrets,
             labels=_kv(a.label, "label"), outputs=outputs, push=a.push, send_context=a.send_context,
+            cache_from=a.cache_from, cache_to=a.cache_to,
         )
         mode = "quiet" if a.quiet else a.progress
         if mode == "auto":
