@@ -1,16 +1,21 @@
 # The two commands a newcomer needs, on a fresh Debian 12 machine as root:
 #   make demo   set everything up, then walk through seabox
+#   make demo-stop   stop the daemons the demo started and remove what it created
 #   make test   set everything up, then run the whole suite
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 export SEABOX_FIXTURES ?= /var/lib/seabox-fixtures
 
-.PHONY: demo test setup registries registries-stop fixtures lint pytest bench clean
+.PHONY: demo demo-stop test setup registries registries-stop fixtures lint pytest bench clean
 
 demo: setup registries fixtures
 	@echo "==> demo"
 	@bash scripts/demo.sh
+
+demo-stop:
+	@echo "==> demo-stop"
+	@bash scripts/demo-stop.sh
 
 test: setup registries fixtures lint pytest
 

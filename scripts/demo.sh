@@ -4,14 +4,21 @@
 # registry (127.0.0.1:5000) and "Harbor" is the local auth registry (127.0.0.1:5001).
 #
 # It starts seaboxd and seabox-buildd on their default paths if they are not running and
-# leaves them running afterwards (stop them with `pkill -f seaboxd; pkill -f seabox-buildd`,
-# or install the units in contrib/).  The demo's own containers and images are removed at the end.
+# leaves them running afterwards; `make demo-stop` (scripts/demo-stop.sh) stops the ones it
+# started and removes what it created.  What to undo is recorded in $SEABOX_DEMO_STATE
+# (default /var/lib/seabox-demo): the daemons' pids and whether it pulled nginx:1.26; the
+# docker.io hosts.toml it writes carries its own marker line.  The demo's own containers and
+# images are removed at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 FIX=${SEABOX_FIXTURES:-/var/lib/seabox-fixtures}
 LOGDIR=/var/log/seabox
 PORT=${SEABOX_DEMO_PORT:-8888}
+STATE=${SEABOX_DEMO_STATE:-/var/lib/seabox-demo}
+HOSTS_TOML=${SEABOX_DEMO_HOSTS_TOML:-/etc/seabox/certs.d/docker.io/hosts.toml}
+MARK="# written by seabox's \`make demo\`"  # demo-stop.sh removes hosts.toml only if it starts with this line
+mkdir -p "$STATE"
 say() { printf '\n==> %s\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 
@@ -39,18 +46,17 @@ run seabox-runc --root "$work/state" run --bundle "$work/bundle" "$cid"
 cleanup_runc
 trap - EXIT
 
-say "docker.io mirrored by the local registry (/etc/seabox/certs.d/docker.io/hosts.toml)"
-if [[ ! -e /etc/seabox/certs.d/docker.io/hosts.toml ]]; then
-  mkdir -p /etc/seabox/certs.d/docker.io
-  cat > /etc/seabox/certs.d/docker.io/hosts.toml <<'EOF'
-# written by seabox's `make demo`: this machine has no internet, the local registry mirrors docker.io
+say "docker.io mirrored by the local registry ($HOSTS_TOML)"
+if [[ ! -e $HOSTS_TOML ]]; then
+  mkdir -p "$(dirname "$HOSTS_TOML")"
+  { echo "$MARK: this machine has no internet, the local registry mirrors docker.io"; cat <<'EOF'; } > "$HOSTS_TOML"
 server = "https://registry-1.docker.io"
 
 [host."http://127.0.0.1:5000"]
   capabilities = ["pull", "resolve"]
 EOF
 fi
-cat /etc/seabox/certs.d/docker.io/hosts.toml
+cat "$HOSTS_TOML"
 
 mkdir -p "$LOGDIR"
 say "seaboxd (log: $LOGDIR/seaboxd.log)"
@@ -58,15 +64,17 @@ if seabox info >/dev/null 2>&1; then
   echo "seaboxd is already running"
 else
   setsid seaboxd >>"$LOGDIR/seaboxd.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/seaboxd.pid"  # setsid execs in place (not a group leader here): $! is seaboxd
   for _ in $(seq 100); do seabox info >/dev/null 2>&1 && break; sleep 0.1; done
   seabox info >/dev/null || { echo "seaboxd did not start; see $LOGDIR/seaboxd.log" >&2; exit 1; }
-  echo "seaboxd started (pid $(pgrep -f -o 'bin/seaboxd'))"
+  echo "seaboxd started (pid $(<"$STATE/seaboxd.pid"))"
 fi
 say "seabox-buildd (log: $LOGDIR/buildd.log)"
 if [[ -S /run/seabox/buildd.sock ]] && seabox-buildctl du >/dev/null 2>&1; then
   echo "seabox-buildd is already running"
 else
   setsid seabox-buildd >>"$LOGDIR/buildd.log" 2>&1 < /dev/null &
+  echo $! > "$STATE/seabox-buildd.pid"
   for _ in $(seq 100); do seabox-buildctl du >/dev/null 2>&1 && break; sleep 0.1; done
   echo "seabox-buildd started"
 fi
@@ -79,6 +87,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "pull, run with a published port, curl it"
+seabox image inspect nginx:1.26 >/dev/null 2>&1 || touch "$STATE/pulled-nginx"
 run seabox pull nginx:1.26
 run seabox images
 run seabox run -d --name demo-web -p "$PORT:80" nginx:1.26
@@ -106,4 +115,4 @@ run seabox run --rm 127.0.0.1:5001/app/nginx:1.26 cat /etc/seabox-demo
 say "clean up"
 run seabox rm -f demo-web
 run seabox logout 127.0.0.1:5001
-echo "seaboxd and seabox-buildd are still running; seabox ps -a shows what is left"
+echo "seaboxd and seabox-buildd are still running; seabox ps -a shows what is left; \`make demo-stop\` stops them"
