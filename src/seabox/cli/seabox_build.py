@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -35,7 +36,7 @@ def _secret(spec: str) -> tuple[str, str]:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="seabox build", description="Build an image from a Dockerfile")
-    p.add_argument("context", help="build context directory")
+    p.add_argument("context", help="build context: a directory, a git URL (#ref:subdir) or an http(s) tarball/Dockerfile URL")
     p.add_argument("-t", "--tag", action="append", default=[], help="name:tag (repeatable)")
     p.add_argument("-f", "--file", default="", help="Dockerfile (default: <context>/Dockerfile)")
     p.add_argument("--build-arg", action="append", default=[])
@@ -61,16 +62,23 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from seabox import errdefs
+    from seabox.build import remote
     from seabox.buildd import progress as prog
     from seabox.buildd.client import BuildFailed, BuildRequest, Client, parse_output
 
     p = parser()
     a = p.parse_args(argv)
+    stack = contextlib.ExitStack()
     try:
         outputs = [parse_output(o) for o in a.output]
         secrets = dict(_secret(s) for s in a.secret)
+        context, dockerfile = a.context, a.file
+        if remote.is_remote(context):  # git repository or HTTP(S) tarball/Dockerfile, fetched here
+            got = stack.enter_context(remote.fetched(context))
+            context = got.context_dir
+            dockerfile = os.path.join(context, dockerfile) if dockerfile else got.dockerfile
         req = BuildRequest(
-            context_dir=a.context, dockerfile=a.file, tags=a.tag, build_args=_kv(a.build_arg, "build-arg"),
+            context_dir=context, dockerfile=dockerfile, tags=a.tag, build_args=_kv(a.build_arg, "build-arg"),
             target=a.target, no_cache=a.no_cache, pull=a.pull, platform=a.platform, secrets=secrets,
             labels=_kv(a.label, "label"), outputs=outputs, push=a.push, send_context=a.send_context,
             cache_from=a.cache_from, cache_to=a.cache_to,
@@ -100,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    finally:
+        stack.close()
     if a.iidfile:
         with open(a.iidfile, "w") as f:
             f.write(result["config"])
