@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from seabox.buildd.testing import RunningBuildd, buildd
+from seabox.buildd.testing import RunningBuildd, buildd, temp_buildd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -28,10 +28,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "build"
 
 @pytest.fixture(scope="module")
 def bd() -> Iterator[RunningBuildd]:
-    base = Path(tempfile.mkdtemp(prefix="sbt-bdp-", dir="/tmp"))
-    with buildd(base / "d") as d:
+    with temp_buildd("sbt-bdp-") as d:
         yield d
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def run_build(bd: RunningBuildd, context: Path, *args: str, env: dict[str, str] | None = None) -> tuple[int, list[dict], str]:

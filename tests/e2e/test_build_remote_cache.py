@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from seabox.buildd.client import Client
-from seabox.buildd.testing import RunningBuildd, buildd
+from seabox.buildd.testing import RunningBuildd, temp_buildd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -38,10 +36,8 @@ RUN cat /rand /note.txt > /both
 
 @pytest.fixture(scope="module")
 def bd() -> Iterator[RunningBuildd]:
-    base = Path(tempfile.mkdtemp(prefix="sbt-bdc-", dir="/tmp"))
-    with buildd(base / "d") as d:
+    with temp_buildd("sbt-bdc-") as d:
         yield d
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

@@ -7,12 +7,10 @@ import contextlib
 import functools
 import http.server
 import io
-import shutil
 import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from seabox.buildd.testing import RunningBuildd, buildd
+from seabox.buildd.testing import RunningBuildd, temp_buildd
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -29,10 +27,8 @@ BASE = "FROM 127.0.0.1:5000/library/busybox:latest\n"
 
 @pytest.fixture(scope="module")
 def bd() -> Iterator[RunningBuildd]:
-    base = Path(tempfile.mkdtemp(prefix="sbt-bdu-", dir="/tmp"))
-    with buildd(base / "d") as d:
+    with temp_buildd("sbt-bdu-") as d:
         yield d
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def _free_port() -> int:

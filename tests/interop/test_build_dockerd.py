@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from seabox.buildd.testing import PrivateDockerd, RunningBuildd, buildd, private_dockerd
+from seabox.buildd.testing import PrivateDockerd, RunningBuildd, private_dockerd, temp_buildd
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
@@ -28,10 +28,8 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "build"
 
 @pytest.fixture(scope="module")
 def bd() -> Iterator[RunningBuildd]:
-    base = Path(tempfile.mkdtemp(prefix="sbt-bdi-", dir="/tmp"))
-    with buildd(base / "d") as d:
+    with temp_buildd("sbt-bdi-") as d:
         yield d
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

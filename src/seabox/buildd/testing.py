@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -85,6 +86,19 @@ def buildd(
         logf.close()
         _unmount_under(workdir)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def temp_buildd(prefix: str = "sbt-bd-", **kw: Any) -> Iterator[RunningBuildd]:
+    """``buildd`` in a fresh temp dir under /tmp (short socket paths), removed afterwards."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        with buildd(base / "d", **kw) as d:
+            yield d
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 class PrivateDockerd:
