@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from seabox.runtime.testsupport import Runc
+from seabox.testing.bundle import fd_at
 
 pytestmark = pytest.mark.root
 
@@ -301,16 +302,10 @@ def test_exec_preserve_fds_and_additional_gids(runc: Runc, tmp_path: Path) -> No
     assert runc.cmd("start", cid).returncode == 0
     data = tmp_path / "data"
     data.write_text("through fd 3\n")
-    fd = os.open(str(data), os.O_RDONLY)
-    try:
-        os.dup2(fd, 3)
+    with fd_at(3, data):  # fd 3 is pytest's saved stdin: fd_at puts it back
         r = subprocess.run([*runc.cmdline, "--root", str(runc.root), "exec", "--preserve-fds", "1",
                             "--user", "1000:1000", "-g", "3000", cid, "sh", "-c", "cat <&3; id -G"],
                            capture_output=True, text=True, pass_fds=(3,), timeout=60)
-    finally:
-        if fd != 3:
-            os.close(fd)
-        os.close(3)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == "through fd 3"

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from seabox.runtime.testsupport import Runc
+from seabox.testing.bundle import fd_at
 
 pytestmark = pytest.mark.root
 
@@ -117,16 +118,10 @@ def test_preserve_fds(runc: Runc, tmp_path: Path) -> None:
 
     data = tmp_path / "data"
     data.write_text("preserved\n")
-    fd = os.open(str(data), os.O_RDONLY)
-    try:
-        os.dup2(fd, 3)
-        b = runc.bundle(["sh", "-c", "cat <&3; ls /proc/self/fd"])
+    b = runc.bundle(["sh", "-c", "cat <&3; ls /proc/self/fd"])
+    with fd_at(3, data):  # fd 3 is pytest's saved stdin: fd_at puts it back
         r = subprocess.run([*runc.cmdline, "--root", str(runc.root), "run", "--preserve-fds", "1", "--bundle", str(b),
                             runc.new_id()], capture_output=True, text=True, pass_fds=(3,), timeout=60)
-    finally:
-        if fd != 3:
-            os.close(fd)
-        os.close(3)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.split()
     assert lines[0] == "preserved"

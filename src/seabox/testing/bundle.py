@@ -13,10 +13,15 @@ and mount namespaces; proc, /dev tmpfs, devpts, shm, mqueue, sysfs and cgroup mo
 three default capabilities; runc's masked and read-only paths; RLIMIT_NOFILE 1024.  It differs
 where tests need it to: ``process.terminal`` is false (tests have no tty), ``root.readonly`` is
 false (tests write files), and the hostname is ``seabox``.
+
+``fd_at`` hands a runtime an extra fd at a fixed number (``--preserve-fds``) without losing
+what the test process had there: under pytest, fd 3 is pytest's saved copy of stdin, and
+closing it makes pytest fail at exit (``os.dup2(saved, 0)``: Bad file descriptor).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -24,6 +29,7 @@ import os
 import platform
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +228,30 @@ def make_bundle(dest: Path, args: list[str], **overrides: Any) -> Path:
         make_busybox_rootfs(rootfs)
     (dest / "config.json").write_text(json.dumps(spec, indent=2) + "\n")
     return dest
+
+
+@contextlib.contextmanager
+def fd_at(target: int, path: str | os.PathLike[str]) -> Iterator[int]:
+    """Open ``path`` read-only at fd ``target`` (inheritable) for the block; then put back what was there.
+
+    Whatever the process held at ``target`` is saved with dup and restored with dup2, so an fd
+    that belongs to someone else (pytest's saved stdin, a logging handler's file) survives."""
+    try:
+        inheritable = os.get_inheritable(target)
+        saved = os.dup(target)
+    except OSError:
+        inheritable, saved = False, -1  # nothing open there
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        if fd != target:
+            os.dup2(fd, target)  # inheritable by default
+            os.close(fd)
+        else:
+            os.set_inheritable(fd, True)
+        yield target
+    finally:
+        if saved >= 0:
+            os.dup2(saved, target, inheritable=inheritable)
+            os.close(saved)
+        else:
+            os.close(target)
