@@ -333,19 +333,38 @@ class Containers:
         cid = rec["Id"]
         cfg, host = rec["Config"], rec["HostConfig"]
         marks = [time.monotonic()]
+        # the shim is spawned while the spec and bundle are made, and containerd's record gets the
+        # new spec while the runtime creates the container: neither depends on the other
+        self.tasks.prepare_shim(ns, cid)
+        record: list[BaseException | None] = []
         try:
             inp = self._inputs(ns, rec)
             marks.append(time.monotonic())
             spec = specs.build(rec["RequestConfig"] | {"Hostname": cfg.get("Hostname"),
                                                      "User": rec["RequestConfig"].get("User") or ""},
                                host, inp)
-            self._write_container(ns, rec, spec, exists=True)
             marks.append(time.monotonic())
-            self._create_task(ns, rec, spec)
+
+            def write_record() -> None:
+                try:
+                    self._write_container(ns, rec, spec, exists=True)
+                    record.append(None)
+                except BaseException as e:
+                    record.append(e)
+
+            writer = threading.Thread(target=write_record, name=f"engine-record-{cid[:12]}", daemon=True)
+            writer.start()
+            try:
+                self._create_task(ns, rec, spec)
+            finally:
+                writer.join()
+            if record and record[0] is not None:
+                raise record[0]
             marks.append(time.monotonic())
             pid = self.tasks.start(ns, cid)
             marks.append(time.monotonic())
         except BaseException as e:
+            self.tasks.cancel_shim(ns, cid)
             with contextlib.suppress(Exception):
                 self.tasks.delete(ns, cid)
             rec["State"].update({"Status": "created" if rec["State"]["StartedAt"] == ZERO_TIME else "exited",
@@ -356,7 +375,7 @@ class Containers:
                              "OOMKilled": False, "Dead": False, "Pid": pid, "ExitCode": 0, "Error": "",
                              "StartedAt": now(), "FinishedAt": ZERO_TIME})
         self.records.save(rec)
-        steps = ("inputs_ms", "record_ms", "task_create_ms", "task_start_ms")
+        steps = ("inputs_ms", "spec_ms", "task_create_ms", "task_start_ms")
         log.debug("started", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
                                                                    zip(steps, marks, marks[1:], strict=False)}}})
         self.engine.emit(ns, "container", "start", cid, {"name": rec["Name"][1:], "image": rec["ImageName"]})

@@ -115,6 +115,7 @@ class TaskManager:
         self._launcher_lock = threading.Lock()
         self._lock = threading.Lock()
         self.tasks: dict[tuple[str, str], Task] = {}
+        self._early: dict[tuple[str, str], tuple[threading.Thread, list]] = {}  # prepare_shim's spawns
         for d in (self.shims, self.bundles):
             d.mkdir(parents=True, exist_ok=True, mode=0o711)
 
@@ -134,6 +135,10 @@ class TaskManager:
 
     def close(self) -> None:
         """Stop the launcher; shims and their containers keep running."""
+        with self._lock:
+            early = list(self._early)
+        for ns, cid in early:
+            self.cancel_shim(ns, cid)
         with self._launcher_lock:
             if self._launcher is not None:
                 self._launcher.close()  # type: ignore[attr-defined]
@@ -145,10 +150,55 @@ class TaskManager:
                 t.client.close()
 
     def _spawn(self, ns: str, cid: str) -> ShimClient:
+        early = self._take_early(ns, cid)
+        if early is not None:
+            return early
         cfg = ShimConfig(ns, cid, shim_dir(str(self.shims), ns, cid), runtime_binary=self.runtime_binary,
                          runtime_root=self.runtime_root)
         info = self.launcher().spawn(cfg)  # type: ignore[attr-defined]
         return ShimClient(info.address)
+
+    def prepare_shim(self, ns: str, cid: str) -> None:
+        """Start spawning the shim of ``cid``'s next task now, on a thread, so that it overlaps
+        whatever the caller does before ``create`` (the engine builds the spec and the bundle
+        meanwhile); ``create`` picks it up.  A caller that does not go on to ``create`` calls
+        ``cancel_shim``."""
+        key = (ns, cid)
+        slot: list[ShimClient | BaseException] = []
+
+        def run() -> None:
+            try:
+                cfg = ShimConfig(ns, cid, shim_dir(str(self.shims), ns, cid), runtime_binary=self.runtime_binary,
+                                 runtime_root=self.runtime_root)
+                slot.append(ShimClient(self.launcher().spawn(cfg).address))  # type: ignore[attr-defined]
+            except BaseException as e:
+                slot.append(e)
+
+        th = threading.Thread(target=run, name=f"shim-spawn-{cid[:12]}", daemon=True)
+        with self._lock:
+            if key in self._early or key in self.tasks:
+                return
+            self._early[key] = (th, slot)
+        th.start()
+
+    def _take_early(self, ns: str, cid: str) -> ShimClient | None:
+        with self._lock:
+            early = self._early.pop((ns, cid), None)
+        if early is None:
+            return None
+        th, slot = early
+        th.join()
+        got = slot[0] if slot else None
+        return got if isinstance(got, ShimClient) else None  # a failed early spawn: spawn again, report that error
+
+    def cancel_shim(self, ns: str, cid: str) -> None:
+        """Stop a shim ``prepare_shim`` started that no task will use."""
+        client = self._take_early(ns, cid)
+        if client is not None:
+            try:
+                client.shutdown(now=True)
+            except SeaboxError:
+                pass
 
     def _watch(self, t: Task) -> None:
         """Read the shim's events (missed ones first), publish exits and OOMs, acknowledge them."""
