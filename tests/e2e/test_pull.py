@@ -114,6 +114,15 @@ def test_multi_platform_index(fixtures_info: dict, store: ContentStore, snap: An
         assert all(store.exists(x.digest) for x in [m.config, *m.layers])
 
 
+def test_single_platform_image_and_an_explicit_platform(fixtures_info: dict, store: ContentStore) -> None:
+    fx = fixtures_info["images"]["busybox"]  # one manifest, no index: the host's platform
+    host = platforms.display(platforms.host())
+    assert pull(fx["ref"], content_store=store, platform=host).config.architecture == platforms.host().architecture
+    with pytest.raises(errdefs.NotFound, match=f"is for {host}, not the requested linux/s390x"):
+        pull(fx["ref"], content_store=store, platform="linux/s390x")
+    assert pull(fx["ref"], content_store=store).target.digest == fx["digest"]  # no platform asked: taken as it is
+
+
 def test_docker_io_through_mirror(fixtures_info: dict, store: ContentStore, tmp_path: Path) -> None:
     hosts = tmp_path / "certs.d"
     (hosts / "docker.io").mkdir(parents=True)

@@ -648,6 +648,13 @@ def pull(
                         errdefs.subject("image", str(r), f"not a container image (config type {m.config.media_type})")
                     )
                 cfg = oci.parse_config(cbytes, name=m.config.digest)
+                if md is target and platform is not None and not all_platforms \
+                        and platforms.only(want).best([cfg.platform]) is None:
+                    # a single-platform image: an explicitly requested other platform is an error
+                    # (as with docker and ctr); with no --platform it is taken as it is
+                    raise errdefs.NotFound(errdefs.subject(
+                        "image", str(r), f"is for {platforms.display(cfg.platform)}, "
+                                         f"not the requested {platforms.display(want)}"))
                 for ld in m.layers:
                     oci.layer_compression(ld.media_type)  # refuse unknown layer types before downloading
                 parsed[md.digest] = (m, cfg)
