@@ -12,12 +12,14 @@
 #     seabox0 bridge: its conflist, link and IPAM state) and the CNI plugins' iptables chains
 #     when nothing uses them.  The seabox CLI refuses to remove the pre-defined network (as
 #     docker does), so this step calls the network library seaboxd itself uses; a network that
-#     containers still use is left with a note;
+#     containers still use (in seaboxd's state, or any interface still on its bridge) is left
+#     with a note;
 #  4. the docker.io hosts.toml, only if it still starts with the demo's marker line.
 #
 # Every path can be redirected (the tests run it on temp dirs with fake daemons):
 #   SEABOX_DEMO_STATE, SEABOX_DEMO_HOSTS_TOML, SEABOX_DEMO_BIN (where seabox and friends are),
-#   SEABOX_DEMO_CNI_CONF_DIR, SEABOX_DEMO_NETWORK_STATE, SEABOX_DEMO_IPTABLES ("" = leave iptables).
+#   SEABOX_DEMO_CNI_CONF_DIR, SEABOX_DEMO_NETWORK_STATE, SEABOX_DEMO_IPTABLES ("" = leave iptables),
+#   SEABOX_DEMO_SYSFS_NET (where bridges list their ports: <dir>/<bridge>/brif/).
 # Exit status: 0 when everything the demo started is stopped, 1 when a daemon survived SIGKILL.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -102,6 +104,12 @@ s = Settings(conf_dir=env("SEABOX_DEMO_CNI_CONF_DIR", Settings.conf_dir),
 nets = Networks(s)
 try:
     net = nets.get(s.default_network, create_default=False)
+    # another seaboxd (say, a test's, with its own state dir) may use the same conf dir and bridge:
+    # its containers are not in our state dir, but their veths hang on the bridge
+    brif = os.path.join(env("SEABOX_DEMO_SYSFS_NET", "/sys/class/net"), net.bridge, "brif")
+    ports = sorted(os.listdir(brif)) if net.bridge and os.path.isdir(brif) else []
+    if ports:
+        raise SeaboxError(f'network "{net.name}": bridge {net.bridge} still has {", ".join(ports)} attached')
     nets.remove(net.name, allow_default=True)
     print(f"==> network {net.name}: removed (bridge {net.bridge}, {net.subnet})")
 except NotFound:

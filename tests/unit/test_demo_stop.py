@@ -66,6 +66,7 @@ class Env:
                     "SEABOX_DEMO_STATE": str(self.state), "SEABOX_DEMO_HOSTS_TOML": str(self.hosts),
                     "SEABOX_DEMO_CNI_CONF_DIR": self.settings.conf_dir,
                     "SEABOX_DEMO_NETWORK_STATE": self.settings.state_dir, "SEABOX_DEMO_IPTABLES": "",
+                    "SEABOX_DEMO_SYSFS_NET": str(tmp / "sysnet"),
                     "SEABOX_DEMO_STOP_TIMEOUT": "1"}  # fmt: skip
 
     def start(self, argv: list[str], pidfile: str, **env: str) -> subprocess.Popen[bytes]:
@@ -158,3 +159,15 @@ def test_a_daemon_that_ignores_sigterm_is_killed(env: Env) -> None:
     assert seaboxd.wait(5) == -signal.SIGKILL
     assert "sending SIGKILL" in res.stdout
     assert not (env.state / "seaboxd.pid").exists()
+
+
+def test_a_bridge_with_interfaces_on_it_is_left(env: Env) -> None:
+    """Another seaboxd (a test's, with its own state dir) may have containers on the same bridge."""
+    net = Networks(env.settings).ensure_default()
+    (env.tmp / "sysnet" / net.bridge / "brif" / "veth1234").mkdir(parents=True)
+
+    res = env.run()
+
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert Path(net.path).exists()
+    assert f"bridge {net.bridge} still has veth1234 attached" in res.stdout, res.stdout
