@@ -298,12 +298,15 @@ def dockerd(
     tmp: Path,
     *,
     runtimes: Mapping[str, str] | None = None,
+    bridge: str = "none",
     config: Mapping[str, object] | None = None,
     start_timeout: float = 60,
 ) -> Iterator[Dockerd]:
     """Run Debian's dockerd (and its managed containerd) on ``tmp`` (which must be empty or absent).
 
-    ``runtimes`` are registered with ``--add-runtime name=path``; ``config`` is its daemon.json.
+    ``runtimes`` are registered with ``--add-runtime name=path``; ``config`` is its daemon.json;
+    ``bridge`` names an existing bridge device for its default network (published ports then go
+    through docker-proxy, never iptables); with "none" containers need ``--network none``.
     Containers go under a unique cgroup parent (cgroupfs driver) that is removed at exit."""
     tmp.mkdir(parents=True, exist_ok=True)
     (tmp / "cli").mkdir(exist_ok=True)
@@ -317,8 +320,8 @@ def dockerd(
     argv = [
         "dockerd", "--config-file", str(tmp / "daemon.json"), "--data-root", str(d.data_root),
         "--exec-root", str(d.exec_root), "-H", d.host, "--pidfile", str(tmp / "dockerd.pid"),
-        "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
-        "--userland-proxy=false", "--cgroup-parent", f"/{d.cgroup_parent}",
+        f"--bridge={bridge}", "--iptables=false", "--ip6tables=false", "--ip-forward=false", "--ip-masq=false",
+        f"--userland-proxy={'false' if bridge == 'none' else 'true'}", "--cgroup-parent", f"/{d.cgroup_parent}",
         "--exec-opt", "native.cgroupdriver=cgroupfs", "--storage-driver", "overlay2",
     ]  # fmt: skip
     for name, path in (runtimes or {}).items():
