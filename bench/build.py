@@ -27,7 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.harness import Contender, compare
-from seabox.buildd.testing import buildd, private_dockerd
+from seabox.buildd.testing import buildd
+from seabox.testing.peers import dockerd as peer_dockerd
 
 PROJECT = Path(__file__).resolve().parents[1] / "tests" / "data" / "build" / "bench"
 DOCKER = "/usr/bin/docker"
@@ -49,8 +50,9 @@ def main() -> None:
     runs = int(os.environ.get("BENCH_RUNS", "5"))
     work = Path(tempfile.mkdtemp(prefix="sbt-bench-build-", dir="/var/tmp"))
     try:
-        with buildd(work / "buildd") as bd, private_dockerd(work / "dockerd") as dk:
-            denv = {**os.environ, "DOCKER_HOST": f"unix://{dk.sock}", "DOCKER_CONFIG": str(dk.base / "cli")}
+        with buildd(work / "buildd") as bd, peer_dockerd(
+                work / "dockerd", config={"insecure-registries": ["127.0.0.1:5000", "127.0.0.1:5001"]}) as dk:
+            denv = dk.env
             ctxs = {k: _copy(work, k) for k in ("seabox", "classic", "buildkit")}
             tag = f"sbt-bench/build-{secrets.token_hex(3)}"
 

@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from seabox.buildd.testing import PrivateDockerd, RunningBuildd, private_dockerd, temp_buildd
+from seabox.buildd.testing import RunningBuildd, temp_buildd
+from seabox.testing.peers import Dockerd
+from seabox.testing.peers import dockerd as peer_dockerd
 
 pytestmark = [pytest.mark.interop, pytest.mark.root]
 
@@ -33,9 +35,9 @@ def bd() -> Iterator[RunningBuildd]:
 
 
 @pytest.fixture(scope="module")
-def dockerd() -> Iterator[PrivateDockerd]:
+def dockerd() -> Iterator[Dockerd]:
     base = Path(tempfile.mkdtemp(prefix="sbt-dkb-", dir="/tmp"))
-    with private_dockerd(base) as d:
+    with peer_dockerd(base, config={"insecure-registries": ["127.0.0.1:5000", "127.0.0.1:5001"]}) as d:
         yield d
 
 
@@ -56,9 +58,9 @@ def test_docker_archive_loads_and_runs_in_dockerd(bd, dockerd, tmp_path):
     dockerd.docker("load", "-i", str(archive))
     try:
         r = dockerd.docker("run", "--rm", "--network", "none", name)
-        assert r.stdout.decode() == "alpha\nbeta\nbuilt by 0\n"
+        assert r.stdout == "alpha\nbeta\nbuilt by 0\n"
         r = dockerd.docker("run", "--rm", "--network", "none", name, "id", "-u")
-        assert r.stdout.decode().strip() == "65534"
+        assert r.stdout.strip() == "65534"
         info = json.loads(dockerd.docker("image", "inspect", name).stdout)[0]
         assert info["Config"]["WorkingDir"] == "/app"
         assert info["Config"]["Labels"]["org.example.test"] == "multistage"
@@ -87,12 +89,12 @@ def test_pushed_nginx_runs_in_dockerd_and_skopeo_inspects_it(bd, dockerd, tmp_pa
     assert "nginx" in " ".join(info["Env"] + [info.get("Name", "")])
 
     dockerd.docker("login", "-u", auth["username"], "--password-stdin", auth["host"],
-                   input=auth["password"].encode())
+                   input=auth["password"])
     dockerd.docker("pull", ref)
     try:
         r = dockerd.docker("run", "--rm", "--network", "none", ref, "cat", "/etc/seabox-built")
-        assert r.stdout.decode() == "seabox-built\n"
+        assert r.stdout == "seabox-built\n"
         r = dockerd.docker("run", "--rm", "--network", "none", ref, "nginx", "-v")
-        assert "nginx version" in r.stderr.decode()
+        assert "nginx version" in r.stderr
     finally:
         dockerd.docker("rmi", "-f", ref, check=False)
