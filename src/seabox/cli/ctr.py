@@ -3,30 +3,47 @@
 This module only parses ctr's flags and calls ``seabox.ctr``; nothing here talks to the
 daemon.  Errors are one line (``ctr: container "c1": not found``) and exit 1; a run's exit
 code is the container's.  grpc is imported only by the commands that need it.
+
+``run`` is the command users time: its usual argument lists (exact flag names, the image,
+the id, the command) are read by :func:`fast_run_args` into the very namespace argparse
+would build, without importing argparse (~20 ms); anything else it does not recognise
+(help, abbreviations, errors, ``--``) goes to argparse, so flags and errors stay ctr's.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Callable, Sequence
 
 from seabox.ctr.client import default_address, default_namespace
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
     from typing import Any
 
     from seabox.ctr.client import Client
 
-Handler = Callable[["argparse.Namespace", "Client"], int]
+    Handler = Callable[[argparse.Namespace, Client], int]
+
+_PARSER: Any = None
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"ctr: {message}\n")
-        raise SystemExit(1)
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """ctr's parser: errors are one line and exit 1 (the class is made on first use: argparse
+    is imported only when a command needs it)."""
+    global _PARSER
+    if _PARSER is None:
+        import argparse
+
+        class _Parser(argparse.ArgumentParser):
+            def error(self, message: str) -> None:  # type: ignore[override]
+                sys.stderr.write(f"ctr: {message}\n")
+                raise SystemExit(1)
+
+        _PARSER = _Parser
+    return _PARSER
 
 
 def _cmd(sub: Any, names: Sequence[str], help_: str, fn: Handler | None = None) -> argparse.ArgumentParser:
@@ -85,7 +102,7 @@ def _container_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform", default="", help="run image for specific platform")
     p.add_argument("image", metavar="Image|RootFS")
     p.add_argument("id", metavar="ID")
-    p.add_argument("args", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("args", nargs="...", metavar="COMMAND")  # argparse.REMAINDER
 
 
 # -- handlers (parse → options → library) ------------------------------------------------------
@@ -114,9 +131,10 @@ def _create_options(a: argparse.Namespace) -> Any:
 
 
 def h_run(a: argparse.Namespace, c: Client) -> int:
-    from seabox.ctr import run, tasks
+    from seabox.ctr import run
+    from seabox.ctr.stdio import IOOptions
 
-    io = tasks.IOOptions(stdin_fd=0 if not a.detach else None, terminal=a.tty)
+    io = IOOptions(stdin_fd=0 if not a.detach else None, terminal=a.tty)
     opts = run.RunOptions(
         create=_create_options(a), detach=a.detach, rm=a.rm, null_io=a.null_io, fifo_dir=a.fifo_dir,
         pid_file=a.pid_file, cni=a.cni, io=io,
@@ -137,9 +155,9 @@ def h_pull(a: argparse.Namespace, c: Client) -> int:
 
 
 def _io(a: argparse.Namespace, terminal: bool = False) -> Any:
-    from seabox.ctr import tasks
+    from seabox.ctr.stdio import IOOptions
 
-    return tasks.IOOptions(stdin_fd=0, terminal=terminal, null_io=getattr(a, "null_io", False),
+    return IOOptions(stdin_fd=0, terminal=terminal, null_io=getattr(a, "null_io", False),
                            fifo_dir=getattr(a, "fifo_dir", ""))  # fmt: skip
 
 
@@ -151,7 +169,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     def want(names: list[str]) -> bool:
         return only is None or only in names
 
-    root = _Parser(prog="ctr", description="seabox-ctr: containerd's ctr, for seaboxd and containerd")
+    parser_class = _parser_class()
+    root = parser_class(prog="ctr", description="seabox-ctr: containerd's ctr, for seaboxd and containerd")
     root.add_argument("--debug", action="store_true", help="enable debug output in logs")
     root.add_argument("--address", "-a", default=default_address(), help="address for the daemon's GRPC server")
     root.add_argument("--timeout", default="0s", help="total timeout for ctr commands")
@@ -159,7 +178,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     root.add_argument("--namespace", "-n", default=default_namespace(), help="namespace to use with commands")
     root.add_argument("--version", "-v", action="version", version=f"ctr seabox {__version__}")
     root.set_defaults(fn=lambda a, c: _usage(root))
-    sub = root.add_subparsers(metavar="command", parser_class=_Parser)
+    sub = root.add_subparsers(metavar="command", parser_class=parser_class)
 
     # version, plugins
     if want(['version', 'plugins', 'plugin']):
@@ -353,7 +372,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--fifo-dir", default="")
         p.add_argument("--user", default="")
         p.add_argument("id")
-        p.add_argument("args", nargs=argparse.REMAINDER)
+        p.add_argument("args", nargs="...")  # argparse.REMAINDER
         p = _cmd(g, ["list", "ls"], "list tasks", lambda a, c: _mod("tasks").ls(c, sys.stdout, quiet=a.quiet))
         p.add_argument("--quiet", "-q", action="store_true")
         p = _cmd(g, ["kill"], "signal a container (default: SIGTERM)",
@@ -471,6 +490,106 @@ def h_export(a: argparse.Namespace, c: Client) -> int:
                           skip_manifest_json=a.skip_manifest_json)  # fmt: skip
 
 
+# -- run without argparse ----------------------------------------------------------------------
+
+_GLOBAL_BOOL = {"--debug": "debug"}
+_GLOBAL_VALUE = {"--address": "address", "-a": "address", "--timeout": "timeout",
+                 "--connect-timeout": "connect_timeout", "--namespace": "namespace", "-n": "namespace"}  # fmt: skip
+_RUN_BOOL = {
+    "--rm": "rm", "--null-io": "null_io", "--detach": "detach", "-d": "detach", "--cni": "cni", "--net-host": "net_host",
+    "--privileged": "privileged", "--read-only": "read_only", "--tty": "tty", "-t": "tty",
+    "--allow-new-privs": "allow_new_privs", "--rootfs": "rootfs",
+}  # fmt: skip
+_RUN_VALUE: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "--fifo-dir": ("fifo_dir", str), "--snapshotter": ("snapshotter", str), "--config": ("config", str),
+    "-c": ("config", str), "--cwd": ("cwd", str), "--env-file": ("env_file", str), "--runtime": ("runtime", str),
+    "--pid-file": ("pid_file", str), "--user": ("user", str), "--cgroup": ("cgroup", str),
+    "--platform": ("platform", str), "--memory-limit": ("memory_limit", int), "--cpu-shares": ("cpu_shares", int),
+    "--cpus": ("cpus", float),
+}  # fmt: skip
+_RUN_APPEND = {"--env": "env", "--label": "label", "--annotation": "annotation", "--mount": "mount",
+               "--cap-add": "cap_add", "--cap-drop": "cap_drop"}  # fmt: skip
+
+
+class RunArgs:
+    """The namespace ``build_parser().parse_args`` returns for a ``run`` command line."""
+
+    def __init__(self, **kw: Any) -> None:
+        self.__dict__.update(kw)
+
+    def __eq__(self, other: object) -> bool:
+        return vars(self) == vars(other)
+
+    def __repr__(self) -> str:
+        return f"RunArgs({', '.join(f'{k}={v!r}' for k, v in sorted(vars(self).items()))})"
+
+
+def fast_run_args(argv: Sequence[str]) -> RunArgs | None:
+    """``[global flags] run [run flags] IMAGE ID [COMMAND...]`` with exact flag names, or None
+    (then argparse reads the line: help, abbreviations, ``-abc`` groups, ``--``, bad values
+    and every error message stay argparse's)."""
+    if "--" in argv:
+        return None
+    ns: dict[str, Any] = {
+        "debug": False, "address": default_address(), "timeout": "0s", "connect_timeout": "0s",
+        "namespace": default_namespace(), "fn": h_run,
+        "rm": False, "null_io": False, "detach": False, "fifo_dir": "", "cni": False,
+        "snapshotter": os.environ.get("CONTAINERD_SNAPSHOTTER", "overlayfs"), "config": "", "cwd": "", "env": [],
+        "env_file": "", "label": [], "annotation": [], "mount": [], "net_host": False, "privileged": False,
+        "read_only": False, "runtime": "io.containerd.runc.v2", "tty": False, "pid_file": "", "allow_new_privs": False,
+        "memory_limit": 0, "cap_add": [], "cap_drop": [], "rootfs": False, "user": "", "cpus": 0.0, "cpu_shares": 1024,
+        "cgroup": None, "platform": "",
+    }  # fmt: skip
+    i, n = 0, len(argv)
+    in_run = False
+    positionals: list[str] = []
+    while i < n:
+        tok = argv[i]
+        if not in_run and tok == "run":
+            in_run = True
+            i += 1
+            continue
+        if in_run and not tok.startswith("-"):
+            positionals.append(tok)
+            i += 1
+            if len(positionals) == 2:
+                ns.update(image=positionals[0], id=positionals[1], args=list(argv[i:]))
+                return RunArgs(**ns)
+            continue
+        if not tok.startswith("-") or (in_run and positionals):
+            return None  # a word before ``run``, or a flag between IMAGE and ID
+        name, eq, inline = tok.partition("=")
+        bools, values = (_RUN_BOOL, _RUN_VALUE) if in_run else (_GLOBAL_BOOL, {})
+        if not eq and name in bools:
+            ns[bools[name]] = True
+            i += 1
+            continue
+        if in_run:
+            spec = values.get(name) or ((_RUN_APPEND[name], str) if name in _RUN_APPEND else None)
+        else:
+            spec = (_GLOBAL_VALUE[name], str) if name in _GLOBAL_VALUE else None
+        if spec is None or (eq and not name.startswith("--")):
+            return None
+        if eq:
+            value = inline
+            i += 1
+        else:
+            if i + 1 >= n or argv[i + 1].startswith("-"):
+                return None
+            value = argv[i + 1]
+            i += 2
+        dest, convert = spec
+        try:
+            v = convert(value)
+        except ValueError:
+            return None
+        if in_run and name in _RUN_APPEND:
+            ns[dest] = [*ns[dest], v]
+        else:
+            ns[dest] = v
+    return None
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -519,8 +638,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str]) -> int:
     argv = list(argv)
     cmd = command_of(argv)
-    parser = build_parser(cmd if cmd in COMMANDS else None)
-    args = parser.parse_args(argv)
+    args: Any = fast_run_args(argv) if cmd == "run" else None
+    if args is None:
+        parser = build_parser(cmd if cmd in COMMANDS else None)
+        args = parser.parse_args(argv)
     from seabox.ctr.client import Client, CommandError, describe
     from seabox.ctr.tables import parse_duration
 

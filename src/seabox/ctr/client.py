@@ -9,8 +9,11 @@ by :func:`describe` (gRPC status → the one-line message ctr prints).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from typing import Any
+
+TYPE_CHECKING = False  # typing costs ~5-20 ms; every seabox-ctr command imports this module
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any
 
 DEFAULT_ADDRESS = "/run/seabox/seaboxd.sock"
 DEFAULT_NAMESPACE = "default"
@@ -91,24 +94,33 @@ class Client:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def uses_h2(self) -> bool:
+        """True when calls go through seabox.ctr.h2grpc (no grpcio import): a unix socket,
+        unless SEABOX_CTR_TRANSPORT=grpcio."""
+        return os.environ.get("SEABOX_CTR_TRANSPORT", "h2") != "grpcio" and target(self.address).startswith("unix:")
+
     def _stub(self, name: str) -> Any:
         stub = self._stubs.get(name)
         if stub is None:
-            h2 = os.environ.get("SEABOX_CTR_TRANSPORT", "h2") != "grpcio" and target(self.address).startswith("unix:")
-            # h2: seabox.ctr.h2grpc, no grpcio import (grpcio: SEABOX_CTR_TRANSPORT=grpcio, or a TCP address)
-            stub = self._stubs[name] = self._h2_stub(name) if h2 else self._stub_grpcio(name)
+            stub = self._stubs[name] = self._h2_stub(name) if self.uses_h2() else self._stub_grpcio(name)
         return stub
 
-    def _h2_stub(self, name: str) -> Any:
-        import importlib
-
-        from seabox.ctr import h2grpc
-
+    def h2_channel(self) -> Any:
+        """The seabox.ctr.h2grpc channel (opened on first use), shared by the stubs and by
+        callers that send seabox.ctr.wire messages themselves (the lean ``run``)."""
         if self._h2 is None:
+            from seabox.ctr import h2grpc
+
             path = target(self.address)[5:]
             if not os.path.exists(path):
                 raise ConnectError(self.address)
             self._h2 = h2grpc.Channel(path, self.metadata, self.timeout)
+        return self._h2
+
+    def _h2_stub(self, name: str) -> Any:
+        import importlib
+
+        self.h2_channel()
         module, cls = _SERVICES[name]
         mod = importlib.import_module(f"seabox.api.gen.containerd.api.services.{module}_pb2")
         service = mod.DESCRIPTOR.services_by_name[cls.removesuffix("Stub")]

@@ -8,18 +8,15 @@ container record references it), then records the container.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import socket
-import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, TextIO
 
 from seabox import errdefs
 from seabox.ctr.client import Client, CommandError, grpc_code
-from seabox.ctr.tables import parse_labels, rfc3339_pb, tabwrite
+
+TYPE_CHECKING = False  # this module is on ``run``'s path: json, contextlib and the rest load where used
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any, TextIO
 
 DEFAULT_RUNTIME = "io.containerd.runc.v2"
 
@@ -37,6 +34,8 @@ def get(client: Client, container_id: str) -> Any:
 
 
 def ls(client: Client, out: TextIO, *, quiet: bool = False, filters: Sequence[str] = ()) -> int:
+    from seabox.ctr.tables import tabwrite
+
     cs = list(client.containers.List(_pb().ListContainersRequest(filters=list(filters))).containers)
     if quiet:
         for c in cs:
@@ -50,6 +49,8 @@ def ls(client: Client, out: TextIO, *, quiet: bool = False, filters: Sequence[st
 
 
 def _any_json(a: Any) -> Any:
+    import json
+
     if not a.type_url and not a.value:
         return None
     try:
@@ -61,6 +62,8 @@ def _any_json(a: Any) -> Any:
 
 
 def info_dict(c: Any) -> dict[str, Any]:
+    from seabox.ctr.tables import rfc3339_pb
+
     d: dict[str, Any] = {
         "ID": c.id,
         "Labels": dict(sorted(c.labels.items())) or None,
@@ -79,6 +82,8 @@ def info_dict(c: Any) -> dict[str, Any]:
 
 
 def info(client: Client, container_id: str, out: TextIO, *, spec_only: bool = False) -> int:
+    import json
+
     c = get(client, container_id)
     if spec_only:
         out.write(json.dumps(_any_json(c.spec), indent=4) + "\n")
@@ -89,6 +94,8 @@ def info(client: Client, container_id: str, out: TextIO, *, spec_only: bool = Fa
 
 def label(client: Client, container_id: str, labels: Sequence[str], out: TextIO) -> int:
     from google.protobuf import field_mask_pb2
+
+    from seabox.ctr.tables import parse_labels
 
     pb = _pb()
     kv = parse_labels(labels)
@@ -156,22 +163,35 @@ def remove(client: Client, ids: Sequence[str], err: TextIO, *, keep_snapshot: bo
 # -- create ------------------------------------------------------------------------------------
 
 
-@dataclass
 class CreateOptions:
-    image: str
-    id: str
-    runtime: str = DEFAULT_RUNTIME
-    snapshotter: str = "overlayfs"
-    labels: dict[str, str] = field(default_factory=dict)
-    config_path: str = ""
-    rootfs: bool = False
-    platform: str = ""
-    runtime_options: Any = None
-    spec: Any = None  # seabox.ctr.spec.SpecOptions
+    """What ``containers create`` and ``run`` are asked to create."""
+
+    def __init__(self, image: str, id: str, runtime: str = DEFAULT_RUNTIME, snapshotter: str = "overlayfs",
+                 labels: dict[str, str] | None = None, config_path: str = "", rootfs: bool = False, platform: str = "",
+                 runtime_options: Any = None, spec: Any = None) -> None:  # fmt: skip
+        self.image = image
+        self.id = id
+        self.runtime = runtime
+        self.snapshotter = snapshotter
+        self.labels: dict[str, str] = labels if labels is not None else {}
+        self.config_path = config_path
+        self.rootfs = rootfs
+        self.platform = platform
+        self.runtime_options = runtime_options
+        self.spec = spec  # seabox.ctr.spec.SpecOptions
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        return f"CreateOptions({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def read_chain_files(client: Client, snapshotter: str, parent: str, paths: Sequence[str]) -> list[str | None]:
     """Read small files (``/etc/passwd``) from a committed snapshot: a temporary view mounted here."""
+    import contextlib
+    import tempfile
+
     from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
     from seabox.ctr import snapshots
 
@@ -267,6 +287,10 @@ def create(client: Client, opts: CreateOptions) -> Any:
 def create_with_mounts(client: Client, opts: CreateOptions) -> tuple[Any, list[Any] | None]:
     """:func:`create`, also returning the rootfs snapshot's mounts (None without a snapshot),
     which is what the task is created with: ``run`` needs no second lookup."""
+    import contextlib
+    import json
+    import socket
+
     from google.protobuf import any_pb2
 
     from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb

@@ -19,18 +19,20 @@ forwarding) can make a call at the same time.  The protocol pieces (:class:`Deco
 from __future__ import annotations
 
 import _socket  # the C module: ``socket`` would add enum and selectors to every command
-import contextlib
+import _thread  # not threading (functools, collections, weakrefs): locks and idents are all we need
 import os
 import select
 import struct
-import threading
 import time
-from collections import deque
 
 TYPE_CHECKING = False  # typing costs ~5 ms to import; annotations are strings here
 if TYPE_CHECKING:
+    from collections import deque
     from collections.abc import Iterator
+    from types import TracebackType
     from typing import Any
+else:
+    from _collections import deque  # the C type ``collections`` re-exports, without the package
 
 # -- HTTP/2 framing (RFC 7540 section 4, 6) ------------------------------------------------------
 
@@ -413,6 +415,22 @@ class _Stream:
         self.consumed = 0
 
 
+class _Busy:
+    """The context of :meth:`Connection._busy`: counts this thread in and out."""
+
+    __slots__ = ("inside", "me")
+
+    def __init__(self, inside: dict[int, int]) -> None:
+        self.inside = inside
+        self.me = _thread.get_ident()
+
+    def __enter__(self) -> None:
+        self.inside[self.me] = self.inside.get(self.me, 0) + 1
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.inside[self.me] -= 1
+
+
 class Connection:
     """One HTTP/2 connection carrying gRPC calls.  ``window`` is the receive window per stream
     (and the connection's), replenished once half of it is consumed."""
@@ -443,10 +461,9 @@ class Connection:
         self._header_sid = 0  # a header block in progress (CONTINUATION expected)
         self._header_flags = 0
         self._header_frag = bytearray()
-        self._reader = threading.Condition()  # one thread reads at a time; the others wait for it
-        self._reading = False
+        self._read_lock = _thread.allocate_lock()  # one thread reads at a time; the others wait for it
         self._inside: dict[int, int] = {}
-        self._write_lock = threading.Lock()
+        self._write_lock = _thread.allocate_lock()
         hello = PREFACE + frame(SETTINGS, 0, 0, settings_payload({
             SETTINGS_ENABLE_PUSH: 0, SETTINGS_INITIAL_WINDOW_SIZE: window, SETTINGS_MAX_HEADER_LIST_SIZE: 1 << 20,
         }))  # fmt: skip
@@ -460,20 +477,14 @@ class Connection:
         with self._busy(), self._write_lock:
             self.sock.sendall(data)
 
-    @contextlib.contextmanager
-    def _busy(self) -> Iterator[None]:
+    def _busy(self) -> _Busy:
         """Marks this thread as inside the connection (holding, or about to hold, a lock)."""
-        me = threading.get_ident()
-        self._inside[me] = self._inside.get(me, 0) + 1
-        try:
-            yield
-        finally:
-            self._inside[me] -= 1
+        return _Busy(self._inside)
 
     def reentered(self) -> bool:
         """True in a signal handler that interrupted this thread inside the connection: a call
         made there must not wait for the locks this thread holds."""
-        return self._inside.get(threading.get_ident(), 0) > 0
+        return self._inside.get(_thread.get_ident(), 0) > 0
 
     def open(self, path: str, metadata: list[tuple[str, str]], timeout: float | None) -> _Stream:
         headers = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "localhost"),
@@ -545,17 +556,21 @@ class Connection:
             self._pump(timeout)
 
     def _pump(self, timeout: float | None) -> None:
-        with self._reader:
-            if self._reading:  # another thread reads: it wakes us after each batch of frames
-                self._reader.wait(timeout)
-                return
-            self._reading = True
+        lock = self._read_lock
+        if not lock.acquire(False):
+            # another thread reads: wait until it has handled its batch of frames (our
+            # stream's among them, perhaps), then let the caller look at its stream again
+            if timeout is None:
+                got = lock.acquire()
+            else:
+                got = lock.acquire(True, timeout) if timeout > 0 else lock.acquire(False)
+            if got:
+                lock.release()
+            return
         try:
             self._read(timeout)
         finally:
-            with self._reader:
-                self._reading = False
-                self._reader.notify_all()
+            lock.release()
 
     def _read(self, timeout: float | None) -> None:
         r, _, _ = select.select([self.sock], [], [], timeout)
@@ -580,8 +595,10 @@ class Connection:
                 self._handle(kind, flags, sid, payload)
             except ProtocolError as e:  # a connection error: GOAWAY, and every call fails with it
                 code = 9 if "HPACK" in str(e) else 1  # COMPRESSION_ERROR, PROTOCOL_ERROR
-                with contextlib.suppress(OSError):
+                try:
                     self._send(frame(GOAWAY, 0, 0, struct.pack(">II", 0, code)))
+                except OSError:
+                    pass
                 self._fail(str(e), 13)
                 return
         del self._buf[:pos]
@@ -816,7 +833,7 @@ class Method:
         if not self.streaming and self.channel.reentered():
             # a signal handler (SIGWINCH -> ResizePty) interrupted this thread inside the
             # connection: the call goes from a thread, its answer is not waited for (None)
-            threading.Thread(target=self._quiet, args=(request, timeout, metadata), daemon=True).start()
+            _thread.start_new_thread(self._quiet, (request, timeout, metadata))
             return None
         conn, st, deadline = self._start(request, timeout, metadata)
         if self.streaming:
@@ -824,8 +841,10 @@ class Method:
         return Future(conn, st, self.response, deadline).result()
 
     def _quiet(self, request: Any, timeout: float | None, metadata: Any) -> None:
-        with contextlib.suppress(Exception):
+        try:
             self(request, timeout, metadata)
+        except Exception:
+            pass
 
     def future(self, request: Any, timeout: float | None = None, metadata: Any = None) -> Future:
         conn, st, deadline = self._start(request, timeout, metadata)
@@ -866,7 +885,7 @@ class Channel:
         self.timeout = timeout
         self.window = window
         self._conn: Connection | None = None
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
 
     def connection(self) -> Connection:
         with self._lock:

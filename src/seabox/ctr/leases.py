@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-import base64
+import binascii
 import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
-from typing import TextIO
 
 from seabox.ctr.client import Client
 from seabox.ctr.tables import parse_labels, rfc3339, rfc3339_pb, tabwrite
 
+TYPE_CHECKING = False  # on ``run``'s path (its lease): base64 and typing would pull in re and typing
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+    from typing import TextIO
+
 EXPIRE_LABEL = "containerd.io/gc.expire"
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def random_id() -> str:
     """containerd's leases.WithRandomID form: ``<nanoseconds>-<urlsafe base64 of 8 random bytes>``."""
-    return f"{time.time_ns() % 1_000_000_000}-{base64.urlsafe_b64encode(os.urandom(8)).decode()}"
+    b64 = binascii.b2a_base64(os.urandom(8), newline=False).translate(_URLSAFE)  # base64.urlsafe_b64encode
+    return f"{time.time_ns() % 1_000_000_000}-{b64.decode()}"
 
 
 def ls(client: Client, out: TextIO, *, quiet: bool = False, filters: Sequence[str] = ()) -> int:

@@ -2,27 +2,43 @@
 
 ``--rm`` removes the task, the container and its snapshot once the process exits; the
 process's exit status becomes the command's exit code, as with ctr.
+
+The common case (an unpacked image, no TTY, seaboxd or containerd on a unix socket) goes
+through :mod:`seabox.ctr.leanrun`, which speaks the same RPCs with seabox.ctr.wire's
+messages and so starts without google.protobuf; everything else, and any image the lean
+path is unsure of, takes the full path below.  Both end in the same daemon state and the
+same output.
 """
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass, field
-
-from seabox.ctr import containers, tasks
 from seabox.ctr.client import Client, CommandError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from seabox.ctr.containers import CreateOptions
+    from seabox.ctr.stdio import IOOptions
 
-@dataclass
+
 class RunOptions:
-    create: containers.CreateOptions
-    detach: bool = False
-    rm: bool = False
-    null_io: bool = False
-    fifo_dir: str = ""
-    pid_file: str = ""
-    cni: bool = False
-    io: tasks.IOOptions = field(default_factory=tasks.IOOptions)
+    def __init__(self, create: CreateOptions, detach: bool = False, rm: bool = False, null_io: bool = False,
+                 fifo_dir: str = "", pid_file: str = "", cni: bool = False, io: IOOptions | None = None) -> None:  # fmt: skip
+        from seabox.ctr.stdio import IOOptions
+
+        self.create = create
+        self.detach = detach
+        self.rm = rm
+        self.null_io = null_io
+        self.fifo_dir = fifo_dir
+        self.pid_file = pid_file
+        self.cni = cni
+        self.io = io if io is not None else IOOptions()
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        return f"RunOptions({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def run(client: Client, opts: RunOptions) -> int:
@@ -30,6 +46,20 @@ def run(client: Client, opts: RunOptions) -> int:
         raise CommandError("flags --detach and --rm cannot be specified together")
     if opts.cni:
         raise CommandError("--cni: CNI networking is not available in this seabox-ctr build (needs seabox.network)")
+    from seabox.ctr import leanrun
+
+    code = leanrun.run(client, opts)
+    if code is not None:
+        return code
+    return run_full(client, opts)
+
+
+def run_full(client: Client, opts: RunOptions) -> int:
+    """``run`` through the library's generated-protobuf stubs (any flags, any image)."""
+    import contextlib
+
+    from seabox.ctr import containers, tasks
+
     container, mounts = containers.create_with_mounts(client, opts.create)
     cid = opts.create.id
     io = opts.io
@@ -45,14 +75,17 @@ def run(client: Client, opts: RunOptions) -> int:
         code = tasks.start(client, cid, io, detach=opts.detach, pid_file=opts.pid_file, after_exit=cleanup,
                            container=container, rootfs=mounts)  # fmt: skip
     except BaseException:
-        _undo(client, cid, remove_container=opts.rm)
+        undo(client, cid, remove_container=opts.rm)
         raise
     return code
 
 
-def _undo(client: Client, cid: str, *, remove_container: bool) -> None:
+def undo(client: Client, cid: str, *, remove_container: bool) -> None:
     """A failed start leaves no task behind (and, with --rm, no container)."""
+    import contextlib
+
     from seabox.api.gen.containerd.api.services.tasks.v1 import tasks_pb2 as pb
+    from seabox.ctr import containers
 
     with contextlib.suppress(Exception):
         client.tasks.Delete(pb.DeleteTaskRequest(container_id=cid))

@@ -6,17 +6,19 @@ the same mounts, namespaces, capabilities, masked and read-only paths, rlimit an
 Entrypoint+Cmd, Env, WorkingDir, User) and ctr's ``run`` flags, in ctr's order.  Pure data
 in, dict out: no I/O, so it is tested without a daemon; resolving a user *name* needs the
 image's /etc/passwd, which the caller reads and passes in.
+
+The option records are plain classes, not dataclasses: ``run`` imports this module, and
+dataclasses (with inspect, ast, dis...) cost ~30 ms of every command's start.
 """
 
 from __future__ import annotations
 
-import copy
-import shlex
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
-
 from seabox import errdefs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 SPEC_VERSION = "1.0.2-dev"
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
@@ -135,12 +137,34 @@ def replace_or_append_env(base: Sequence[str], extra: Sequence[str]) -> list[str
     return out
 
 
-@dataclass(frozen=True)
 class Mount:
+    """One ``--mount`` (immutable, hashable)."""
+
+    __slots__ = ("destination", "options", "source", "type")
+
     destination: str
     type: str
     source: str
-    options: tuple[str, ...] = ()
+    options: tuple[str, ...]
+
+    def __init__(self, destination: str, type: str, source: str, options: tuple[str, ...] = ()) -> None:
+        for k, v in (("destination", destination), ("type", type), ("source", source), ("options", tuple(options))):
+            object.__setattr__(self, k, v)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}")
+
+    def _key(self) -> tuple[str, str, str, tuple[str, ...]]:
+        return (self.destination, self.type, self.source, self.options)
+
+    def __eq__(self, other: object) -> bool:
+        return other._key() == self._key() if type(other) is Mount else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"Mount(destination={self.destination!r}, type={self.type!r}, source={self.source!r}, options={self.options!r})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"destination": self.destination, "type": self.type, "source": self.source, "options": list(self.options)}
@@ -217,28 +241,41 @@ def resolve_user(user: str, passwd: str | None = None, group: str | None = None)
 # -- the whole spec ----------------------------------------------------------------------------
 
 
-@dataclass
 class SpecOptions:
     """What ``ctr run``/``containers create`` flags ask for (beyond the image)."""
 
-    args: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    cwd: str = ""
-    user: str = ""
-    tty: bool = False
-    mounts: list[Mount] = field(default_factory=list)
-    net_host: bool = False
-    hostname: str = ""
-    privileged: bool = False
-    read_only: bool = False
-    memory_limit: int = 0
-    cpus: float = 0.0
-    cpu_shares: int = 0
-    cap_add: list[str] = field(default_factory=list)
-    cap_drop: list[str] = field(default_factory=list)
-    annotations: dict[str, str] = field(default_factory=dict)
-    allow_new_privs: bool = False
-    cgroup: str | None = None  # None: /<ns>/<id>; "" disables
+    def __init__(
+        self, args: list[str] | None = None, env: list[str] | None = None, cwd: str = "", user: str = "",
+        tty: bool = False, mounts: list[Mount] | None = None, net_host: bool = False, hostname: str = "",
+        privileged: bool = False, read_only: bool = False, memory_limit: int = 0, cpus: float = 0.0,
+        cpu_shares: int = 0, cap_add: list[str] | None = None, cap_drop: list[str] | None = None,
+        annotations: dict[str, str] | None = None, allow_new_privs: bool = False,
+        cgroup: str | None = None,  # None: /<ns>/<id>; "" disables
+    ) -> None:  # fmt: skip
+        self.args: list[str] = args if args is not None else []
+        self.env: list[str] = env if env is not None else []
+        self.cwd = cwd
+        self.user = user
+        self.tty = tty
+        self.mounts: list[Mount] = mounts if mounts is not None else []
+        self.net_host = net_host
+        self.hostname = hostname
+        self.privileged = privileged
+        self.read_only = read_only
+        self.memory_limit = memory_limit
+        self.cpus = cpus
+        self.cpu_shares = cpu_shares
+        self.cap_add: list[str] = cap_add if cap_add is not None else []
+        self.cap_drop: list[str] = cap_drop if cap_drop is not None else []
+        self.annotations: dict[str, str] = annotations if annotations is not None else {}
+        self.allow_new_privs = allow_new_privs
+        self.cgroup = cgroup
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    def __repr__(self) -> str:
+        return f"SpecOptions({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def _caps(p: dict[str, Any]) -> dict[str, list[str]]:
@@ -342,6 +379,8 @@ def build(
 def exec_process(spec: dict[str, Any], args: Sequence[str], *, tty: bool = False, cwd: str = "", user: str = "",
                  passwd: str | None = None, group: str | None = None) -> dict[str, Any]:  # fmt: skip
     """The process of ``tasks exec``: the container's process with new args (ctr's way)."""
+    import copy
+
     p = copy.deepcopy(spec.get("process") or {})
     p["args"] = list(args)
     p["terminal"] = tty
@@ -355,4 +394,6 @@ def exec_process(spec: dict[str, Any], args: Sequence[str], *, tty: bool = False
 
 
 def describe_args(args: Sequence[str]) -> str:
+    import shlex
+
     return " ".join(shlex.quote(a) for a in args)

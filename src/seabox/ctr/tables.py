@@ -7,9 +7,12 @@ the last column carries trailing spaces.  :func:`tabwrite` reproduces that byte 
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterable, Mapping
+
+TYPE_CHECKING = False  # collections.abc and re are loaded only when needed: seabox-ctr starts for every command
+if TYPE_CHECKING:
+    import re
+    from collections.abc import Iterable, Mapping
 
 
 def tabwrite(lines: Iterable[str], *, minwidth: int = 1, padding: int = 1, padchar: str = " ", tabwidth: int = 8) -> str:
@@ -116,19 +119,24 @@ def labels_string(labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION: re.Pattern[str] | None = None
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def parse_duration(text: str) -> float:
     """A Go duration (``10s``, ``1m30s``, ``24h``, ``0``) in seconds; ValueError when malformed."""
     t = text.strip()
-    if t in ("0", ""):
+    if t in ("0", "", "0s"):
         return 0.0
     sign = 1.0
     if t[0] in "+-":
         sign = -1.0 if t[0] == "-" else 1.0
         t = t[1:]
+    global _DURATION
+    if _DURATION is None:
+        import re
+
+        _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
     pos = 0
     total = 0.0
     for m in _DURATION.finditer(t):

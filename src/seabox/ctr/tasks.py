@@ -16,12 +16,11 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, TextIO
 
 from seabox import errdefs
 from seabox.ctr.client import Client, CommandError, grpc_code
-from seabox.ctr.stdio import FifoSet, RawTerminal, fifo_root, terminal_size
+from seabox.ctr.stdio import FifoSet, IOOptions, RawTerminal, fifo_root, terminal_size
 from seabox.ctr.tables import tabwrite
 
 STOP_SIGNAL_LABEL = "io.containerd.image.config.stop-signal"
@@ -74,18 +73,6 @@ def get_process(client: Client, container_id: str, exec_id: str = "") -> Any:
 
 
 # -- the foreground loop -----------------------------------------------------------------------
-
-
-@dataclass
-class IOOptions:
-    """Where the local side of a process's stdio is (fds), and how to treat it."""
-
-    stdin_fd: int | None = 0
-    stdout_fd: int = 1
-    stderr_fd: int = 2
-    terminal: bool = False
-    null_io: bool = False
-    fifo_dir: str = ""
 
 
 def _resize(client: Client, container_id: str, exec_id: str, fd: int) -> None:
