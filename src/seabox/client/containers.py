@@ -164,13 +164,15 @@ def create(ctx: Context, o: Options) -> int:
     return 0
 
 
-def _start_wait(ctx: Context, cid: str, condition: str) -> Any:
-    """Open POST /wait before the start so the exit cannot be missed; returns the open socket."""
+def _send_wait(ctx: Context, cid: str, condition: str) -> Any:
+    """Send POST /wait (before the start, so the exit cannot be missed); returns the open socket."""
+    return ctx.client.send("POST", f"/containers/{cid}/wait", query={"condition": condition})
+
+
+def _wait_registered(s: Any) -> None:
     import select
 
-    s = ctx.client.send("POST", f"/containers/{cid}/wait", query={"condition": condition})
     select.select([s], [], [], 5.0)  # dockerd answers the headers once the waiter is registered
-    return s
 
 
 def _finish_wait(ctx: Context, s: Any) -> int:
@@ -190,8 +192,21 @@ def attach_session(ctx: Context, cid: str, *, tty: bool, stdin: bool, start: boo
     q: dict[str, Any] = {"stream": 1, "stdin": int(stdin), "stdout": 1, "stderr": 1}
     if detach_keys:
         q["detachKeys"] = detach_keys
-    resp = ctx.client.hijack(f"/containers/{cid}/attach", query=q)
-    wait_sock = _start_wait(ctx, cid, wait_condition) if wait_condition else None
+    # attach and wait go out together (two connections, one round trip); the start waits for both
+    attach_sock = ctx.client.send("POST", f"/containers/{cid}/attach", query=q, upgrade=True)
+    try:
+        wait_sock = _send_wait(ctx, cid, wait_condition) if wait_condition else None
+    except BaseException:
+        attach_sock.close()
+        raise
+    try:
+        resp = ctx.client.response(attach_sock)
+    except BaseException:
+        if wait_sock is not None:
+            wait_sock.close()
+        raise
+    if wait_sock is not None:
+        _wait_registered(wait_sock)
     if start:
         ctx.client.post(f"/containers/{cid}/start")
     raw = tty and stdin and streams.stdin_is_tty()
@@ -248,8 +263,6 @@ def _proxy_signals(ctx: Context, cid: str) -> Any:
 
 
 def run(ctx: Context, o: Options) -> int:
-    if False:
-        pass
     cid = create_container(ctx, o)
     if o.detach:
         ctx.client.post(f"/containers/{cid}/start")

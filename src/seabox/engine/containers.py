@@ -292,27 +292,24 @@ class Containers:
         return out
 
     def _prepare_rootfs(self, ns: str, rec: dict[str, Any], r: Any) -> None:
-        """The rootfs snapshot and containerd's container record (which keeps the snapshot from
-        GC), made under a lease; the record's spec is provisional until the first start."""
+        """containerd's container record, then its rootfs snapshot: the record (its spec
+        provisional until the first start) names the snapshot, which keeps it from GC as soon as
+        it exists, so no lease is needed around the two calls (two round trips fewer)."""
         from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as spb
-        from seabox.ctr import leases
+        from seabox.ctr import containers as ctrc
 
         cid = rec["Id"]
-        c = self.engine.new_client(ns)
+        c = self.engine.client(ns)
+        provisional = {"ociVersion": "1.0.2-dev", "process": {"args": [rec["Path"], *rec["Args"]], "cwd": "/"},
+                       "root": {"path": "rootfs"}}
+        self._write_container(ns, rec, provisional, client=c)
         try:
-            with leases.temporary(c):
-                top = r.chain_ids[-1] if r.chain_ids else ""
-                c.snapshots.Prepare(spb.PrepareSnapshotRequest(snapshotter="overlayfs", key=cid, parent=top))
-                try:
-                    provisional = {"ociVersion": "1.0.2-dev", "process": {"args": [rec["Path"], *rec["Args"]],
-                                                                          "cwd": "/"}, "root": {"path": "rootfs"}}
-                    self._write_container(ns, rec, provisional, client=c)
-                except BaseException:
-                    with contextlib.suppress(Exception):
-                        c.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter="overlayfs", key=cid))
-                    raise
-        finally:
-            c.close()
+            top = r.chain_ids[-1] if r.chain_ids else ""
+            c.snapshots.Prepare(spb.PrepareSnapshotRequest(snapshotter="overlayfs", key=cid, parent=top))
+        except BaseException:
+            with contextlib.suppress(Exception):
+                c.containers.Delete(ctrc._pb().DeleteContainerRequest(id=cid))
+            raise
 
     # -- start ----------------------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ from seabox.shim.runtime import cgroup_paths, open_runtime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from seabox.shim.stdio import ProcessIO
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -129,6 +131,7 @@ class Shim:
         self.wake_r = -1
         self.console_n = 0
         self.orphan_exits: dict[int, int] = {}
+        self.after_reply: list[Callable[[], object]] = []
 
     # -- setup and teardown --------------------------------------------------------------------
 
@@ -264,6 +267,18 @@ class Shim:
             self._log_error(e)
             self._send(c, protocol.error_reply(req_id, SeaboxError(
                 subject("container", self.cfg.id, f"internal error: {type(e).__name__}: {e}"))))
+        finally:
+            self._run_after_reply()
+
+    def _run_after_reply(self) -> None:
+        """Book-keeping an operation deferred until its reply was sent (``self.after_reply``):
+        it still runs before the next request is read, so nothing can overtake it."""
+        while self.after_reply:
+            fn = self.after_reply.pop(0)
+            try:
+                fn()
+            except Exception as e:
+                self._log_error(e)
 
     def _send(self, c: Conn, msg: dict) -> None:
         if c.sock.fileno() < 0:
@@ -453,8 +468,9 @@ class Shim:
             self.task.procs.pop(stm.INIT, None)
             raise
         self.task.created(p, int(res["pid"]))
-        self._write_files(bundle)
-        self._oom_watch()
+        # the state files (for recovery) and the OOM watch after the reply: the init cannot run
+        # (nor be OOM-killed) before a ``start``, which this loop reads only after them
+        self.after_reply += [lambda: self._write_files(bundle), self._oom_watch]
         self._claim_early_exit(p)
         return {"pid": p.pid, "warnings": res.get("warnings", [])}
 
