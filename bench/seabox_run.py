@@ -92,9 +92,10 @@ class Env:
 
 
 @contextlib.contextmanager
-def seabox_env(*seaboxd_args: str, nginx: bool = False) -> Iterator[Env]:
+def seabox_env(*seaboxd_args: str, nginx: bool = False, src: Path | None = None) -> Iterator[Env]:
     """seaboxd on temp dirs (its own bridge name, iptables chain and subnet), images pulled through
-    a docker.io mirror to the fixtures registry; everything removed afterwards."""
+    a docker.io mirror to the fixtures registry; everything removed afterwards.  ``src``: another
+    tree's ``src`` directory (an older revision) for the daemon, its shims and the CLI."""
     from seabox.daemon.tasks.testing import purge
     from seabox.daemon.testing import seaboxd
 
@@ -117,8 +118,24 @@ def seabox_env(*seaboxd_args: str, nginx: bool = False) -> Iterator[Env]:
         "file_prefix": f"{tag}-"}}))  # fmt: skip
     os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
     try:
-        with seaboxd(work / "seaboxd", "--state", str(state), *seaboxd_args) as d:
-            sb = [*SEABOX, "--address", str(d.address)]
+        old_path = os.environ.get("PYTHONPATH")
+        if src is not None:
+            os.environ["PYTHONPATH"] = str(src)
+        try:
+            cm = seaboxd(work / "seaboxd", "--state", str(state), *seaboxd_args)
+            d = cm.__enter__()
+        finally:
+            if src is not None:
+                if old_path is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = old_path
+        with contextlib.ExitStack() as stack:
+            stack.push(cm)
+            cli = SEABOX if src is None else [sys.executable, "-I", "-S", "-c",
+                                              f"import sys; sys.path.insert(0, {str(src)!r}); "
+                                              "from seabox.cli.seabox import main; sys.exit(main())"]  # fmt: skip
+            sb = [*cli, "--address", str(d.address)]
             probe = subprocess.run([*sb, "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True)
             engine = probe.returncode == 0 and probe.stdout.strip() != ""
             if engine:
