@@ -16,8 +16,7 @@ protobuf; only the happy path has to be lean).
 
 from __future__ import annotations
 
-import json
-
+from seabox.ctr import jsonlite as json  # json.loads/dumps without json's re import
 from seabox.ctr import wire as w
 from seabox.ctr.client import Client, grpc_code
 
@@ -86,16 +85,34 @@ def eligible(client: Client, opts: RunOptions) -> bool:
 
 
 def run(client: Client, opts: RunOptions) -> int | None:
-    """Run as ``run_full`` would, or None (nothing done) when this run needs the full path."""
+    """Run as ``run_full`` would, or None (nothing left behind) when this run needs the full path.
+
+    Two calls are pipelined: the lease is asked for first, as the full path does, but its
+    answer is taken only after the image lookups (which need no lease) have been sent; and
+    the lease's removal is sent without waiting, its answer collected before returning."""
     if not eligible(client, opts):
         return None
     calls = _Calls(client)
+    lease_call = calls.future(_LEASES + "Create", _lease_request())
     try:
         name, cfg, chains = _resolve(calls, opts.create.image, opts.create.snapshotter)
     except _NotLean:
+        try:  # the full path makes its own lease
+            calls(_LEASES + "Delete", w.DeleteLeaseRequest(id=lease_call.result().lease.id))
+        except Exception:
+            pass
         return None
-    container, mounts, spec = _create(client, calls, opts, name, cfg, chains)
-    return _start(client, calls, opts, container, mounts, spec)
+    lease = str(lease_call.result().lease.id)
+    pending: list[Any] = []
+    try:
+        container, mounts, spec = _create(client, calls, opts, name, cfg, chains, lease, pending)
+        return _start(client, calls, opts, container, mounts, spec)
+    finally:
+        for call in pending:
+            try:
+                call.result()
+            except Exception:
+                pass
 
 
 # -- the read-only part: image, manifest, config, the top snapshot ---------------------------------
@@ -178,15 +195,15 @@ def _chain_ids(diff_ids: list[str]) -> list[str]:
 # -- the container -----------------------------------------------------------------------------
 
 
-def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dict[str, Any],
-            chains: list[str]) -> tuple[Any, list[Any], dict[str, Any]]:  # fmt: skip
-    """containers.create_with_mounts for a resolved, unpacked image: under a fresh lease,
-    Prepare the rootfs on the top chain ID, build the spec, record the container."""
+def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dict[str, Any], chains: list[str],
+            lease: str, pending: list[Any]) -> tuple[Any, list[Any], dict[str, Any]]:  # fmt: skip
+    """containers.create_with_mounts for a resolved, unpacked image: under ``lease``, Prepare
+    the rootfs on the top chain ID, build the spec, record the container; then the lease's
+    removal goes out (its answer is appended to ``pending``)."""
     from seabox.ctr import spec as specs
 
     c = opts.create
     labels: dict[str, str] = {}
-    lease = _lease_create(calls)
     client.lease = lease
     try:
         labels.update({k: v for k, v in (cfg.get("Labels") or {}).items()})
@@ -228,17 +245,21 @@ def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dic
         return created, mounts, spec
     finally:
         client.lease = ""
-        _quietly(calls, _LEASES + "Delete", w.DeleteLeaseRequest(id=lease))
+        try:
+            pending.append(calls.future(_LEASES + "Delete", w.DeleteLeaseRequest(id=lease)))
+        except Exception:
+            pass
 
 
-def _lease_create(calls: _Calls) -> str:
+def _lease_request() -> w.CreateLeaseRequest:
+    """leases.temporary's lease: a random id, expiring in 24 h."""
     import time
 
     from seabox.ctr.leases import EXPIRE_LABEL, random_id
     from seabox.ctr.tables import rfc3339
 
     labels = {EXPIRE_LABEL: rfc3339(int(time.time() + LEASE_SECONDS))}
-    return str(calls(_LEASES + "Create", w.CreateLeaseRequest(id=random_id(), labels=labels)).lease.id)
+    return w.CreateLeaseRequest(id=random_id(), labels=labels)
 
 
 def _quietly(calls: _Calls, path: str, request: w.Message) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import binascii
-import contextlib
 import os
 import time
 
@@ -12,7 +11,8 @@ from seabox.ctr.tables import parse_labels, rfc3339, rfc3339_pb, tabwrite
 
 TYPE_CHECKING = False  # on ``run``'s path (its lease): base64 and typing would pull in re and typing
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Sequence
+    from types import TracebackType
     from typing import TextIO
 
 EXPIRE_LABEL = "containerd.io/gc.expire"
@@ -64,18 +64,31 @@ def remove(client: Client, ids: Sequence[str], *, sync: bool = False) -> int:
     return 0
 
 
-@contextlib.contextmanager
-def temporary(client: Client, expires: float = 24 * 3600) -> Iterator[str]:
+def temporary(client: Client, expires: float = 24 * 3600) -> Temporary:
     """Work under a fresh lease (as the Go client's WithLease does): content and snapshots
     written meanwhile are safe from GC until the image or container references them."""
-    if client.lease:
-        yield client.lease
-        return
-    lid = _create(client, random_id(), expires, {})
-    client.lease = lid
-    try:
-        yield lid
-    finally:
-        client.lease = ""
-        with contextlib.suppress(Exception):
-            remove(client, [lid])
+    return Temporary(client, expires)
+
+
+class Temporary:
+    """The context of :func:`temporary` (a class: contextlib is not on ``run``'s path)."""
+
+    def __init__(self, client: Client, expires: float) -> None:
+        self.client, self.expires = client, expires
+        self.lease = ""  # ours to remove ("" when the client already had one)
+
+    def __enter__(self) -> str:
+        if self.client.lease:
+            return self.client.lease
+        self.lease = _create(self.client, random_id(), self.expires, {})
+        self.client.lease = self.lease
+        return self.lease
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self.lease:
+            lid, self.lease = self.lease, ""
+            self.client.lease = ""
+            try:
+                remove(self.client, [lid])
+            except Exception:
+                pass

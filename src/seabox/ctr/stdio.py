@@ -10,13 +10,15 @@ the ``close_stdin`` callback (CloseIO), as ctr does when its own stdin ends.
 
 :class:`RawTerminal` puts the local terminal in raw mode for ``-t`` and restores it.
 :class:`IOOptions` says where the local side is.  Paths are plain strings (pathlib and
-shutil would add ~20 ms to every ``run``).
+shutil would add ~20 ms to every ``run``), and the copying threads are :mod:`_thread`
+threads behind the few methods of threading's that are used (threading brings functools,
+collections and weakref machinery: ~7 ms).
 """
 
 from __future__ import annotations
 
+import _thread
 import os
-import threading
 import time
 
 TYPE_CHECKING = False
@@ -59,6 +61,58 @@ def fifo_root(explicit: str = "") -> str:
         return os.path.join(tempfile.gettempdir(), "seabox-fifo")
 
 
+class Event:
+    """threading.Event's set / is_set / wait, on one lock (held while unset)."""
+
+    def __init__(self) -> None:
+        self._lock = _thread.allocate_lock()
+        self._lock.acquire()
+        self._guard = _thread.allocate_lock()
+        self._set = False
+
+    def set(self) -> None:
+        with self._guard:
+            if not self._set:
+                self._set = True
+                self._lock.release()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._set:
+            return True
+        if self._lock.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            self._lock.release()
+        return self._set
+
+
+class Thread:
+    """A daemon thread with threading.Thread's start / join(timeout) / is_alive."""
+
+    def __init__(self, target: Callable[..., object], args: tuple[Any, ...] = (), name: str = "") -> None:
+        self.name = name
+        self._target, self._args = target, args
+        self._done = Event()
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        try:
+            self._target(*self._args)
+        finally:
+            self._done.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._done.wait(timeout)
+
+    def is_alive(self) -> bool:
+        return self._started and not self._done.is_set()
+
+
 class FifoSet:
     """The FIFOs of one process (task init or exec) and the threads copying through them."""
 
@@ -73,12 +127,12 @@ class FifoSet:
         for p in (self.stdin, self.stdout, self.stderr):
             if p:
                 os.mkfifo(p, 0o600)
-        self._threads: list[threading.Thread] = []
-        self._out_threads: list[threading.Thread] = []
+        self._threads: list[Thread] = []
+        self._out_threads: list[Thread] = []
         self._out_paths: list[str] = []
         self._stdin_fd = -1
         self._closed = False
-        self.started = threading.Event()  # set by the caller once the process has started
+        self.started = Event()  # set by the caller once the process has started
 
     def start(
         self,
@@ -92,12 +146,12 @@ class FifoSet:
         if self.stdin:
             self._stdin_fd = os.open(self.stdin, os.O_RDWR | os.O_CLOEXEC)
             if in_fd is not None:
-                t = threading.Thread(target=self._copy_in, args=(in_fd, close_stdin), daemon=True, name="stdin")
+                t = Thread(self._copy_in, (in_fd, close_stdin), name="stdin")
                 t.start()
                 self._threads.append(t)
         for path, fd in ((self.stdout, out_fd), (self.stderr, err_fd)):
             if path:
-                t = threading.Thread(target=self._copy_out, args=(path, fd), daemon=True, name="stdout")
+                t = Thread(self._copy_out, (path, fd), name="stdout")
                 t.start()
                 self._out_threads.append(t)
                 self._out_paths.append(path)
