@@ -264,3 +264,36 @@ def test_oom_event_and_exit(h: ShimHarness) -> None:
 
     assert wait_for(lambda: "oom" in topics()), topics()
     assert topics().count("exit") == 1
+
+
+def test_start_with_and_without_poststart_hook(h: ShimHarness) -> None:
+    """``start`` runs in the shim itself unless the spec has poststart hooks; either way the init
+    runs, and a poststart hook (run from the shim's child) sees the running container's state."""
+    client, _, _ = h.spawn()
+    out = h.fifo("plain")
+    client.create(str(h.bundle(["sh", "-c", "echo plain; exit 4"])), stdout=out)
+    fo = os.open(out, os.O_RDONLY)
+    try:
+        pid = client.start()
+        assert client.wait().exit_status == 4
+        assert read_to_eof(fo) == b"plain\n"
+    finally:
+        os.close(fo)
+    assert client.state().pid == pid
+    client.delete()
+
+    client2, _, _ = h.spawn()
+    mark = h.tmp / "poststart.json"
+    hook = {"path": "/bin/sh", "args": ["sh", "-c", f"cat > {mark}"], "env": ["PATH=/usr/bin:/bin"]}
+    out2 = h.fifo("hooked")
+    client2.create(str(h.bundle(["sh", "-c", "echo hooked; exit 5"], hooks={"poststart": [hook]})), stdout=out2)
+    fo = os.open(out2, os.O_RDONLY)
+    try:
+        pid2 = client2.start()
+        assert client2.wait().exit_status == 5
+        assert read_to_eof(fo) == b"hooked\n"
+    finally:
+        os.close(fo)
+    state = json.loads(mark.read_text())
+    assert state["pid"] == pid2 and state["status"] == "running", state
+    client2.delete()

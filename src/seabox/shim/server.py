@@ -26,7 +26,7 @@ from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, N
 from seabox.shim import protocol, unixaddr
 from seabox.shim import state as stm
 from seabox.shim.loop import Loop
-from seabox.shim.runtime import cgroup_paths, open_runtime
+from seabox.shim.runtime import LibraryRuntime, cgroup_paths, open_runtime
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -132,6 +132,7 @@ class Shim:
         self.console_n = 0
         self.orphan_exits: dict[int, int] = {}
         self.after_reply: list[Callable[[], object]] = []
+        self.poststart: bool | None = None  # the spec's poststart hooks: None = not known
 
     # -- setup and teardown --------------------------------------------------------------------
 
@@ -378,6 +379,15 @@ class Shim:
         if status is not None:
             self.on_exit(p.pid, status)
 
+    def _read_hooks(self, bundle: str) -> None:
+        """Whether the spec has poststart hooks (``start`` runs in a child then)."""
+        try:
+            with open(os.path.join(bundle, "config.json"), "rb") as f:
+                spec = protocol.decode(f.read())
+            self.poststart = bool((spec.get("hooks") or {}).get("poststart"))
+        except (OSError, protocol.ProtocolError, AttributeError):
+            self.poststart = None
+
     def _oom_watch(self) -> None:
         mem = cgroup_paths(self.runtime.state_file(self.task.id)).get("memory")
         if not mem:
@@ -470,7 +480,7 @@ class Shim:
         self.task.created(p, int(res["pid"]))
         # the state files (for recovery) and the OOM watch after the reply: the init cannot run
         # (nor be OOM-killed) before a ``start``, which this loop reads only after them
-        self.after_reply += [lambda: self._write_files(bundle), self._oom_watch]
+        self.after_reply += [lambda: self._write_files(bundle), self._oom_watch, lambda: self._read_hooks(bundle)]
         self._claim_early_exit(p)
         return {"pid": p.pid, "warnings": res.get("warnings", [])}
 
@@ -478,7 +488,10 @@ class Shim:
         exec_id = self._exec_id(msg)
         p = self.task.check_start(exec_id)
         if exec_id == stm.INIT:
-            self._rt("start")
+            if self.poststart is False and isinstance(self.runtime, LibraryRuntime):
+                self.runtime.start_here(self.task.id)
+            else:
+                self._rt("start")
             self.task.started(p, p.pid)
         else:
             io: ProcessIO = p.io  # type: ignore[assignment]
