@@ -11,7 +11,12 @@ start-up, container create (spec, snapshot), task create/start/wait, delete:
 
 The baseline is ``ctr → containerd``.  The fixture busybox is pulled into both daemons first
 (plain HTTP from the fixture registry).  Run: ``.venv/bin/python -m bench.run ctr_run`` (root).
-JSON: bench/results/ctr_run.json.
+JSON: bench/results/ctr_run.json.  The load average is printed before and after: on this
+shared 2-core machine it moves every median, so compare ratios from the same run.
+
+``ctr → seaboxd`` against ``seabox-ctr → seaboxd`` separates the client's cost (Python start,
+imports, encoding) from the daemon's; seabox-ctr's ``run`` takes seabox.ctr.leanrun, which
+needs no protobuf runtime.
 """
 
 from __future__ import annotations
@@ -64,7 +69,9 @@ def main() -> None:
                     c = _runner(prog, address, ns, image, f"b-{secrets.token_hex(3)}", str(fifo))
                     c.label += name
                     contenders.append(c)
+            print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             compare("ctr_run", contenders, runs=runs, warmup=3, baseline="ctr -> containerd")
+            print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         from seabox.daemon.tasks.testing import purge, remove_tree
 
