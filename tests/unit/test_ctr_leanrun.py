@@ -33,6 +33,8 @@ def _variants() -> list[dict[str, Any]]:
         (("rootfs", "type"), "other"), (("rootfs", "diff_ids"), ["sha256:short"]), (("rootfs", "diff_ids"), "x"),
         (("rootfs", "diff_ids"), [D1.upper()]), (("architecture",), ""), (("os",), 3), (("config",), ["x"]),
         (("config",), None), (("history",), "x"), (("history",), [1]), (("rootfs", "diff_ids"), []),
+        (("history",), [{"empty_layer": "yes"}]), (("history",), [{"created": 5}]), (("created",), 5),
+        (("variant",), 1), (("os.version",), None), (("rootfs", "diff_ids"), None),
     ]:  # fmt: skip
         c = copy.deepcopy(CONFIG)
         target = c
@@ -82,3 +84,53 @@ def test_which_runs_take_the_lean_path(opts: RunOptions, lean: bool) -> None:
     tcp = SimpleNamespace(uses_h2=lambda: False)
     assert leanrun.eligible(unix, opts) is lean  # type: ignore[arg-type]
     assert leanrun.eligible(tcp, opts) is False  # type: ignore[arg-type]
+
+
+MT = "application/vnd.docker.distribution.manifest.v2+json"
+MANIFEST: dict[str, Any] = {
+    "schemaVersion": 2, "mediaType": MT,
+    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "digest": D1, "size": 10},
+    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "digest": D2, "size": 20,
+                "annotations": {"a": "b"}}],
+}  # fmt: skip
+
+
+def _manifest_variants() -> list[dict[str, Any]]:
+    out = [copy.deepcopy(MANIFEST)]
+    edits: list[tuple[tuple[Any, ...], Any]] = [
+        (("schemaVersion",), 1), (("schemaVersion",), True), (("schemaVersion",), "2"), (("mediaType",), "x"),
+        (("config", "digest"), "sha256:x"), (("config", "size"), -1), (("config", "size"), True),
+        (("config", "size"), 1.5), (("config", "mediaType"), 3), (("layers",), {}), (("layers", 0, "digest"), D1[:-1]),
+        (("layers", 0, "annotations"), {"a": 1}), (("layers", 0, "urls"), ["http://x"]), (("annotations",), {"k": "v"}),
+        (("annotations",), ["x"]), (("manifests",), []), (("subject",), {"digest": D3}), (("config", "platform"), {}),
+    ]  # fmt: skip
+    for path, value in edits:
+        m = copy.deepcopy(MANIFEST)
+        target: Any = m
+        for k in path[:-1]:
+            target = target[k]
+        target[path[-1]] = value
+        out.append(m)
+    for key in ("mediaType", "config", "layers"):
+        m = copy.deepcopy(MANIFEST)
+        del m[key]
+        out.append(m)
+    m = copy.deepcopy(MANIFEST)
+    del m["config"]["size"]
+    out.append(m)
+    return out
+
+
+@pytest.mark.parametrize("manifest", _manifest_variants(), ids=range(len(_manifest_variants())))
+@pytest.mark.parametrize("media_type", [MT, "application/vnd.oci.image.manifest.v1+json"])
+def test_manifest_check_is_never_laxer_than_the_parser(manifest: dict[str, Any], media_type: str) -> None:
+    try:
+        config_digest, n = leanrun._check_manifest(manifest, media_type)
+    except leanrun._NotLean:
+        return
+    parsed = oci.parse_manifest(manifest, media_type=media_type)
+    assert (parsed.config.digest, len(parsed.layers)) == (config_digest, n)
+
+
+def test_the_usual_manifest_is_taken() -> None:
+    assert leanrun._check_manifest(copy.deepcopy(MANIFEST), MT) == (D1, 1)

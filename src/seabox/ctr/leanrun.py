@@ -137,20 +137,10 @@ def _resolve(calls: _Calls, name: str, snapshotter: str) -> tuple[str, dict[str,
         target = img.target
         if target.media_type not in MANIFEST_TYPES or not _is_digest(target.digest):
             raise _NotLean
-        manifest = json.loads(_read(calls, target.digest))
-        if not isinstance(manifest, dict) or manifest.get("schemaVersion") != 2 or "manifests" in manifest:
-            raise _NotLean
-        if manifest.get("mediaType", target.media_type) not in MANIFEST_TYPES:
-            raise _NotLean
-        desc = manifest.get("config")
-        if not isinstance(desc, dict) or not _is_digest(desc.get("digest")) or not isinstance(desc.get("mediaType"), str):
-            raise _NotLean
-        layers = manifest.get("layers", [])
-        if not isinstance(layers, list) or not all(isinstance(x, dict) and _is_digest(x.get("digest")) for x in layers):
-            raise _NotLean
-        config = json.loads(_read(calls, desc["digest"]))
+        config_digest, n_layers = _check_manifest(json.loads(_read(calls, target.digest)), target.media_type)
+        config = json.loads(_read(calls, config_digest))
         diff_ids = _check_config(config)
-        if len(diff_ids) != len(layers):
+        if len(diff_ids) != n_layers:
             raise _NotLean
         chains = _chain_ids(diff_ids)
         if chains:
@@ -160,9 +150,54 @@ def _resolve(calls: _Calls, name: str, snapshotter: str) -> tuple[str, dict[str,
     return img.name, dict(config.get("config") or {}), chains
 
 
+def _is_text_map(v: object) -> bool:
+    return isinstance(v, dict) and all(isinstance(k, str) and isinstance(x, str) for k, x in v.items())
+
+
+def _check_descriptor(d: object) -> str:
+    """The digest of a plain descriptor (media type, sha256 digest, size, annotations)."""
+    if not isinstance(d, dict) or not set(d) <= {"mediaType", "digest", "size", "annotations"}:
+        raise _NotLean
+    size = d.get("size")
+    if not isinstance(d.get("mediaType"), str) or not _is_digest(d.get("digest")):
+        raise _NotLean
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise _NotLean
+    if "annotations" in d and not _is_text_map(d["annotations"]):
+        raise _NotLean
+    return str(d["digest"])
+
+
+def _check_manifest(manifest: Any, media_type: str) -> tuple[str, int]:
+    """(config digest, layer count) of a plain image manifest the full parser would accept
+    the same way: only the usual keys, plain descriptors."""
+    if not isinstance(manifest, dict) or not set(manifest) <= {"schemaVersion", "mediaType", "config", "layers", "annotations"}:
+        raise _NotLean
+    if manifest.get("schemaVersion") != 2 or type(manifest["schemaVersion"]) is not int:
+        raise _NotLean
+    mt = manifest.get("mediaType", media_type)
+    if mt not in MANIFEST_TYPES or mt != media_type:
+        raise _NotLean
+    if "annotations" in manifest and not _is_text_map(manifest["annotations"]):
+        raise _NotLean
+    config_digest = _check_descriptor(manifest.get("config"))
+    layers = manifest.get("layers", [])
+    if not isinstance(layers, list):
+        raise _NotLean
+    for layer in layers:
+        _check_descriptor(layer)
+    return config_digest, len(layers)
+
+
+_TEXT = ("created", "author", "variant", "os.version")
+_HISTORY = {"created": str, "created_by": str, "author": str, "comment": str, "empty_layer": bool}
+
+
 def _check_config(config: Any) -> list[str]:
     """The diff IDs of an image config the full parser (seabox.oci.image) would accept."""
     if not isinstance(config, dict):
+        raise _NotLean
+    if not all(isinstance(config.get(k, ""), str) for k in _TEXT):
         raise _NotLean
     rootfs = config.get("rootfs")
     if not isinstance(rootfs, dict) or rootfs.get("type") != "layers":
@@ -177,8 +212,11 @@ def _check_config(config: Any) -> list[str]:
     if cfg is not None and not isinstance(cfg, dict):
         raise _NotLean
     history = config.get("history", [])
-    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+    if not isinstance(history, list):
         raise _NotLean
+    for h in history:
+        if not isinstance(h, dict) or not all(k in _HISTORY and isinstance(v, _HISTORY[k]) for k, v in h.items()):
+            raise _NotLean
     return diff_ids
 
 
