@@ -485,6 +485,35 @@ def test_engine_autoremove_run_rm(env: Env) -> None:
     assert ei.value.status == 404
 
 
+def test_engine_autoremove_created_then_removed_or_started_late(env: Env) -> None:
+    """An AutoRemove container's task is prepared at create (run --rm starts at once); one that is
+    removed without a start leaves no task, one started later still runs and is removed, a
+    command that cannot run fails at the start as before, and the name is free again right
+    after each exit."""
+    cid = env.create("rmidle", Cmd=["true"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+    assert env.api.json("GET", f"/containers/{cid}/json")["State"]["Status"] == "created"
+    shim = Path(env.d.state) / "shims" / "default" / cid
+    assert _wait_for(shim.exists, 20), "no task was prepared at create"
+    env.api.json("DELETE", f"/containers/{cid}")
+    assert env.api.raw("GET", f"/containers/{cid}/json")[0] == 404
+    assert not shim.exists(), "its shim outlived it"
+    assert not (Path(env.d.state) / "bundles" / "default" / cid).exists(), "its bundle outlived it"
+
+    cid = env.create("rmlate", Cmd=["sh", "-c", "exit 6"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+    time.sleep(0.5)  # the prepared task waits for its start
+    env.api.json("POST", f"/containers/{cid}/start")
+    assert env.api.json("POST", f"/containers/{cid}/wait", query={"condition": "removed"})["StatusCode"] == 6
+    again = env.create("rmlate", Cmd=["true"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+    env.api.json("POST", f"/containers/{again}/start")
+    assert env.api.json("POST", f"/containers/{again}/wait", query={"condition": "removed"})["StatusCode"] == 0
+    assert not [c for c in env.api.json("GET", "/containers/json", query={"all": 1}) if c["Id"] in (cid, again)]
+
+    bad = env.create("rmbad", Cmd=["/no/such/binary"], HostConfig={"AutoRemove": True, "NetworkMode": "none"})
+    status, _, body = env.api.raw("POST", f"/containers/{bad}/start")
+    assert status >= 400 and b"no/such/binary" in body, body
+    env.api.json("DELETE", f"/containers/{bad}", query={"force": True})
+
+
 def test_engine_pause_rename_top_stats_kill(env: Env) -> None:
     cid = env.run("misc", Cmd=["sleep", "600"], HostConfig={"NetworkMode": "none"})
     try:

@@ -9,7 +9,9 @@ the json-file log, so logs survive seaboxd restarts; the engine only reads them.
 Lifecycle: ``create`` prepares the snapshot (key = container id) and records the container;
 ``start`` builds the OCI spec (networking first: a named netns attached through
 seabox.network, kept across restarts and removed on rm), creates and starts the task, and
-starts a *monitor* thread waiting for the exit.  On exit the monitor records the status,
+starts a *monitor* thread waiting for the exit.  For an AutoRemove container (``run --rm``,
+which docker's CLI starts right after creating it) everything up to the created task is begun
+by ``create`` on a thread, so the runtime's create overlaps the client's attach and wait.  On exit the monitor records the status,
 deletes the task, then applies the restart policy with docker's backoff (100 ms doubling, reset
 after 10 s of running).  An AutoRemove (``--rm``) container is instead taken out of lookups,
 listings and the name table (and its network released) as soon as its exit code is known, which
@@ -116,6 +118,7 @@ class Containers:
         # so a ``wait`` that comes after the (now early) removal still gets the code, as it would
         # have while docker was still removing the container
         self._tombstones: dict[str, tuple[str, str, int]] = {}
+        self._prepared: dict[str, tuple[list[float], BaseException | None]] = {}  # _prepare_early's results
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -236,6 +239,8 @@ class Containers:
         log.debug("created", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
                                                                    zip(steps, marks, marks[1:], strict=False)}}})
         self.engine.emit(ns, "container", "create", cid, {"name": full[1:], "image": image_ref})
+        if host.get("AutoRemove"):
+            self._prepare_early(ns, rec)
         return rec
 
     def _plan_mounts(self, cid: str, cfg: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any]]:
@@ -326,7 +331,9 @@ class Containers:
             rec["ManuallyStopped"] = False
             self._start_locked(ns, rec)
 
-    def _start_locked(self, ns: str, rec: dict[str, Any]) -> None:
+    def _prepare_task(self, ns: str, rec: dict[str, Any]) -> list[float]:
+        """Everything of a start up to the created task (the init waiting on its exec FIFO):
+        inputs (network first), spec, containerd's record, the task; returns the step marks."""
         cid = rec["Id"]
         cfg, host = rec["Config"], rec["HostConfig"]
         marks = [time.monotonic()]
@@ -334,36 +341,77 @@ class Containers:
         # new spec while the runtime creates the container: neither depends on the other
         self.tasks.prepare_shim(ns, cid)
         record: list[BaseException | None] = []
-        try:
-            inp = self._inputs(ns, rec)
-            marks.append(time.monotonic())
-            spec = specs.build(rec["RequestConfig"] | {"Hostname": cfg.get("Hostname"),
-                                                     "User": rec["RequestConfig"].get("User") or ""},
-                               host, inp)
-            marks.append(time.monotonic())
+        inp = self._inputs(ns, rec)
+        marks.append(time.monotonic())
+        spec = specs.build(rec["RequestConfig"] | {"Hostname": cfg.get("Hostname"),
+                                                 "User": rec["RequestConfig"].get("User") or ""},
+                           host, inp)
+        marks.append(time.monotonic())
 
-            def write_record() -> None:
-                try:
-                    self._write_container(ns, rec, spec, exists=True)
-                    record.append(None)
-                except BaseException as e:
-                    record.append(e)
-
-            writer = threading.Thread(target=write_record, name=f"engine-record-{cid[:12]}", daemon=True)
-            writer.start()
+        def write_record() -> None:
             try:
-                self._create_task(ns, rec, spec)
-            finally:
-                writer.join()
-            if record and record[0] is not None:
-                raise record[0]
+                self._write_container(ns, rec, spec, exists=True)
+                record.append(None)
+            except BaseException as e:
+                record.append(e)
+
+        writer = threading.Thread(target=write_record, name=f"engine-record-{cid[:12]}", daemon=True)
+        writer.start()
+        try:
+            self._create_task(ns, rec, spec)
+        finally:
             marks.append(time.monotonic())
+            writer.join()
+        if record and record[0] is not None:
+            raise record[0]
+        marks.append(time.monotonic())
+        return marks
+
+    def _unprepare(self, ns: str, cid: str) -> None:
+        self.tasks.cancel_shim(ns, cid)
+        with contextlib.suppress(Exception):
+            self.tasks.delete(ns, cid)
+
+    def _prepare_early(self, ns: str, rec: dict[str, Any]) -> None:
+        """``run --rm``: the start's preparation (up to the created task) begins as soon as the
+        container exists, on a thread, so that the runtime's create overlaps the client's next
+        requests (attach, wait) instead of following its ``start``.  The thread takes the
+        container's lock before ``create`` answers, so ``start`` (and ``rm``) wait for it; a
+        failure is kept and raised by ``start``, as it would have been there.  Only for
+        AutoRemove containers: docker's ``run --rm`` always starts what it created at once."""
+        cid = rec["Id"]
+        lock = self.lock(cid)
+        holding = threading.Event()
+
+        def run() -> None:
+            with lock:
+                holding.set()
+                if self.records.items.get(cid) is not rec or rec["State"]["Running"] or cid in self._prepared:
+                    return
+                try:
+                    self._prepared[cid] = (self._prepare_task(ns, rec), None)
+                except BaseException as e:
+                    self._unprepare(ns, cid)
+                    self._prepared[cid] = ([], e)
+
+        threading.Thread(target=run, name=f"engine-prepare-{cid[:12]}", daemon=True).start()
+        holding.wait(5.0)
+
+    def _start_locked(self, ns: str, rec: dict[str, Any]) -> None:
+        cid = rec["Id"]
+        early = self._prepared.pop(cid, None)
+        try:
+            if early is None:
+                marks = self._prepare_task(ns, rec)
+            else:
+                marks, err = early
+                if err is not None:
+                    raise err
+            t_start = time.monotonic()
             pid = self.tasks.start(ns, cid)
-            marks.append(time.monotonic())
+            t_started = time.monotonic()
         except BaseException as e:
-            self.tasks.cancel_shim(ns, cid)
-            with contextlib.suppress(Exception):
-                self.tasks.delete(ns, cid)
+            self._unprepare(ns, cid)
             rec["State"].update({"Status": "created" if rec["State"]["StartedAt"] == ZERO_TIME else "exited",
                                  "Error": str(e), "ExitCode": 128 if "not found" in str(e) else 126})
             self.records.save(rec)
@@ -372,9 +420,11 @@ class Containers:
                              "OOMKilled": False, "Dead": False, "Pid": pid, "ExitCode": 0, "Error": "",
                              "StartedAt": now(), "FinishedAt": ZERO_TIME})
         self.records.save(rec)
-        steps = ("inputs_ms", "spec_ms", "task_create_ms", "task_start_ms")
-        log.debug("started", extra={"fields": {"id": cid[:12], **{k: round((b - a) * 1000, 1) for k, a, b in
-                                                                   zip(steps, marks, marks[1:], strict=False)}}})
+        steps = ("inputs_ms", "spec_ms", "task_create_ms", "record_wait_ms")
+        log.debug("started", extra={"fields": {"id": cid[:12], "prepared_early": early is not None,
+                                               **{k: round((b - a) * 1000, 1) for k, a, b in
+                                                  zip(steps, marks, marks[1:], strict=False)},
+                                               "task_start_ms": round((t_started - t_start) * 1000, 1)}})
         self.engine.emit(ns, "container", "start", cid, {"name": rec["Name"][1:], "image": rec["ImageName"]})
         self._monitor(ns, cid, time.monotonic())
 
@@ -576,7 +626,8 @@ class Containers:
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
         p = d / "stdin"
         if not p.exists():
-            os.mkfifo(p, 0o600)
+            with contextlib.suppress(FileExistsError):  # attach and an early prepared task race here
+                os.mkfifo(p, 0o600)
         return p
 
     # -- exit monitor and restart policy --------------------------------------------------------
@@ -682,6 +733,10 @@ class Containers:
             try:
                 p = self.tasks.get(ns, cid)
             except errdefs.SeaboxError:
+                p = None
+            if p is not None and p.status == "created" and rec["State"]["StartedAt"] == ZERO_TIME:
+                with contextlib.suppress(errdefs.SeaboxError):  # prepared early, never started
+                    self.tasks.delete(ns, cid)
                 p = None
             if p is not None and p.status in ("running", "paused", "created"):
                 rec["State"].update({"Running": True, "Status": "paused" if p.status == "paused" else "running",
@@ -881,6 +936,7 @@ class Containers:
         with self.lock(cid):
             if cid not in self.records.items and not self.records.dir(cid).exists():
                 return
+            self._prepared.pop(cid, None)  # a task prepared early goes with the container
             self._remove_locked(ns, rec, volumes=volumes)
 
     def _remove_locked(self, ns: str, rec: dict[str, Any], *, volumes: bool) -> None:
