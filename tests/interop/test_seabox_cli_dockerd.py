@@ -1,6 +1,6 @@
 """The `seabox` CLI against Debian's real dockerd: Docker's Engine API is the contract.
 
-A private dockerd (temp --data-root/--exec-root/socket/pidfile, its own containerd, no bridge,
+A private dockerd (``seabox.testing.peers.dockerd``: temp data/exec root and socket, its own containerd, no bridge,
 no iptables, a unique cgroup parent) gets the busybox fixture through ``docker load`` of a
 docker-archive made by skopeo from the fixture OCI layout.  Every container runs with
 ``--network none``.  The docker CLI is the oracle where both can answer the same question.
@@ -10,12 +10,8 @@ of its containerd and shims, unmounts and removes the temp dirs.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import secrets
-import shutil
-import signal
 import subprocess
 import sys
 import tarfile
@@ -26,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from seabox.testing import peers
+
 pytestmark = [pytest.mark.root, pytest.mark.interop]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,16 +33,20 @@ LOOP = ["sh", "-c", "echo started; trap 'exit 0' TERM; while true; do sleep 0.1;
 
 @dataclass
 class Dockerd:
-    tmp: Path
-    host: str
-    sock: Path
-    proc: subprocess.Popen
+    """A private dockerd (``seabox.testing.peers.dockerd``) and the two CLIs pointed at it."""
+
+    peer: peers.Dockerd
+
+    @property
+    def host(self) -> str:
+        return self.peer.host
+
+    @property
+    def sock(self) -> Path:
+        return self.peer.sock
 
     def docker(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(["docker", "-H", self.host, *args], capture_output=True, text=True, timeout=timeout)
-        if check and r.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)}: {r.returncode} {r.stderr}\n{self.log()}")
-        return r
+        return self.peer.docker(*args, check=check, timeout=timeout)
 
     def seabox(self, *args: str, check: bool = True, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         r = subprocess.run([sys.executable, "-m", "seabox.cli.seabox", "--address", self.host, *args],
@@ -54,101 +56,26 @@ class Dockerd:
         assert "Traceback" not in r.stderr, r.stderr
         return r
 
-    def log(self) -> str:
-        try:
-            return (self.tmp / "dockerd.log").read_text()[-3000:]
-        except OSError:
-            return ""
-
-
-def _mounts_under(prefix: str) -> list[str]:
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            mp = line.split()[4].encode().decode("unicode_escape")
-            if mp == prefix or mp.startswith(prefix + "/"):
-                out.append(mp)
-    return out
-
-
-def _pids_with(needle: str) -> list[int]:
-    out = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                cmd = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if needle in cmd:
-                out.append(int(d.name))
-    return out
-
 
 @pytest.fixture(scope="module")
 def dockerd(tmp_path_factory: pytest.TempPathFactory, fixtures_info: dict) -> Iterator[Dockerd]:
     tmp = tmp_path_factory.mktemp("sbcli")
-    parent = f"sbt-{secrets.token_hex(4)}"
-    data_root, exec_root = tmp / "data", Path(f"/run/sbt-docker-{secrets.token_hex(4)}")
-    sock = tmp / "docker.sock"
-    host = f"unix://{sock}"
-    existed = {p: Path(p).exists() for p in ("/etc/docker/key.json", "/run/containerd", "/var/lib/docker", "/run/docker")}
-    (tmp / "daemon.json").write_text("{}")
-    log = open(tmp / "dockerd.log", "w")  # noqa: SIM115 (closed in the teardown)
-    proc = subprocess.Popen(
-        ["dockerd", "--config-file", str(tmp / "daemon.json"), "--data-root", str(data_root), "--exec-root", str(exec_root),
-         "-H", host, "--pidfile", str(tmp / "dockerd.pid"), "--bridge=none", "--iptables=false", "--ip6tables=false",
-         "--ip-forward=false", "--ip-masq=false", "--userland-proxy=false", "--cgroup-parent", f"/{parent}",
-         "--exec-opt", "native.cgroupdriver=cgroupfs", "--storage-driver", "overlay2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    d = Dockerd(tmp=tmp, host=host, sock=sock, proc=proc)
-    try:
-        deadline = time.monotonic() + 60
-        while d.docker("version", check=False, timeout=10).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dockerd did not come up:\n{d.log()}")
-            time.sleep(0.2)
-        archive = tmp / "busybox.tar"
-        layout = fixtures_info["layouts"]["busybox"]
-        tag = fixtures_info["images"]["busybox"]["layout_tag"]
-        subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:{tag}", f"docker-archive:{archive}:{IMAGE}"],
-                       check=True, capture_output=True, timeout=120)  # fmt: skip
-        d.docker("load", "-i", str(archive))
-        yield d
-    finally:
-        if proc.poll() is None:
+    with peers.dockerd(tmp / "d") as p:
+        d = Dockerd(p)
+        try:
+            archive = tmp / "busybox.tar"
+            layout = fixtures_info["layouts"]["busybox"]
+            tag = fixtures_info["images"]["busybox"]["layout_tag"]
+            subprocess.run(["skopeo", "copy", "--quiet", f"oci:{layout}:{tag}", f"docker-archive:{archive}:{IMAGE}"],
+                           check=True, capture_output=True, timeout=120)  # fmt: skip
+            d.docker("load", "-i", str(archive))
+            yield d
+        finally:  # containers go with the daemon (peers); what the tests made besides them goes first
             ids = d.docker("ps", "-aq", check=False, timeout=30).stdout.split()
             if ids:
                 d.docker("rm", "-f", "-v", *ids, check=False, timeout=60)
             d.docker("volume", "prune", "-f", check=False)
             d.docker("network", "prune", "-f", check=False)
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-        log.close()
-        for pid in _pids_with(str(exec_root)) + _pids_with(str(data_root)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        time.sleep(0.2)
-        for root in (data_root, exec_root, tmp):
-            for mp in sorted(_mounts_under(str(root)), key=len, reverse=True):
-                subprocess.run(["umount", "-l", mp], check=False)
-        for cg in Path("/sys/fs/cgroup").glob(f"**/{parent}"):
-            for dirpath, _d, _f in sorted(os.walk(cg), key=lambda t: -len(t[0])):
-                with contextlib.suppress(OSError):
-                    os.rmdir(dirpath)
-        for p, was in existed.items():
-            if not was:
-                with contextlib.suppress(OSError):
-                    if Path(p).is_dir():
-                        shutil.rmtree(p)
-                    else:
-                        Path(p).unlink()
-        shutil.rmtree(exec_root, ignore_errors=True)
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _name() -> str:
