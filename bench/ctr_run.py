@@ -16,7 +16,9 @@ shared 2-core machine it moves every median, so compare ratios from the same run
 
 ``ctr → seaboxd`` against ``seabox-ctr → seaboxd`` separates the client's cost (Python start,
 imports, encoding) from the daemon's; seabox-ctr's ``run`` takes seabox.ctr.leanrun, which
-needs no protobuf runtime.
+needs no protobuf runtime.  With ``SEABOX_BENCH_TIMELINE=1`` one more seabox-ctr run per
+daemon is traced afterwards: when each RPC started (ms after the interpreter began importing
+seabox) and how long it took, i.e. where the client waits on the daemon.
 """
 
 from __future__ import annotations
@@ -49,6 +51,47 @@ def _runner(prog: str, address: str, ns: str, image: str, cid: str, fifo: str) -
     return Contender(label, lambda: _cmd(argv))
 
 
+_TRACE = r"""
+import sys, time
+t0 = time.perf_counter()
+sys.path.insert(0, sys.argv[1])
+from seabox.cli import ctr
+from seabox.ctr import h2grpc
+imported = time.perf_counter()
+log = []
+call, future = h2grpc.Method.__call__, h2grpc.Method.future
+def traced(self, req, timeout=None, metadata=None):
+    t = time.perf_counter()
+    r = call(self, req, timeout, metadata)
+    r = list(r) if self.streaming else r
+    log.append((t, time.perf_counter(), self.path))
+    return r
+def traced_future(self, req, timeout=None, metadata=None):
+    t = time.perf_counter()
+    f = future(self, req, timeout, metadata)
+    log.append((t, time.perf_counter(), self.path + " (sent; answer taken later)"))
+    return f
+h2grpc.Method.__call__, h2grpc.Method.future = traced, traced_future
+rc = ctr.main(sys.argv[2:])
+end = time.perf_counter()
+print(f"  imports of seabox.cli.ctr: {1000 * (imported - t0):.1f} ms")
+for a, b, path in log:
+    print(f"  at {1000 * (a - t0):6.1f} ms  {1000 * (b - a):6.1f} ms  {path.rsplit('.', 1)[-1]}")
+print(f"  done at {1000 * (end - t0):.1f} ms, exit {rc}")
+"""
+
+
+def timeline(address: str, ns: str, image: str, fifo: str) -> str:
+    """One traced ``seabox-ctr run --rm`` (see the module docstring)."""
+    py = str(REPO / ".venv" / "bin" / "python3")
+    argv = ["--address", address, "--namespace", ns, "run", "--rm", "--fifo-dir", fifo, image, f"t-{secrets.token_hex(3)}", "true"]
+    res = subprocess.run([py, "-IS", "-c", _TRACE, str(REPO / "src"), *argv], stdin=subprocess.DEVNULL, capture_output=True,
+                         text=True, env={**os.environ, "SEABOX_CTR_NORMAL_EXIT": "1"})  # fmt: skip
+    if res.returncode != 0:
+        raise RuntimeError(f"traced run failed: {res.stderr[-400:]}")
+    return res.stdout
+
+
 def main() -> None:
     from seabox.ctr import testing
     from seabox.daemon.testing import seaboxd
@@ -72,6 +115,10 @@ def main() -> None:
             print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
             compare("ctr_run", contenders, runs=runs, warmup=3, baseline="ctr -> containerd")
             print(f"load average after:  {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+            if os.environ.get("SEABOX_BENCH_TIMELINE") == "1":
+                for name, address in (("containerd", ctrd.address), ("seaboxd", str(sd.address))):
+                    print(f"seabox-ctr run --rm -> {name}, per RPC:")
+                    print(timeline(address, ns, image, str(fifo)), end="")
     finally:
         from seabox.daemon.tasks.testing import purge, remove_tree
 
