@@ -206,6 +206,10 @@ def run(cfg: Config) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    # a thread that wants the GIL back after I/O waits up to the switch interval for a busy one
+    # (5 ms by default) — per request, on every hop; a container's start being prepared on one
+    # thread must not hold up the attach/wait requests answered on others
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
         daemon.start()
         # a short poll, not one long wait: the kernel may deliver SIGTERM to any thread (gRPC's
@@ -226,6 +230,7 @@ def run(cfg: Config) -> int:
 
 
 STOP_DEADLINE = 15.0
+SWITCH_INTERVAL = 0.0005
 
 
 def _exit_now(reason: str) -> None:
