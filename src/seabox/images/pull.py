@@ -154,64 +154,46 @@ class _Hashing:
         return "sha256:" + self.h.hexdigest()
 
 
-class _Pipe:
-    """Hands a layer's bytes from its download thread to the unpacker while they arrive.
+class _QueueReader:
+    """A file-like reader of chunks that another thread puts on a bounded queue.
 
-    The downloader first calls ``start(streaming)``: False when the blob will not be
-    streamed (already stored, or resuming a partial ingest), and the unpacker reads
-    the stored blob instead.  The queue is bounded, so a slow unpack slows the
-    download of this one layer rather than filling memory; ``abort()`` (unpacker
-    failed) makes further writes no-ops so the download can still complete.
+    ``None`` on the queue is the end, an exception is raised in the reader.  ``_put`` blocks
+    while the queue is full, so a slow reader slows its producer rather than filling memory,
+    until ``_halt`` makes further puts no-ops (the producer can then finish without a reader).
     """
 
-    def __init__(self, depth: int = 16) -> None:
+    def __init__(self, depth: int) -> None:
         import queue
 
         self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
-        self._decided = threading.Event()
-        self.streaming = False
-        self._aborted = False
+        self._halted = False
         self._buf = b""
         self._pos = 0
         self._eof = False
 
-    # downloader side
-    def start(self, streaming: bool) -> None:
-        self.streaming = streaming
-        self._decided.set()
-
-    def write(self, b: bytes) -> None:
+    def _put(self, item: bytes | BaseException | None) -> None:
         import queue
 
-        while not self._aborted:
+        while not self._halted:
             try:
-                self._q.put(b, timeout=0.1)
+                self._q.put(item, timeout=0.1)
                 return
             except queue.Full:
                 continue
 
-    def finish(self, error: BaseException | None = None) -> None:
-        if not self._decided.is_set():
-            self.start(False)
-        elif self.streaming:
-            self.write(error)  # type: ignore[arg-type]
-
-    # unpacker side
-    def wait_decision(self) -> bool:
-        self._decided.wait()
-        return self.streaming
-
-    def abort(self) -> None:
+    def _halt(self) -> None:
         import queue
 
-        self._aborted = True
+        self._halted = True
         with contextlib.suppress(queue.Empty):
             while True:
                 self._q.get_nowait()
-        with contextlib.suppress(queue.Full):
-            self._q.put_nowait(None)  # wake a reader blocked on the next chunk (it sees the end)
+
+    def _before_read(self) -> None:
+        """Subclasses start their producer here."""
 
     def read(self, n: int = -1) -> bytes:
+        self._before_read()
         # serve from the current chunk (no re-slicing of a growing buffer); block for the next one
         while self._pos >= len(self._buf) and not self._eof:
             item = self._q.get()
@@ -238,7 +220,49 @@ class _Pipe:
         return True
 
 
-class _Ahead:
+class _Pipe(_QueueReader):
+    """Hands a layer's bytes from its download thread to the unpacker while they arrive.
+
+    The downloader first calls ``start(streaming)``: False when the blob will not be
+    streamed (already stored, or resuming a partial ingest), and the unpacker reads
+    the stored blob instead.  The queue is bounded, so a slow unpack slows the
+    download of this one layer rather than filling memory; ``abort()`` (unpacker
+    failed) makes further writes no-ops so the download can still complete.
+    """
+
+    def __init__(self, depth: int = 16) -> None:
+        super().__init__(depth)
+        self._decided = threading.Event()
+        self.streaming = False
+
+    # downloader side
+    def start(self, streaming: bool) -> None:
+        self.streaming = streaming
+        self._decided.set()
+
+    def write(self, b: bytes) -> None:
+        self._put(b)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        if not self._decided.is_set():
+            self.start(False)
+        elif self.streaming:
+            self._put(error)
+
+    # unpacker side
+    def wait_decision(self) -> bool:
+        self._decided.wait()
+        return self.streaming
+
+    def abort(self) -> None:
+        import queue
+
+        self._halt()
+        with contextlib.suppress(queue.Full):
+            self._q.put_nowait(None)  # wake a reader blocked on the next chunk (it sees the end)
+
+
+class _Ahead(_QueueReader):
     """Reads a decompressor on its own thread, a few chunks ahead of the unpacker.
 
     isal, zlib and zstandard decompress with the GIL released, so gunzip overlaps the
@@ -248,29 +272,13 @@ class _Ahead:
     """
 
     def __init__(self, src: BinaryIO, depth: int = 8) -> None:
-        import queue
-
+        super().__init__(depth)
         self._src = src
-        self._q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
-        self._stop = False
-        self._buf = b""
-        self._pos = 0
-        self._eof = False
         self._thread: threading.Thread | None = None  # started by the first read: nothing is consumed before
-
-    def _put(self, item: bytes | BaseException | None) -> None:
-        import queue
-
-        while not self._stop:
-            try:
-                self._q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
 
     def _run(self) -> None:
         try:
-            while not self._stop:
+            while not self._halted:
                 b = self._src.read(CHUNK)
                 if not b:
                     break
@@ -280,43 +288,15 @@ class _Ahead:
             return
         self._put(None)
 
-    def close(self) -> None:
-        import queue
-
-        self._stop = True
-        with contextlib.suppress(queue.Empty):
-            while True:
-                self._q.get_nowait()
-        if self._thread is not None:
-            self._thread.join()
-
-    def read(self, n: int = -1) -> bytes:
+    def _before_read(self) -> None:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="pull-decompress", daemon=True)
             self._thread.start()
-        while self._pos >= len(self._buf) and not self._eof:
-            item = self._q.get()
-            if item is None:
-                self._eof = True
-            elif isinstance(item, BaseException):
-                self._eof = True
-                raise item
-            else:
-                self._buf, self._pos = item, 0
-        if self._pos >= len(self._buf):
-            return b""
-        end = len(self._buf) if n is None or n < 0 else min(len(self._buf), self._pos + n)
-        out = self._buf[self._pos : end]
-        self._pos = end
-        return out
 
-    def readinto(self, buf: bytearray | memoryview) -> int:
-        b = self.read(len(buf))
-        buf[: len(b)] = b
-        return len(b)
-
-    def readable(self) -> bool:
-        return True
+    def close(self) -> None:
+        self._halt()
+        if self._thread is not None:
+            self._thread.join()
 
 
 # -- content --------------------------------------------------------------------
