@@ -4,15 +4,18 @@ Design reason: the container set-up logic (which mounts, in which order, with wh
 which ids and capabilities) is the part worth testing, and it needs root and a kernel to run
 for real.  Routing every kernel-changing call through a ``Syscalls`` object lets unit tests
 pass a ``RecordingSyscalls`` that records the sequence instead of performing it, while the
-real ``LinuxSyscalls`` is a thin ctypes layer.  Only x86_64 and aarch64 syscall numbers are
+real ``LinuxSyscalls`` is a thin layer over libc.  Only x86_64 and aarch64 syscall numbers are
 known; other architectures fail with a clear error.
+
+The layer uses ``_ctypes`` (the C part of ctypes) with the handful of C types it needs defined
+here: the ``ctypes`` package's own import (``struct``, ``types``, the endian helpers and a few
+hundred lines of Python) costs ~4 ms of every ``create``, which waits for all of it.
 """
 
 from __future__ import annotations
 
-import ctypes
+import _ctypes
 import os
-import resource as _resource
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -101,17 +104,77 @@ class Record:
     __hash__ = None  # type: ignore[assignment]
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+# The C types used below (ctypes' c_int, c_uint, c_long, c_ulong and c_char).
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
 
 
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+class c_uint(_ctypes._SimpleCData):
+    _type_ = "I"
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+class c_long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class c_ulong(_ctypes._SimpleCData):
+    _type_ = "L"
+
+
+class c_char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+# LP64 (x86_64 and aarch64, the only architectures with syscall numbers here)
+c_uint32 = c_uint
+c_uint64 = c_ulong
+c_size_t = c_ulong
+byref = _ctypes.byref
+sizeof = _ctypes.sizeof
+_USE_ERRNO = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+
+
+class _IntFunc(_ctypes.CFuncPtr):
+    """A libc function returning int; its errno is kept for ``_ctypes.get_errno``."""
+
+    _flags_ = _USE_ERRNO
+    _restype_ = c_int
+
+
+class _LongFunc(_ctypes.CFuncPtr):
+    """A libc function returning long (``syscall``)."""
+
+    _flags_ = _USE_ERRNO
+    _restype_ = c_long
+
+
+class Libc:
+    """The C library functions used here, from the libc the process has loaded (``dlopen(NULL)``)."""
+
+    def __init__(self) -> None:
+        self._handle = _ctypes.dlopen(None, _ctypes.RTLD_LOCAL)  # type: ignore[arg-type]  # NULL: the program
+        lib: Any = self  # a CFuncPtr looks its symbol up in ``lib._handle``
+        self.syscall = _LongFunc(("syscall", lib))
+        for name in ("mount", "umount2", "sethostname", "setdomainname", "prctl", "signal", "setrlimit"):
+            setattr(self, name, _IntFunc((name, lib)))
+
+
+def string_buffer(size: int) -> Any:
+    """A zeroed ``char[size]``."""
+    return (c_char * size)()
+
+
+class _CapHeader(_ctypes.Structure):
+    _fields_ = [("version", c_uint32), ("pid", c_int)]
+
+
+class _CapData(_ctypes.Structure):
+    _fields_ = [("effective", c_uint32), ("permitted", c_uint32), ("inheritable", c_uint32)]
+
+
+class _MountAttr(_ctypes.Structure):
+    _fields_ = [("attr_set", c_uint64), ("attr_clr", c_uint64),
+                ("propagation", c_uint64), ("userns_fd", c_uint64)]
 
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -210,8 +273,18 @@ class Syscalls:
         raise NotImplementedError
 
 
+_LIBC: list[Libc] = []
+
+
+def _libc() -> Libc:
+    """One Libc per process (each function costs a dlsym)."""
+    if not _LIBC:
+        _LIBC.append(Libc())
+    return _LIBC[0]
+
+
 def _errno_error(name: str, detail: str = "") -> OSError:
-    err = ctypes.get_errno()
+    err = _ctypes.get_errno()
     msg = f"{name}{(' ' + detail) if detail else ''}: {os.strerror(err)}"
     return OSError(err, msg)
 
@@ -220,15 +293,14 @@ class LinuxSyscalls(Syscalls):
     """The real thing, through libc and raw syscall numbers."""
 
     def __init__(self) -> None:
-        self._libc = ctypes.CDLL(None, use_errno=True)
-        self._libc.syscall.restype = ctypes.c_long
+        self._libc: Any = _libc()
         self._nr = _SYSCALLS.get(os.uname().machine, {})
 
     def _syscall(self, name: str, *args: Any) -> int:
         nr = self._nr.get(name)
         if nr is None:
             raise OSError(38, f"{name}: syscall number unknown on {os.uname().machine}")
-        res = self._libc.syscall(ctypes.c_long(nr), *args)
+        res = self._libc.syscall(c_long(nr), *args)
         if res < 0:
             raise _errno_error(name)
         return int(res)
@@ -238,13 +310,13 @@ class LinuxSyscalls(Syscalls):
         return None if s is None else os.fsencode(s)
 
     def mount(self, source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
-        res = self._libc.mount(self._b(source), self._b(target), self._b(fstype), ctypes.c_ulong(flags),
+        res = self._libc.mount(self._b(source), self._b(target), self._b(fstype), c_ulong(flags),
                                self._b(data))
         if res != 0:
             raise _errno_error("mount", f"{source or 'none'} on {target} ({fstype or ''}, flags {flags:#x})")
 
     def umount2(self, target: str, flags: int) -> None:
-        if self._libc.umount2(self._b(target), ctypes.c_int(flags)) != 0:
+        if self._libc.umount2(self._b(target), c_int(flags)) != 0:
             raise _errno_error("umount2", target)
 
     def pivot_root(self, new_root: str, put_old: str) -> None:
@@ -260,24 +332,24 @@ class LinuxSyscalls(Syscalls):
         os.fchdir(fd)
 
     def unshare(self, flags: int) -> None:
-        self._syscall("unshare", ctypes.c_int(flags))
+        self._syscall("unshare", c_int(flags))
 
     def setns(self, fd: int, nstype: int) -> None:
-        self._syscall("setns", ctypes.c_int(fd), ctypes.c_int(nstype))
+        self._syscall("setns", c_int(fd), c_int(nstype))
 
     def sethostname(self, name: str) -> None:
         b = name.encode()
-        if self._libc.sethostname(b, ctypes.c_size_t(len(b))) != 0:
+        if self._libc.sethostname(b, c_size_t(len(b))) != 0:
             raise _errno_error("sethostname", name)
 
     def setdomainname(self, name: str) -> None:
         b = name.encode()
-        if self._libc.setdomainname(b, ctypes.c_size_t(len(b))) != 0:
+        if self._libc.setdomainname(b, c_size_t(len(b))) != 0:
             raise _errno_error("setdomainname", name)
 
     def prctl(self, option: int, arg2: int = 0, arg3: int = 0, arg4: int = 0, arg5: int = 0) -> int:
-        res = self._libc.prctl(ctypes.c_int(option), ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                               ctypes.c_ulong(arg4), ctypes.c_ulong(arg5))
+        res = self._libc.prctl(c_int(option), c_ulong(arg2), c_ulong(arg3),
+                               c_ulong(arg4), c_ulong(arg5))
         if res < 0:
             raise _errno_error("prctl", str(option))
         return int(res)
@@ -285,7 +357,7 @@ class LinuxSyscalls(Syscalls):
     def capget(self) -> CapSets:
         hdr = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
         data = (_CapData * 2)()
-        self._syscall("capget", ctypes.byref(hdr), data)
+        self._syscall("capget", byref(hdr), data)
         return CapSets(
             effective=data[0].effective | (data[1].effective << 32),
             permitted=data[0].permitted | (data[1].permitted << 32),
@@ -299,7 +371,7 @@ class LinuxSyscalls(Syscalls):
         data[0].effective, data[1].effective = caps.effective & m, caps.effective >> 32
         data[0].permitted, data[1].permitted = caps.permitted & m, caps.permitted >> 32
         data[0].inheritable, data[1].inheritable = caps.inheritable & m, caps.inheritable >> 32
-        self._syscall("capset", ctypes.byref(hdr), data)
+        self._syscall("capset", byref(hdr), data)
 
     def setgroups(self, gids: list[int]) -> None:
         os.setgroups(gids)
@@ -313,33 +385,35 @@ class LinuxSyscalls(Syscalls):
     def mount_setattr_rdonly(self, path: str, recursive: bool) -> None:
         attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
         flags = AT_SYMLINK_NOFOLLOW | (AT_RECURSIVE if recursive else 0)
-        self._syscall("mount_setattr", ctypes.c_int(AT_FDCWD), self._b(path), ctypes.c_uint(flags),
-                      ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+        self._syscall("mount_setattr", c_int(AT_FDCWD), self._b(path), c_uint(flags),
+                      byref(attr), c_size_t(sizeof(attr)))
 
     def mknod(self, path: str, mode: int, device: int) -> None:
         os.mknod(path, mode, device)
 
     def setrlimit(self, resource: int, soft: int, hard: int) -> None:
-        _resource.setrlimit(resource, (soft, hard))
+        m = (1 << 64) - 1  # -1 (RLIM_INFINITY) is all ones
+        if self._libc.setrlimit(c_int(resource), (c_ulong * 2)(soft & m, hard & m)) != 0:
+            raise _errno_error("setrlimit", str(resource))
 
     def umask(self, mask: int) -> None:
         os.umask(mask)
 
     def join_session_keyring(self, name: str) -> int:
-        serial = self._syscall("keyctl", ctypes.c_long(1), self._b(name))
+        serial = self._syscall("keyctl", c_long(1), self._b(name))
         # possessor: all; user: view (runc's permissions for the container's keyring)
-        self._syscall("keyctl", ctypes.c_long(5), ctypes.c_long(serial), ctypes.c_ulong(0x3F010000))
+        self._syscall("keyctl", c_long(5), c_long(serial), c_ulong(0x3F010000))
         return serial
 
     def default_signals(self, signums: tuple[int, ...] = ()) -> None:
         nums = signums or tuple(n for n in range(1, 65) if n not in (9, 19))
         nr = self._nr.get("rt_sigaction")
-        act = ctypes.create_string_buffer(32)  # handler SIG_DFL (0), no flags, no restorer, empty mask
+        act = string_buffer(32)  # handler SIG_DFL (0), no flags, no restorer, empty mask
         for n in nums:
             if nr is not None:
-                self._libc.syscall(ctypes.c_long(nr), ctypes.c_long(n), act, None, ctypes.c_ulong(8))
+                self._libc.syscall(c_long(nr), c_long(n), act, None, c_ulong(8))
             else:
-                self._libc.signal(ctypes.c_int(n), ctypes.c_void_p(0))
+                self._libc.signal(c_int(n), None)
 
     def write_file(self, path: str, data: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)

@@ -26,28 +26,32 @@ def open_cgroup_manager(cgroups_path: str | None, container_id: str, cgroup_root
     return open_manager(cgroups_path, container_id, root=cgroup_root, paths=paths or None)
 
 
-_primed: list[float] = []  # when this process last primed (the CLI primes, then create() would again)
+_priming: list[float] = [0.0]  # until when (monotonic) the priming thread keeps writing; 0: stopped
 
 
-def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup") -> None:
-    """Start, in a background thread, a no-op move of this process into its own cgroup.
+def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup",
+                           keep_warm: float = 2.0) -> None:
+    """Start, in a background thread, no-op moves of this process into its own cgroup.
 
-    Design reason: the first write to any cgroup.procs takes the kernel's threadgroup
-    rwsem for writing, which first waits for an RCU grace period (6-15 ms here); writes
-    made while the rwsem is still in that mode are fast.  ``seabox-runc create`` calls this
-    before it imports the runtime (``create()`` too, for in-process callers), so the grace
-    period passes while it works instead of when it moves the intermediate into the
-    container's cgroups (which the init waits for).  Moving a process into the cgroup it is
-    already in changes nothing; any error is ignored.
+    Design reason: a write to any cgroup.procs takes the kernel's cgroup threadgroup rwsem
+    for writing.  From its idle state that first waits for an RCU grace period (6-15 ms
+    here) *while holding cgroup_mutex*, so a mkdir in cgroupfs waits too; the rwsem stays
+    in its fast writer mode only until about one grace period after the last write ends.
+    ``seabox-runc create`` calls this before it imports the runtime (``create()`` too, for
+    in-process callers): the first write's grace period passes while the runtime is
+    imported and the spec is read, and further writes every 2 ms keep the rwsem in the
+    fast mode until ``finish_priming`` (after the intermediate has joined the container's
+    cgroups; ``keep_warm`` seconds at most), so moving the intermediate never waits for a
+    grace period.  Moving a process into the cgroup it is already in changes nothing; any
+    error is ignored.
     """
     if os.environ.get("SEABOX_RUNC_NO_CGROUPS") == "1":
         return
     import time
 
     now = time.monotonic()
-    if _primed and now - _primed[-1] < 1.0:
-        return
-    _primed[:] = [now]
+    if now < _priming[0]:
+        return  # already priming
     try:
         with open(proc_cgroup) as f:
             first = f.readline().rstrip("\n").split(":", 2)
@@ -60,15 +64,27 @@ def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str
     target = os.path.join(cgroup_root, sub, path.lstrip("/"), "cgroup.procs")
     import _thread  # built in: no import cost
 
-    _thread.start_new_thread(_move_self, (target,))
+    _priming[0] = now + keep_warm
+    _thread.start_new_thread(_keep_warm, (target, str(os.getpid()).encode()))
 
 
-def _move_self(target: str) -> None:
-    try:
-        fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)
+def finish_priming() -> None:
+    """Let the priming thread end (after its current write)."""
+    _priming[0] = 0.0
+
+
+def _keep_warm(target: str, pid: bytes) -> None:
+    import time
+
+    while True:
         try:
-            os.write(fd, str(os.getpid()).encode())
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
+            fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)  # not kept open: forks would inherit it
+            try:
+                os.write(fd, pid)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        if time.monotonic() >= _priming[0]:
+            return
+        time.sleep(0.002)

@@ -17,7 +17,7 @@ from seabox.linux import syscalls as s
 from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
 from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
-from seabox.runtime.cgroupref import open_cgroup_manager, prime_cgroup_migration
+from seabox.runtime.cgroupref import finish_priming, open_cgroup_manager, prime_cgroup_migration
 from seabox.runtime.init import InitConfig, prepare_seccomp, run_intermediate
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
@@ -208,8 +208,6 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             except OSError as e:
                 raise InvalidArgument(f"console socket {opts.console_socket}: {e.strerror}")
         manager = open_cgroup_manager(spec.linux.cgroups_path, container_id, opts.cgroup_root)
-        if manager is not None:
-            manager.create()
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
                          no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
                          new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp))
@@ -226,6 +224,8 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             run_intermediate(cfg, child)
         children.append(pid)
         child.close()
+        if manager is not None:
+            manager.create()  # while the intermediate starts up
         os.close(fifo_fd)
         fifo_fd = -1
         if console_fd >= 0:
@@ -248,6 +248,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
                 cpid = int(msg["pid"])
                 if manager is not None:
                     manager.apply(cpid)
+                    finish_priming()
                     res = effective_resources(spec)
                     if res:
                         manager.set(res)
@@ -304,6 +305,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             raise FailedPrecondition(subject("container", container_id, str(e)))
         raise
     finally:
+        finish_priming()
         if parent is not None:
             parent.close()
         for fd in (fifo_fd, console_fd):
