@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf import any_pb2, timestamp_pb2
 from google.protobuf.message import Message
 
@@ -34,3 +36,9 @@ def type_url(msg: Message) -> str:
 
 def pack(msg: Message) -> any_pb2.Any:
     return any_pb2.Any(type_url=type_url(msg), value=msg.SerializeToString())
+
+
+def publish_event(exchange: Any, namespace: str, topic: str, event: Message) -> None:
+    """Publish a typed event on the exchange (which carries it packed, as containerd's Any)."""
+    a = pack(event)
+    exchange.publish(namespace, topic, a.type_url, a.value)

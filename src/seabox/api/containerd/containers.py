@@ -10,11 +10,10 @@ from collections.abc import Iterator
 
 import grpc
 from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
 from seabox.api import namespace as nsctx
 from seabox.api.containerd import Deps
-from seabox.api.convert import from_any, pack, timestamp, to_any
+from seabox.api.convert import from_any, publish_event, timestamp, to_any
 from seabox.api.errors import rpc, rpc_stream
 from seabox.api.gen.containerd.api.events import container_pb2 as ev
 from seabox.api.gen.containerd.api.services.containers.v1 import containers_pb2 as pb
@@ -66,10 +65,6 @@ class ContainersService(pb_grpc.ContainersServicer):
         self.exchange = deps.exchange
         self.deps = deps
 
-    def _publish(self, ns: str, topic: str, event: Message) -> None:
-        a = pack(event)
-        self.exchange.publish(ns, topic, a.type_url, a.value)
-
     @rpc
     def Get(self, request: pb.GetContainerRequest, context: grpc.ServicerContext) -> pb.GetContainerResponse:
         ns = nsctx.from_context(context)
@@ -97,14 +92,14 @@ class ContainersService(pb_grpc.ContainersServicer):
         created.runtime.name = c.runtime_name
         if c.runtime_options is not None:
             created.runtime.options.CopyFrom(to_any(c.runtime_options))
-        self._publish(ns, "/containers/create", created)
+        publish_event(self.exchange, ns, "/containers/create", created)
         return pb.CreateContainerResponse(container=to_wire(c))
 
     @rpc
     def Update(self, request: pb.UpdateContainerRequest, context: grpc.ServicerContext) -> pb.UpdateContainerResponse:
         ns = nsctx.from_context(context)
         c = self.store.update(ns, from_wire(request.container), list(request.update_mask.paths))
-        self._publish(
+        publish_event(self.exchange,
             ns,
             "/containers/update",
             ev.ContainerUpdate(id=c.id, image=c.image, labels=c.labels, snapshot_key=c.snapshot_key),
@@ -115,7 +110,7 @@ class ContainersService(pb_grpc.ContainersServicer):
     def Delete(self, request: pb.DeleteContainerRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         ns = nsctx.from_context(context)
         self.store.delete(ns, request.id)
-        self._publish(ns, "/containers/delete", ev.ContainerDelete(id=request.id))
+        publish_event(self.exchange, ns, "/containers/delete", ev.ContainerDelete(id=request.id))
         self.deps.collect_garbage()
         return empty_pb2.Empty()
 

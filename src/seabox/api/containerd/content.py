@@ -18,11 +18,10 @@ from functools import partial
 
 import grpc
 from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
 from seabox.api import namespace as nsctx
 from seabox.api.containerd import Deps
-from seabox.api.convert import pack, timestamp
+from seabox.api.convert import publish_event, timestamp
 from seabox.api.errors import rpc, rpc_stream
 from seabox.api.gen.containerd.api.events import content_pb2 as ev
 from seabox.api.gen.containerd.api.services.content.v1 import content_pb2 as pb
@@ -81,10 +80,6 @@ class ContentService(pb_grpc.ContentServicer):
         self.exchange = deps.exchange
         self.deps = deps
 
-    def _publish(self, ns: str, topic: str, event: Message) -> None:
-        a = pack(event)
-        self.exchange.publish(ns, topic, a.type_url, a.value)
-
     def _hold(self, ns: str, lease: str, kind: str, id: str) -> None:
         if lease:
             self.leases.add_resource(ns, lease, Resource(id, kind))
@@ -118,7 +113,7 @@ class ContentService(pb_grpc.ContentServicer):
                 self.store.delete(d)
             except NotFound:
                 pass
-        self._publish(ns, "/content/delete", ev.ContentDelete(digest=d))
+        publish_event(self.exchange, ns, "/content/delete", ev.ContentDelete(digest=d))
         self.deps.collect_garbage()
         return empty_pb2.Empty()
 

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
 from seabox.api import namespace as nsctx
 from seabox.api.containerd import Deps
-from seabox.api.convert import pack, timestamp
+from seabox.api.convert import publish_event, timestamp
 from seabox.api.errors import rpc
 from seabox.api.gen.containerd.api.events import image_pb2 as ev
 from seabox.api.gen.containerd.api.services.images.v1 import images_pb2 as pb
@@ -53,10 +52,6 @@ class ImagesService(pb_grpc.ImagesServicer):
         self.exchange = deps.exchange
         self.deps = deps
 
-    def _publish(self, ns: str, topic: str, event: Message) -> None:
-        a = pack(event)
-        self.exchange.publish(ns, topic, a.type_url, a.value)
-
     @rpc
     def Get(self, request: pb.GetImageRequest, context: grpc.ServicerContext) -> pb.GetImageResponse:
         ns = nsctx.from_context(context)
@@ -72,21 +67,21 @@ class ImagesService(pb_grpc.ImagesServicer):
     def Create(self, request: pb.CreateImageRequest, context: grpc.ServicerContext) -> pb.CreateImageResponse:
         ns = nsctx.from_context(context)
         img = self.store.create(ns, from_wire(request.image))
-        self._publish(ns, "/images/create", ev.ImageCreate(name=img.name, labels=img.labels))
+        publish_event(self.exchange, ns, "/images/create", ev.ImageCreate(name=img.name, labels=img.labels))
         return pb.CreateImageResponse(image=to_wire(img))
 
     @rpc
     def Update(self, request: pb.UpdateImageRequest, context: grpc.ServicerContext) -> pb.UpdateImageResponse:
         ns = nsctx.from_context(context)
         img = self.store.update(ns, from_wire(request.image), list(request.update_mask.paths))
-        self._publish(ns, "/images/update", ev.ImageUpdate(name=img.name, labels=img.labels))
+        publish_event(self.exchange, ns, "/images/update", ev.ImageUpdate(name=img.name, labels=img.labels))
         return pb.UpdateImageResponse(image=to_wire(img))
 
     @rpc
     def Delete(self, request: pb.DeleteImageRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         ns = nsctx.from_context(context)
         self.store.delete(ns, request.name)
-        self._publish(ns, "/images/delete", ev.ImageDelete(name=request.name))
+        publish_event(self.exchange, ns, "/images/delete", ev.ImageDelete(name=request.name))
         self.deps.collect_garbage(sync=request.sync)
         return empty_pb2.Empty()
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import grpc
 from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
 from seabox.api.containerd import Deps
-from seabox.api.convert import pack
+from seabox.api.convert import publish_event
 from seabox.api.errors import rpc
 from seabox.api.gen.containerd.api.events import namespace_pb2 as ev
 from seabox.api.gen.containerd.api.services.namespaces.v1 import namespace_pb2 as pb
@@ -33,9 +32,6 @@ class NamespacesService(pb_grpc.NamespacesServicer):
         self.store = deps.metadata.namespaces
         self.exchange = deps.exchange
 
-    def _publish(self, ns: str, topic: str, event: Message) -> None:
-        a = pack(event)
-        self.exchange.publish(ns, topic, a.type_url, a.value)
 
     @rpc
     def Get(self, request: pb.GetNamespaceRequest, context: grpc.ServicerContext) -> pb.GetNamespaceResponse:
@@ -48,7 +44,7 @@ class NamespacesService(pb_grpc.NamespacesServicer):
     @rpc
     def Create(self, request: pb.CreateNamespaceRequest, context: grpc.ServicerContext) -> pb.CreateNamespaceResponse:
         ns = self.store.create(request.namespace.name, dict(request.namespace.labels))
-        self._publish(ns.name, "/namespaces/create", ev.NamespaceCreate(name=ns.name, labels=ns.labels))
+        publish_event(self.exchange, ns.name, "/namespaces/create", ev.NamespaceCreate(name=ns.name, labels=ns.labels))
         return pb.CreateNamespaceResponse(namespace=_wire(ns))
 
     @rpc
@@ -57,13 +53,13 @@ class NamespacesService(pb_grpc.NamespacesServicer):
         if not name:
             raise InvalidArgument("namespace name must be set")
         ns = self.store.update(name, dict(request.namespace.labels), list(request.update_mask.paths))
-        self._publish(ns.name, "/namespaces/update", ev.NamespaceUpdate(name=ns.name, labels=ns.labels))
+        publish_event(self.exchange, ns.name, "/namespaces/update", ev.NamespaceUpdate(name=ns.name, labels=ns.labels))
         return pb.UpdateNamespaceResponse(namespace=_wire(ns))
 
     @rpc
     def Delete(self, request: pb.DeleteNamespaceRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         self.store.delete(request.name)
-        self._publish(request.name, "/namespaces/delete", ev.NamespaceDelete(name=request.name))
+        publish_event(self.exchange, request.name, "/namespaces/delete", ev.NamespaceDelete(name=request.name))
         return empty_pb2.Empty()
 
 

@@ -16,11 +16,10 @@ from typing import Any, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
-from google.protobuf.message import Message
 
 from seabox.api import namespace as nsctx
 from seabox.api.containerd import Deps
-from seabox.api.convert import pack, timestamp
+from seabox.api.convert import publish_event, timestamp
 from seabox.api.errors import rpc, rpc_stream
 from seabox.api.gen.containerd.api.events import snapshot_pb2 as ev
 from seabox.api.gen.containerd.api.services.snapshots.v1 import snapshots_pb2 as pb
@@ -100,9 +99,6 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
             raise InvalidArgument(f'snapshotter "{name}": not loaded (have {", ".join(sorted(self.snapshotters))})')
         return sn
 
-    def _publish(self, ns: str, topic: str, event: Message) -> None:
-        a = pack(event)
-        self.exchange.publish(ns, topic, a.type_url, a.value)
 
     def _hold(self, context: grpc.ServicerContext, ns: str, snapshotter: str, key: str) -> None:
         lease = nsctx.lease_from_context(context)
@@ -136,7 +132,7 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
     @unprefixed
     def Prepare(self, request: pb.PrepareSnapshotRequest, context: grpc.ServicerContext) -> pb.PrepareSnapshotResponse:
         ns, mounts = self._create(request, context, view=False)
-        self._publish(ns, "/snapshot/prepare", ev.SnapshotPrepare(key=request.key, parent=request.parent))
+        publish_event(self.exchange, ns, "/snapshot/prepare", ev.SnapshotPrepare(key=request.key, parent=request.parent))
         return pb.PrepareSnapshotResponse(mounts=mounts_to_wire(mounts))
 
     @rpc
@@ -163,7 +159,7 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
         with self.db.write() as tx:
             tx.execute("DELETE FROM snapshots WHERE namespace=? AND snapshotter=? AND key=?", (ns, sn.name, request.key))
         self._record(ns, sn.name, request.name, _strip(ns, info.parent), "committed")
-        self._publish(ns, "/snapshot/commit", ev.SnapshotCommit(key=request.key, name=request.name))
+        publish_event(self.exchange, ns, "/snapshot/commit", ev.SnapshotCommit(key=request.key, name=request.name))
         return empty_pb2.Empty()
 
     @rpc
@@ -174,7 +170,7 @@ class SnapshotsService(pb_grpc.SnapshotsServicer):
         sn.remove(f"{ns}/{request.key}")
         with self.db.write() as tx:
             tx.execute("DELETE FROM snapshots WHERE namespace=? AND snapshotter=? AND key=?", (ns, sn.name, request.key))
-        self._publish(ns, "/snapshot/remove", ev.SnapshotRemove(key=request.key))
+        publish_event(self.exchange, ns, "/snapshot/remove", ev.SnapshotRemove(key=request.key))
         self.deps.collect_garbage()
         return empty_pb2.Empty()
 
