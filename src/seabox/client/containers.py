@@ -119,7 +119,7 @@ def ps(ctx: Context, o: Options) -> int:
 
 
 # ---- create / run ---------------------------------------------------------------------------------
-def create_container(ctx: Context, o: Options) -> str:
+def create_container(ctx: Context, o: Options, attach_next: bool = False) -> str:
     """POST /containers/create, pulling the image first when --pull says so; returns the id."""
     from seabox.client.runopts import create_body
 
@@ -131,7 +131,10 @@ def create_container(ctx: Context, o: Options) -> str:
     if policy == "always":
         _pull_for_run(ctx, o)
     try:
-        res = ctx.client.post_json("/containers/create", body, q)
+        sock = ctx.client.send("POST", "/containers/create", query=q, body=body)
+        if attach_next:  # what attaching needs is imported while the daemon creates
+            from seabox.client import streams  # noqa: F401
+        res = ctx.client.response(sock, method="POST").json()
     except APIError as e:
         if e.status != 404 or policy == "never" or "image" not in e.message.lower():
             raise
@@ -263,7 +266,7 @@ def _proxy_signals(ctx: Context, cid: str) -> Any:
 
 
 def run(ctx: Context, o: Options) -> int:
-    cid = create_container(ctx, o)
+    cid = create_container(ctx, o, attach_next=not o.detach)
     if o.detach:
         ctx.client.post(f"/containers/{cid}/start")
         ctx.print(cid)

@@ -354,6 +354,10 @@ class Shim:
             self.on_exit(pid, status)
 
     def on_exit(self, pid: int, status: int) -> None:
+        unreaped = getattr(self.runtime, "unreaped", None)
+        if unreaped and pid in unreaped:  # a runtime child that answered before it exited
+            unreaped.discard(pid)
+            return
         p = self.task.exited(pid, status)
         if p is None:
             if len(self.orphan_exits) > 256:
