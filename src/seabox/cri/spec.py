@@ -318,15 +318,7 @@ def container_spec(cid: str, config: cri.ContainerConfig, sandbox: SandboxView, 
     # capabilities and privileges
     caps = p["capabilities"]
     if lsc.privileged:
-        granted = ctrspec.current_caps() if privileged_caps is None else list(privileged_caps)
-        for k in ("bounding", "effective", "permitted"):
-            caps[k] = list(granted)
-        linux.pop("maskedPaths", None)
-        linux.pop("readonlyPaths", None)
-        for m in s["mounts"]:
-            if m["type"] == "sysfs":
-                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
-        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        ctrspec.make_privileged(s, privileged_caps)
     else:
         if lsc.masked_paths:
             linux["maskedPaths"] = list(lsc.masked_paths)

@@ -283,6 +283,22 @@ def _caps(p: dict[str, Any]) -> dict[str, list[str]]:
     return caps
 
 
+def make_privileged(s: dict[str, Any], privileged_caps: Sequence[str] | None = None) -> None:
+    """``--privileged`` (and CRI's privileged): every capability the caller holds, no masked or
+    read-only paths, a writable /sys and all devices allowed."""
+    caps = _caps(s["process"])
+    granted = current_caps() if privileged_caps is None else list(privileged_caps)
+    for k in ("bounding", "effective", "permitted"):
+        caps[k] = list(granted)
+    linux = s["linux"]
+    linux.pop("maskedPaths", None)
+    linux.pop("readonlyPaths", None)
+    for m in s["mounts"]:
+        if m["type"] == "sysfs":
+            m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    linux.setdefault("resources", {})["devices"] = [{"allow": True, "access": "rwm"}]
+
+
 def _norm_cap(c: str) -> str:
     c = c.upper()
     return c if c.startswith("CAP_") else "CAP_" + c
@@ -335,16 +351,7 @@ def build(
     for m in opts.mounts:
         s["mounts"].append(m.to_dict())
     if opts.privileged:
-        caps = _caps(p)
-        granted = current_caps() if privileged_caps is None else list(privileged_caps)
-        for k in ("bounding", "effective", "permitted"):
-            caps[k] = list(granted)
-        linux.pop("maskedPaths", None)
-        linux.pop("readonlyPaths", None)
-        for m in s["mounts"]:
-            if m["type"] == "sysfs":
-                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
-        linux["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
+        make_privileged(s, privileged_caps)
     for c in opts.cap_add:
         caps = _caps(p)
         for k in ("bounding", "effective", "permitted"):

@@ -144,13 +144,7 @@ def build(cfg: dict[str, Any], host: dict[str, Any], inp: Inputs) -> dict[str, A
     # security
     caps = p["capabilities"]
     if host.get("Privileged"):
-        for k in ("bounding", "effective", "permitted"):
-            caps[k] = list(ctrspec.ALL_CAPS)
-        linux.pop("maskedPaths", None)
-        linux.pop("readonlyPaths", None)
-        for m in s["mounts"]:
-            if m["type"] == "sysfs":
-                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+        ctrspec.make_privileged(s, ctrspec.ALL_CAPS)
         linux["resources"]["devices"] = _devices_all()
         linux["devices"] = host_devices()
     else:
