@@ -9,17 +9,14 @@ daemon, must print the same listings.  Teardown purges shims, mounts and cgroups
 
 from __future__ import annotations
 
-import secrets
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from seabox.ctr import testing
-from seabox.daemon.tasks.testing import purge, remove_tree
-from seabox.daemon.testing import RunningDaemon, seaboxd
+from seabox.daemon.testing import RunningDaemon
 
 pytestmark = [pytest.mark.root]
 
@@ -29,16 +26,8 @@ SEABOX_CTR = str(REPO / ".venv" / "bin" / "seabox-ctr")
 
 @pytest.fixture
 def daemon() -> Iterator[tuple[RunningDaemon, str, Path]]:
-    work = Path(tempfile.mkdtemp(prefix="sbt-", dir="/tmp"))
-    ns = f"sbt-{secrets.token_hex(4)}"
-    try:
-        with seaboxd(work / "d") as d:
-            yield d, ns, work
-            assert d.proc.poll() is None, d.log_text()
-    finally:
-        problems = purge(work / "d" / "state", [ns])
-        remove_tree(work)
-        assert not problems, problems
+    with testing.private_seaboxd() as d:
+        yield d
 
 
 def test_walkthrough_on_seaboxd(daemon: tuple[RunningDaemon, str, Path], fixtures_info: dict) -> None:

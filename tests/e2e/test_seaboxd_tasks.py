@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ from seabox.api.gen.containerd.api.services.tasks.v1 import tasks_pb2_grpc as tg
 from seabox.api.gen.containerd.api.services.version.v1 import version_pb2_grpc as vgrpc
 from seabox.api.gen.containerd.api.types import mount_pb2
 from seabox.api.gen.containerd.api.types.task import task_pb2 as typb
-from seabox.daemon.tasks.testing import purge, remove_tree, shim_pids
-from seabox.daemon.testing import RunningDaemon, seaboxd
+from seabox.ctr.testing import private_seaboxd
+from seabox.daemon.tasks.testing import shim_pids
+from seabox.daemon.testing import RunningDaemon
 from seabox.testing.bundle import default_spec
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
@@ -79,20 +79,12 @@ class Env:
 
 @pytest.fixture
 def env(fixtures_info: dict) -> Iterator[Env]:
-    work = Path(tempfile.mkdtemp(prefix="sbt-", dir="/tmp"))
-    ns = f"sbt-{secrets.token_hex(4)}"
-    try:
-        with seaboxd(work / "d") as d:
-            ch = grpc.insecure_channel(f"unix:{d.address}")
-            try:
-                yield Env(d, ns, work, ch, fixtures_info["rootfs"]["busybox"])
-            finally:
-                ch.close()
-            assert d.proc.poll() is None, d.log_text()
-    finally:
-        problems = purge(work / "d" / "state", [ns])
-        remove_tree(work)
-        assert not problems, problems
+    with private_seaboxd() as (d, ns, work):
+        ch = grpc.insecure_channel(f"unix:{d.address}")
+        try:
+            yield Env(d, ns, work, ch, fixtures_info["rootfs"]["busybox"])
+        finally:
+            ch.close()
 
 
 def code_of(fn: object, *args: object, **kw: object) -> grpc.StatusCode:

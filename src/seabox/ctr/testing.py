@@ -14,14 +14,16 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seabox.testing import peers
 from seabox.testing.peers import Containerd
 
-__all__ = ["Containerd", "CtrRunner", "containerd", "pty_session", "wait_task_status", "walkthrough"]
+__all__ = ["Containerd", "CtrRunner", "containerd", "private_seaboxd", "pty_session", "wait_task_status",
+           "walkthrough"]
 
 
 def containerd(
@@ -29,6 +31,30 @@ def containerd(
 ) -> contextlib.AbstractContextManager[Containerd]:
     """A containerd on ``workdir``; ``namespaces`` are emptied and their cgroups removed at the end."""
     return peers.containerd(workdir, namespaces=namespaces, start_timeout=ready_within)
+
+
+@contextlib.contextmanager
+def private_seaboxd() -> Iterator[tuple[Any, str, Path]]:
+    """A seaboxd on a fresh temp dir and a namespace of its own: (daemon, namespace, work dir).
+
+    At the end the daemon must still be running (a crash fails the test), and whatever the
+    namespace left — shims, mounts, cgroups — is purged and reported as a failure."""
+    import secrets
+    import tempfile
+
+    from seabox.daemon.tasks.testing import purge, remove_tree
+    from seabox.daemon.testing import seaboxd
+
+    work = Path(tempfile.mkdtemp(prefix="sbt-", dir="/tmp"))
+    ns = f"sbt-{secrets.token_hex(4)}"
+    try:
+        with seaboxd(work / "d") as d:
+            yield d, ns, work
+            assert d.proc.poll() is None, d.log_text()
+    finally:
+        problems = purge(work / "d" / "state", [ns])
+        remove_tree(work)
+        assert not problems, problems
 
 
 # -- the ctr walkthrough, against any daemon ---------------------------------------------------
