@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from seabox.client.units import human_duration  # docker/go-units HumanDuration, as `content ls` shows ages
+
 TYPE_CHECKING = False  # collections.abc and re are loaded only when needed: seabox-ctr starts for every command
 if TYPE_CHECKING:
     import re
@@ -78,34 +80,6 @@ def human_size_decimal(n: int | float) -> str:
         f /= 1000
         i += 1
     return f"{f:.4g}{units[i]}"
-
-
-def human_duration(seconds: float) -> str:
-    """docker/go-units HumanDuration, as ``content ls`` shows ages ("About an hour", "3 days")."""
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s == 1:
-        return "1 second"
-    if s < 60:
-        return f"{s} seconds"
-    m = s // 60
-    if m == 1:
-        return "About a minute"
-    if m < 60:
-        return f"{m} minutes"
-    h = round(seconds / 3600)
-    if h == 1:
-        return "About an hour"
-    if h < 48:
-        return f"{h} hours"
-    if h < 24 * 7 * 2:
-        return f"{h // 24} days"
-    if h < 24 * 30 * 2:
-        return f"{h // 24 // 7} weeks"
-    if h < 24 * 365 * 2:
-        return f"{h // 24 // 30} months"
-    return f"{h // 24 // 365} years"
 
 
 def age(ts_seconds: float, now: float | None = None) -> str:
