@@ -17,6 +17,8 @@ ordinary OCI-runtime client (tests drive real runc through it).
 
 from __future__ import annotations
 
+import _socket
+import array
 import json
 import os
 import signal
@@ -108,6 +110,36 @@ def _library_call(root: str, op: str, args: dict) -> Any:
     raise SeaboxError(f"runtime: unknown call {op!r}")
 
 
+def _serve_one(root: str, sock: _socket.socket) -> int:
+    """In a pre-forked child: receive one call (JSON line, stdio fds), run it, answer."""
+    buf = b""
+    fds: list[int] = []
+    while b"\n" not in buf:
+        try:
+            data, anc, _flags, _addr = sock.recvmsg(65536, _socket.CMSG_SPACE(3 * array.array("i").itemsize))
+        except InterruptedError:
+            continue
+        for level, kind, payload in anc:
+            if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+                a = array.array("i")
+                a.frombytes(payload[: len(payload) - len(payload) % a.itemsize])
+                fds.extend(a)
+        if not data:
+            return 0  # the shim went away, or let this child go unused
+        buf += data
+    req = protocol.decode(buf.split(b"\n", 1)[0])
+    if len(fds) == 3:
+        _dup_stdio((fds[0], fds[1], fds[2]))
+    for fd in fds:
+        os.close(fd)
+    try:
+        msg = protocol.reply(None, _library_call(root, str(req["op"]), dict(req["args"])))
+    except BaseException as e:
+        msg = protocol.error_reply(None, e)
+    sock.sendall(protocol.encode(msg))
+    return 0
+
+
 def _read_message(fd: int) -> bytes:
     buf = bytearray()
     while b"\n" not in buf:
@@ -152,8 +184,45 @@ class LibraryRuntime:
         # children that answered but had not exited yet: the caller's reaper collects them (the
         # shim reaps all its children anyway), so a call returns without waiting for the exit
         self.unreaped: set[int] = set()
+        self._helper: tuple[int, _socket.socket] | None = None  # prefork's child and its socket
+
+    def prefork(self) -> None:
+        """Fork the child of the next call now, while the shim is idle: it waits on a socket for
+        the call (and its stdio, passed as SCM_RIGHTS), so the fork and the child's set-up are
+        off that call's path.  The shim does this once, right after it is ready: the next call
+        is the container's create, which the daemon sends a few ms later."""
+        if self._helper is not None:
+            return
+        parent, child = _socket.socketpair(_socket.AF_UNIX, _socket.SOCK_STREAM)
+        try:
+            pid = os.fork()
+        except OSError:
+            parent.close()
+            child.close()
+            return
+        if pid == 0:
+            code = 0
+            try:
+                parent.close()
+                _reset_child_signals()
+                code = _serve_one(self.root, child)
+            except BaseException:
+                code = 1
+            os._exit(code)
+        child.close()
+        self._helper = (pid, parent)
+
+    def close(self) -> None:
+        """Let an unused pre-forked child go (it exits on EOF; the shim reaps it)."""
+        if self._helper is not None:
+            pid, sock = self._helper
+            self._helper = None
+            sock.close()
+            self.unreaped.add(pid)
 
     def call(self, op: str, args: dict, stdio: Stdio | None = None) -> dict:
+        if self._helper is not None:
+            return self._call_helper(op, args, stdio)
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:
@@ -176,10 +245,33 @@ class LibraryRuntime:
             data = _read_message(r)
         finally:
             os.close(r)
-            if b"\n" in data and not _reaped(pid):
-                self.unreaped.add(pid)  # it answered: its exit (unmapping a big heap) is not waited for
-            else:
-                _waitpid(pid)
+            self._collect(pid, data)
+        return self._result(op, args, data)
+
+    def _call_helper(self, op: str, args: dict, stdio: Stdio | None) -> dict:
+        assert self._helper is not None
+        pid, sock = self._helper
+        self._helper = None
+        data = b""
+        try:
+            req = protocol.encode({"op": op, "args": args})
+            fds = list(stdio) if stdio is not None else []
+            sock.sendmsg([req], [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, array.array("i", fds))] if fds else [])
+            data = _read_message(sock.fileno())
+        except OSError:
+            pass
+        finally:
+            sock.close()
+            self._collect(pid, data)
+        return self._result(op, args, data)
+
+    def _collect(self, pid: int, data: bytes) -> None:
+        if b"\n" in data and not _reaped(pid):
+            self.unreaped.add(pid)  # it answered: its exit (unmapping a big heap) is not waited for
+        else:
+            _waitpid(pid)
+
+    def _result(self, op: str, args: dict, data: bytes) -> dict:
         if not data:
             raise FailedPrecondition(subject("container", str(args.get("id")), f"runtime {op}: child died"))
         return protocol.raise_for(protocol.decode(data.split(b"\n", 1)[0]))

@@ -193,7 +193,13 @@ class Shim:
             pass
 
     def serve(self) -> None:
+        prefork = getattr(self.runtime, "prefork", None)
+        if prefork is not None and self.task.procs.get(stm.INIT) is None:
+            prefork()  # the create's child, forked while the daemon still builds the bundle
         self.loop.run()
+        close = getattr(self.runtime, "close", None)
+        if close is not None:
+            close()
         for c in list(self.conns.values()):
             self._flush_blocking(c)
             self._drop(c)
