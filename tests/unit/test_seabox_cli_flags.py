@@ -107,6 +107,13 @@ def test_bad_run_values_are_one_line(tmp_path: Path) -> None:
         assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, r.stderr
 
 
+def test_malformed_reference_is_refused_before_anything_else(tmp_path: Path) -> None:
+    for cmd in (["pull", "::bad::"], ["push", "x:"]):
+        r = _run("--address", f"unix://{tmp_path}/none.sock", *cmd)  # no daemon: the check comes first
+        assert r.returncode == 1 and r.stdout == "", (cmd, r.stdout)
+        assert r.stderr.startswith("Error: invalid reference format") and r.stderr.count("\n") == 1, r.stderr
+
+
 def test_help_and_version() -> None:
     r = _run("run", "--help")
     assert r.returncode == 0 and r.stdout.startswith("Usage:  seabox run [OPTIONS] IMAGE [COMMAND] [ARG...]")

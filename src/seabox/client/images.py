@@ -85,10 +85,23 @@ def images(ctx: Context, o: Options) -> int:
     return 0
 
 
+def _check_ref(ref: str) -> None:
+    """docker's "invalid reference format" before anything is printed or sent."""
+    from seabox import errdefs
+    from seabox.oci import reference as references
+
+    try:
+        references.parse(ref)
+    except errdefs.InvalidArgument as e:
+        why = str(e).partition(": ")[2] or str(e)
+        raise errdefs.InvalidArgument(f"invalid reference format: {why}") from None
+
+
 def pull_image(ctx: Context, ref: str, *, platform: str = "", quiet: bool = False, out: TextIO | None = None,
                print_ref: bool = True, all_tags: bool = False) -> None:  # fmt: skip
     from seabox.client import progress
 
+    _check_ref(ref)
     repo, tag, digest = split(ref)
     if not tag and not digest and not all_tags:
         tag = "latest"
@@ -113,6 +126,7 @@ def pull(ctx: Context, o: Options) -> int:
 def push(ctx: Context, o: Options) -> int:
     from seabox.client import progress
 
+    _check_ref(o.image)
     repo, tag, _ = split(o.image)
     if not tag and not o.all_tags:
         tag = "latest"
