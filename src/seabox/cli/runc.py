@@ -287,7 +287,6 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
 
     prime_cgroup_migration()  # the kernel's grace period passes while the runtime is imported
     from seabox.runtime.create import CreateOptions, create
-    from seabox.runtime.start import start
 
     opts = CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,
                          no_pivot=a.no_pivot, no_new_keyring=a.no_new_keyring, preserve_fds=a.preserve_fds)
@@ -309,6 +308,8 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
     if a.cmd == "create":
         return 0
     pid = created.state.pid
+    from seabox.runtime.start import start
+
     try:
         start(root, a.id)
     except BaseException:

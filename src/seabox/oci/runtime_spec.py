@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 
 from seabox.errdefs import InvalidArgument
+from seabox.oci.record import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -24,22 +25,6 @@ if TYPE_CHECKING:
 NAMESPACE_TYPES = ("pid", "network", "mount", "ipc", "uts", "user", "cgroup", "time")
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop")
 CAP_SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
-
-
-class Record:
-    """A plain value object: equality and repr over its attributes.
-
-    Used instead of dataclasses on the runtime's hot path: importing ``dataclasses`` and
-    building each class costs ~15 ms of every seabox-runc invocation.
-    """
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(self) == vars(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 class SpecError(InvalidArgument):

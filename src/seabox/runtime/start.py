@@ -2,14 +2,16 @@
 
 Design reason: the FIFO is the handshake runc uses — the init blocks opening it for writing,
 ``start`` opens it for reading, reads the one byte the init writes and removes it; the FIFO's
-absence is what makes the status "running" afterwards.  The FIFO is opened non-blocking and
-polled so that a dead init makes ``start`` fail instead of hanging.
+absence is what makes the status "running" afterwards.  The FIFO is opened non-blocking (a
+dead init never opens its end, and a blocking open would wait forever) and then read
+blocking: a read returns at the init's byte and at EOF, which comes when the init's write end
+closes — at its execve, or when it dies — so a dead init makes ``start`` fail instead of hang.
 """
 
 from __future__ import annotations
 
 import os
-import select
+import time
 
 from seabox.errdefs import FailedPrecondition, subject
 from seabox.runtime import state as st_mod
@@ -23,24 +25,20 @@ if TYPE_CHECKING:
 
 def _read_until_eof(fd: int, pid: int) -> bytes:
     """Read the init's "0" and wait for EOF (its close-on-exec writer closes at execve)."""
+    os.set_blocking(fd, True)
     data = b""
-    opened = False
     while True:
-        ready, _, _ = select.select([fd], [], [], 0.05)
-        if ready:
-            chunk = os.read(fd, 16)
-            if chunk:
-                data += chunk
-                opened = True
-                continue
-            if opened or data:
-                return data
-            # EOF before any writer: a writer that never opened (poll reports HUP only after one)
+        chunk = os.read(fd, 16)
+        if chunk:
+            data += chunk
+            continue
+        if data:
             return data
+        # EOF with nothing read: the init died, or (just after ``create``) it has not
+        # opened its end yet — a FIFO without writers reads as EOF
         if st_mod.process_start_time(pid) is None:
-            if data:
-                return data
             raise FailedPrecondition(f"container init (pid {pid}) exited before start")
+        time.sleep(0.001)
 
 
 def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
