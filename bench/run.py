@@ -22,6 +22,8 @@ def main(argv: list[str]) -> int:
         print(f"bench: unknown benchmark(s) {', '.join(unknown)}; have: {', '.join(available())}", file=sys.stderr)
         return 2
     for name in names:
+        # a module's own arguments (``python -m bench.<name> ARGS``) are not ours: it sees none
+        sys.argv = [f"bench.{name}"]
         importlib.import_module(f"bench.{name}").main()
     return 0
 
