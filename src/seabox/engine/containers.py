@@ -229,9 +229,12 @@ class Containers:
             rec["Mounts"] = self._plan_mounts(cid, merged, host)
             self.records.save(rec)  # reserves the name
         marks.append(time.monotonic())
+        if host.get("AutoRemove"):  # its shim starts now, alongside the snapshot (see _prepare_early)
+            self.tasks.prepare_shim(ns, cid)
         try:
             self._prepare_rootfs(ns, rec, r)
         except BaseException:
+            self.tasks.cancel_shim(ns, cid)
             self.records.remove(cid)
             raise
         marks.append(time.monotonic())
@@ -387,6 +390,7 @@ class Containers:
             with lock:
                 holding.set()
                 if self.records.items.get(cid) is not rec or rec["State"]["Running"] or cid in self._prepared:
+                    self.tasks.cancel_shim(ns, cid)
                     return
                 try:
                     self._prepared[cid] = (self._prepare_task(ns, rec), None)
@@ -943,6 +947,7 @@ class Containers:
         """Task, network, containerd's record and snapshot, the record's files, anonymous volumes."""
         cid = rec["Id"]
         marks = [time.monotonic()]
+        self.tasks.cancel_shim(ns, cid)  # one spawned early for a task that never came
         with contextlib.suppress(errdefs.SeaboxError):
             self.tasks.delete(ns, cid)
         marks.append(time.monotonic())
