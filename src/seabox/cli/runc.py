@@ -7,13 +7,14 @@ json``, which containerd's shim reads) and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from seabox import __version__
 from seabox.errdefs import InvalidArgument, SeaboxError
-from seabox.runtime import jsonfast as json
+
+# ``os`` and the JSON module are imported where they are used: ``create`` starts its cgroup
+# priming (see seabox.runtime.cgroupref) before anything else is imported.
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class Logger:
     def _write(self, level: str, msg: str) -> None:
         if not self.path:
             return
+        from seabox.runtime import jsonfast as json
+
         t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.fmt == "json":
             line = json.dumps({"level": level, "msg": msg, "time": t})
@@ -245,6 +248,8 @@ def _size(v: str) -> int:
 
 
 def _update_resources(a: Args) -> dict[str, Any]:
+    from seabox.runtime import jsonfast as json
+
     if a.resources:
         try:
             text = sys.stdin.read() if a.resources == "-" else _read(a.resources)
@@ -341,6 +346,10 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
 
 
 def _wants_terminal(bundle: str) -> bool:
+    import os
+
+    from seabox.runtime import jsonfast as json
+
     try:
         doc = json.loads(_read(os.path.join(bundle, "config.json")))
         return bool((doc.get("process") or {}).get("terminal"))
@@ -350,6 +359,7 @@ def _wants_terminal(bundle: str) -> bool:
 
 def _cmd_exec(a: Args, root: str) -> int:
     from seabox.oci.runtime_spec import parse_process, parse_spec
+    from seabox.runtime import jsonfast as json
     from seabox.runtime import state as st_mod
     from seabox.runtime.exec import ExecOptions, exec_process, process_from_args
 
@@ -397,6 +407,8 @@ def dispatch(a: Args, log: Logger) -> int:
         raise InvalidArgument("--systemd-cgroup: the systemd cgroup driver is not supported by seabox-runc")
     if cmd in ("create", "run"):
         return _cmd_run(a, root, log)
+    from seabox.runtime import jsonfast as json
+
     if cmd == "start":
         from seabox.runtime.start import start
 
@@ -458,6 +470,7 @@ def dispatch(a: Args, log: Logger) -> int:
         return 0
     if cmd == "spec":
         import json as stdjson
+        import os
 
         from seabox.runtime.specgen import default_spec
 
@@ -491,7 +504,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stream.flush()
             except (OSError, ValueError):
                 pass
-        os._exit(code)
+        import posix  # (os may not be imported)
+
+        posix._exit(code)
     return code
 
 
@@ -522,5 +537,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    import os
+
     os.environ.setdefault("PYTHONUNBUFFERED", "0")
     sys.exit(main(None))

@@ -7,17 +7,27 @@ without cgroups (containers stay in the caller's cgroup), e.g. for debugging.
 
 from __future__ import annotations
 
-import os
+import posix  # not os: ``create`` primes before anything else is imported (see prime_cgroup_migration)
+import sys
+import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
 
+def _no_cgroups() -> bool:
+    """SEABOX_RUNC_NO_CGROUPS=1?  (os.environ once os is imported: callers may have changed it.)"""
+    os_mod = sys.modules.get("os")
+    if os_mod is not None:
+        return bool(os_mod.environ.get("SEABOX_RUNC_NO_CGROUPS") == "1")
+    return posix.environ.get(b"SEABOX_RUNC_NO_CGROUPS") == b"1"
+
+
 def open_cgroup_manager(cgroups_path: str | None, container_id: str, cgroup_root: str = "/sys/fs/cgroup",
                         paths: dict[str, str] | None = None) -> Any:
     """CG's manager, or None when the cgroups package is not available."""
-    if os.environ.get("SEABOX_RUNC_NO_CGROUPS") == "1":
+    if _no_cgroups():
         return None
     try:
         from seabox.runtime.cgroups import open_manager
@@ -45,10 +55,8 @@ def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str
     grace period.  Moving a process into the cgroup it is already in changes nothing; any
     error is ignored.
     """
-    if os.environ.get("SEABOX_RUNC_NO_CGROUPS") == "1":
+    if _no_cgroups():
         return
-    import time
-
     now = time.monotonic()
     if now < _priming[0]:
         return  # already priming
@@ -61,30 +69,53 @@ def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str
         return
     _hier, ctrls, path = first
     sub = ctrls.split(",")[0].removeprefix("name=") if ctrls else ""
-    target = os.path.join(cgroup_root, sub, path.lstrip("/"), "cgroup.procs")
+    target = cgroup_root.rstrip("/") + "/" + "/".join(p for p in (sub, path.strip("/"), "cgroup.procs") if p)
     import _thread  # built in: no import cost
 
     _priming[0] = now + keep_warm
-    _thread.start_new_thread(_keep_warm, (target, str(os.getpid()).encode()))
+    # A new thread waits up to the switch interval (5 ms) for the GIL while this one runs
+    # Python code: hand it over once (the thread releases ``started`` just before its first
+    # write, which releases the GIL), and keep the interval short while it runs.
+    started = _thread.allocate_lock()
+    started.acquire()
+    _priming.append(sys.getswitchinterval())
+    sys.setswitchinterval(0.0005)
+    try:
+        _thread.start_new_thread(_keep_warm, (target, str(posix.getpid()).encode(), started))
+    except RuntimeError:  # no thread: no priming
+        finish_priming()
+        return
+    started.acquire()
 
 
 def finish_priming() -> None:
     """Let the priming thread end (after its current write)."""
     _priming[0] = 0.0
+    if len(_priming) > 1:
+        sys.setswitchinterval(_priming.pop())
 
 
-def _keep_warm(target: str, pid: bytes) -> None:
-    import time
+def _open(target: str) -> int:
+    try:
+        return posix.open(target, posix.O_WRONLY | posix.O_CLOEXEC)  # per write: forks would inherit it
+    except OSError:
+        return -1
 
+
+def _keep_warm(target: str, pid: bytes, started: Any) -> None:
+    try:
+        fd = _open(target)
+    finally:
+        started.release()
     while True:
-        try:
-            fd = os.open(target, os.O_WRONLY | os.O_CLOEXEC)  # not kept open: forks would inherit it
+        if fd >= 0:
             try:
-                os.write(fd, pid)
+                posix.write(fd, pid)
+            except OSError:
+                pass
             finally:
-                os.close(fd)
-        except OSError:
-            pass
+                posix.close(fd)
         if time.monotonic() >= _priming[0]:
             return
         time.sleep(0.002)
+        fd = _open(target)

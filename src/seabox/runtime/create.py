@@ -258,14 +258,14 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
                 parent.send({"type": "go"})
             elif kind == "pid":
                 init_pid = int(msg["pid"])
+                st.pid = init_pid
+                parent.send({"type": "init"})  # first: the init need not wait for the intermediate's exit
                 for c in children:
                     try:
                         os.waitpid(c, 0)
                     except ChildProcessError:
                         pass
                 children = [init_pid]
-                st.pid = init_pid
-                parent.send({"type": "init"})
             elif kind == "hooks":
                 from seabox.runtime.hooks import run_hooks
 

@@ -247,10 +247,6 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
     warnings: list[str] = []
     hook_state: dict[str, Any] = {}
     try:
-        # wait until the parent knows our pid (the intermediate's "pid" message and ours share
-        # one pipe: without this, "hooks" or "ready" could overtake it)
-        if chan.recv().get("type") != "init":
-            os._exit(1)
         if "mount" not in types or types["mount"]:
             raise InvalidArgument("linux.namespaces: a new mount namespace is required")
         ctx = RootfsContext(bundle=cfg.bundle, rootfs=cfg.rootfs, userns="user" in types,
@@ -263,6 +259,11 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
                 if e.errno != 38:  # ENOSYS: kernel without keyrings
                     raise FailedPrecondition(f"joining a new session keyring: {e.strerror}")
         prepare_rootfs(sc, ctx, spec)
+        # before our first message, wait until the parent knows our pid (the intermediate's
+        # "pid" message and ours share one pipe: without this, "hooks" or "ready" could
+        # overtake it); the rootfs work above does not need to wait
+        if chan.recv().get("type") != "init":
+            os._exit(1)
         if any(spec.hooks.get(k) for k in ("prestart", "createRuntime", "createContainer", "startContainer")):
             chan.send({"type": "hooks"})
             msg = chan.recv()
