@@ -137,7 +137,8 @@ def h_run(a: argparse.Namespace, c: Client) -> int:
     io = IOOptions(stdin_fd=0 if not a.detach else None, terminal=a.tty)
     opts = run.RunOptions(
         create=_create_options(a), detach=a.detach, rm=a.rm, null_io=a.null_io, fifo_dir=a.fifo_dir,
-        pid_file=a.pid_file, cni=a.cni, io=io,
+        pid_file=a.pid_file, cni=a.cni, io=io, cni_conf_dir=a.cni_conf_dir,
+        cni_bin_dirs=tuple(d for d in a.cni_bin_dir.split(":") if d),
     )  # fmt: skip
     return run.run(c, opts)
 
@@ -345,6 +346,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         p.add_argument("--detach", "-d", action="store_true", help="detach from the task after it has started execution")
         p.add_argument("--fifo-dir", default="", help="directory used for storing IO FIFOs")
         p.add_argument("--cni", action="store_true", help="enable cni networking for the container")
+        p.add_argument("--cni-conf-dir", default="", help="CNI network configurations (default /etc/cni/net.d)")
+        p.add_argument("--cni-bin-dir", default="", help="CNI plugin directories, ':'-separated "
+                       "(default /opt/cni/bin:/usr/lib/cni)")
         _container_flags(p)
 
     # snapshots
@@ -505,7 +509,7 @@ _RUN_VALUE: dict[str, tuple[str, Callable[[str], Any]]] = {
     "-c": ("config", str), "--cwd": ("cwd", str), "--env-file": ("env_file", str), "--runtime": ("runtime", str),
     "--pid-file": ("pid_file", str), "--user": ("user", str), "--cgroup": ("cgroup", str),
     "--platform": ("platform", str), "--memory-limit": ("memory_limit", int), "--cpu-shares": ("cpu_shares", int),
-    "--cpus": ("cpus", float),
+    "--cpus": ("cpus", float), "--cni-conf-dir": ("cni_conf_dir", str), "--cni-bin-dir": ("cni_bin_dir", str),
 }  # fmt: skip
 _RUN_APPEND = {"--env": "env", "--label": "label", "--annotation": "annotation", "--mount": "mount",
                "--cap-add": "cap_add", "--cap-drop": "cap_drop"}  # fmt: skip
@@ -533,7 +537,7 @@ def fast_run_args(argv: Sequence[str]) -> RunArgs | None:
     ns: dict[str, Any] = {
         "debug": False, "address": default_address(), "timeout": "0s", "connect_timeout": "0s",
         "namespace": default_namespace(), "fn": h_run,
-        "rm": False, "null_io": False, "detach": False, "fifo_dir": "", "cni": False,
+        "rm": False, "null_io": False, "detach": False, "fifo_dir": "", "cni": False, "cni_conf_dir": "", "cni_bin_dir": "",
         "snapshotter": os.environ.get("CONTAINERD_SNAPSHOTTER", "overlayfs"), "config": "", "cwd": "", "env": [],
         "env_file": "", "label": [], "annotation": [], "mount": [], "net_host": False, "privileged": False,
         "read_only": False, "runtime": "io.containerd.runc.v2", "tty": False, "pid_file": "", "allow_new_privs": False,

@@ -133,6 +133,11 @@ def delete_one(client: Client, container_id: str, *, keep_snapshot: bool = False
         if status_name(p.status) not in ("STOPPED", "CREATED"):
             raise CommandError(f"cannot delete a non stopped container: {_status_line(p)}")
         client.tasks.Delete(tpb.DeleteTaskRequest(container_id=container_id))
+    from seabox.ctr import network
+
+    if network.LABEL in c.labels:  # started with run --cni: its networks go with it
+        network.remove(network.Settings.from_label(c.labels[network.LABEL]),
+                       network.full_id(client.namespace, container_id))
     if not keep_snapshot and c.snapshot_key:
         try:
             client.snapshots.Remove(spb.RemoveSnapshotRequest(snapshotter=c.snapshotter, key=c.snapshot_key))

@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 class RunOptions:
     def __init__(self, create: CreateOptions, detach: bool = False, rm: bool = False, null_io: bool = False,
-                 fifo_dir: str = "", pid_file: str = "", cni: bool = False, io: IOOptions | None = None) -> None:  # fmt: skip
+                 fifo_dir: str = "", pid_file: str = "", cni: bool = False, io: IOOptions | None = None,
+                 cni_conf_dir: str = "", cni_bin_dirs: tuple[str, ...] = ()) -> None:  # fmt: skip
         from seabox.ctr.stdio import IOOptions
 
         self.create = create
@@ -32,6 +33,8 @@ class RunOptions:
         self.fifo_dir = fifo_dir
         self.pid_file = pid_file
         self.cni = cni
+        self.cni_conf_dir = cni_conf_dir  # "" and (): go-cni's defaults (seabox.ctr.network)
+        self.cni_bin_dirs = cni_bin_dirs
         self.io = io if io is not None else IOOptions()
 
     def __eq__(self, other: object) -> bool:
@@ -45,7 +48,9 @@ def run(client: Client, opts: RunOptions) -> int:
     if opts.detach and opts.rm:
         raise CommandError("flags --detach and --rm cannot be specified together")
     if opts.cni:
-        raise CommandError("--cni: CNI networking is not available in this seabox-ctr build (needs seabox.network)")
+        if opts.create.spec is not None and opts.create.spec.net_host:
+            raise CommandError("flags --cni and --net-host cannot be specified together")
+        return run_full(client, opts)
     from seabox.ctr import leanrun
 
     code = leanrun.run(client, opts)
@@ -60,6 +65,13 @@ def run_full(client: Client, opts: RunOptions) -> int:
 
     from seabox.ctr import containers, tasks
 
+    net = None
+    if opts.cni:
+        from seabox.ctr import network
+
+        net = network.Settings(opts.cni_conf_dir or network.DEFAULT_CONF_DIR,
+                               opts.cni_bin_dirs or network.DEFAULT_BIN_DIRS)
+        opts.create.labels[network.LABEL] = net.label()  # containers rm takes the network down again
     container, mounts = containers.create_with_mounts(client, opts.create)
     cid = opts.create.id
     io = opts.io
@@ -71,10 +83,17 @@ def run_full(client: Client, opts: RunOptions) -> int:
             with contextlib.suppress(Exception):
                 containers.delete_one(client, cid, container=container, task_gone=True)
 
+    def network_up(pid: int) -> None:  # the task exists (its init waits to exec): join it before start
+        if net is not None:
+            network.setup(net, network.full_id(client.namespace, cid), pid)
+
     try:
         code = tasks.start(client, cid, io, detach=opts.detach, pid_file=opts.pid_file, after_exit=cleanup,
-                           container=container, rootfs=mounts)  # fmt: skip
+                           container=container, rootfs=mounts, after_create=network_up)  # fmt: skip
     except BaseException:
+        if net is not None:
+            with contextlib.suppress(Exception):
+                network.remove(net, network.full_id(client.namespace, cid))
         undo(client, cid, remove_container=opts.rm)
         raise
     return code

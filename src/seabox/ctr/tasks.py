@@ -216,8 +216,9 @@ def _runtime_options(container: Any) -> Any:
 
 def start(client: Client, container_id: str, io: IOOptions, *, detach: bool = False, pid_file: str = "",
           after_exit: Callable[[], None] | None = None, container: Any = None,
-          rootfs: list[Any] | None = None) -> int:  # fmt: skip
-    """Create the container's task and start it; unless ``detach``, relay IO, wait, delete the task."""
+          rootfs: list[Any] | None = None, after_create: Callable[[int], None] | None = None) -> int:  # fmt: skip
+    """Create the container's task and start it; unless ``detach``, relay IO, wait, delete the task.
+    ``after_create(pid)`` runs between the task's creation and its start (``run --cni``)."""
     from seabox.ctr import containers
 
     pb = _pb()
@@ -237,7 +238,9 @@ def start(client: Client, container_id: str, io: IOOptions, *, detach: bool = Fa
             stderr=f.stderr if f else "",
             terminal=terminal,
         )
-        client.tasks.Create(req)
+        resp = client.tasks.Create(req)
+        if after_create is not None:
+            after_create(int(resp.pid))
 
     def started(pid: int) -> None:
         if pid_file:
