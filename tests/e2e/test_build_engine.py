@@ -180,7 +180,7 @@ def test_failed_run_reports_process_and_exit_code(bd, tmp_path):
     assert errored and "RUN exit 3" in errored[0]["name"]
 
 
-def test_copy_add_features(bd, tmp_path):
+def test_copy_add_features(bd, tmp_path, monkeypatch):
     ctx = tmp_path / "feat"
     (ctx / "dir" / "sub").mkdir(parents=True)
     (ctx / "dir" / "sub" / "x.txt").write_text("x")
@@ -201,12 +201,14 @@ def test_copy_add_features(bd, tmp_path):
         "ADD p.tar.gz /opt/\n"
         "COPY <<EOF /hello.txt\nhello heredoc\nEOF\n"
         "RUN --mount=type=secret,id=tok cat /run/secrets/tok > /secret-copy\n"
+        "RUN --mount=type=secret,id=envtok,target=/tmp/t cat /tmp/t > /secret-env\n"
         "RUN --mount=type=bind,source=dir,target=/mnt/dir cp /mnt/dir/sub/x.txt /from-bind\n"
         "RUN <<EOF\necho one > /heredoc-run\necho two >> /heredoc-run\nEOF\n"
     )
     out = tmp_path / "out"
+    monkeypatch.setenv("SBT_BUILD_SECRET", "from-env")
     rc, _ev, err = build(bd, ctx, "--secret", f"id=tok,src={ctx / 'secret.txt'}",
-                        "--output", f"type=local,dest={out}")
+                        "--secret", "id=envtok,env=SBT_BUILD_SECRET", "--output", f"type=local,dest={out}")
     assert rc == 0, err
     assert (out / "etc/app/one.conf").read_text() == "1" and (out / "etc/app/two.conf").read_text() == "2"
     assert (out / "filtered/one.conf").exists() and not (out / "filtered/two.conf").exists()
@@ -216,6 +218,7 @@ def test_copy_add_features(bd, tmp_path):
     assert (out / "opt/pkg/inside.txt").read_text() == "from tar"
     assert (out / "hello.txt").read_text() == "hello heredoc\n"
     assert (out / "secret-copy").read_text() == "s3cr3t"
+    assert (out / "secret-env").read_text() == "from-env"
     assert not (out / "run/secrets/tok").exists()
     assert (out / "from-bind").read_text() == "x"
     assert (out / "heredoc-run").read_text() == "one\ntwo\n"

@@ -33,3 +33,4 @@ def test_min_keeps_only_prefixes_of_the_final_chain() -> None:
     recs = [Record("k1", "s1", [base, a]), Record("k2", "s2", [base, a, b]), Record("kx", "sx", [base, other])]
     assert [r.key for r in select(recs, [base, a, b], "min")] == ["k1", "k2"]
     assert [r.key for r in select(recs, [base, a, b], "max")] == ["k1", "k2", "kx"]
+

@@ -106,7 +106,7 @@ class BuildRequest:
     no_cache: bool = False
     pull: bool = False
     platform: str = ""
-    secrets: dict[str, str] = field(default_factory=dict)  # id → source file
+    secrets: dict[str, str] = field(default_factory=dict)  # id → source file, or env:VARIABLE
     labels: dict[str, str] = field(default_factory=dict)
     outputs: list[dict[str, str]] = field(default_factory=list)
     push: bool = False
@@ -206,6 +206,9 @@ class Client:
                 else os.path.basename(dfpath)
         secrets = {}
         for sid, src in req.secrets.items():
+            if src.startswith("env:"):  # --secret id=X,env=VAR (the CLI checked that VAR is set)
+                secrets[sid] = base64.b64encode(os.environ.get(src[4:], "").encode()).decode()
+                continue
             try:
                 with open(src, "rb") as f:
                     secrets[sid] = base64.b64encode(f.read()).decode()

@@ -23,15 +23,22 @@ def _kv(items: list[str], what: str) -> dict[str, str]:
 
 
 def _secret(spec: str) -> tuple[str, str]:
+    """``id=ID,src=FILE`` (``source=``), ``id=ID,env=VAR`` or ``id=ID`` alone (the environment
+    variable ID, as buildx reads it); an environment secret comes back as ``env:VAR``."""
     fields = dict(p.partition("=")[::2] for p in spec.split(","))
     sid = fields.get("id", "")
     src = fields.get("src") or fields.get("source") or ""
-    if not sid or not src:
-        env = fields.get("env")
-        if sid and env:
-            raise ValueError(f"--secret {spec}: env= secrets are not supported, use src=<file>")
-        raise ValueError(f"--secret {spec}: expected id=<id>,src=<file>")
-    return sid, src
+    env = fields.get("env", "")
+    if not sid:
+        raise ValueError(f"--secret {spec}: expected id=<id>,src=<file> or id=<id>,env=<variable>")
+    if src and env:
+        raise ValueError(f"--secret {spec}: src= and env= cannot both be given")
+    if src:
+        return sid, src
+    env = env or sid
+    if env not in os.environ:
+        raise ValueError(f"--secret {spec}: environment variable {env} is not set")
+    return sid, "env:" + env
 
 
 def parser() -> argparse.ArgumentParser:
