@@ -48,6 +48,7 @@ BACKOFF_START = 0.1
 BACKOFF_RESET = 10.0
 BACKOFF_MAX = 60.0
 TOMBSTONES = 256
+PREPARE_WAIT = 120.0  # the longest a start or rm waits for an early preparation before taking the lock itself
 
 
 def default_host_config() -> dict[str, Any]:
@@ -119,6 +120,7 @@ class Containers:
         # have while docker was still removing the container
         self._tombstones: dict[str, tuple[str, str, int]] = {}
         self._prepared: dict[str, tuple[list[float], BaseException | None]] = {}  # _prepare_early's results
+        self._preparing: dict[str, threading.Event] = {}  # _prepare_early's threads still running
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -324,6 +326,7 @@ class Containers:
     def start(self, ns: str, ref: str) -> None:
         rec = self.get(ns, ref)
         cid = rec["Id"]
+        self._await_prepared(cid)
         with self.lock(cid):
             rec = self.records.items[cid]
             st = rec["State"]
@@ -378,28 +381,38 @@ class Containers:
     def _prepare_early(self, ns: str, rec: dict[str, Any]) -> None:
         """``run --rm``: the start's preparation (up to the created task) begins as soon as the
         container exists, on a thread, so that the runtime's create overlaps the client's next
-        requests (attach, wait) instead of following its ``start``.  The thread takes the
-        container's lock before ``create`` answers, so ``start`` (and ``rm``) wait for it; a
-        failure is kept and raised by ``start``, as it would have been there.  Only for
-        AutoRemove containers: docker's ``run --rm`` always starts what it created at once."""
+        requests (attach, wait) instead of following its ``start``.  ``start`` and ``rm`` wait
+        for it (``_await_prepared``, registered before ``create`` answers); a failure is kept
+        and raised by ``start``, as it would have been there.  Only for AutoRemove containers:
+        docker's ``run --rm`` always starts what it created at once."""
         cid = rec["Id"]
-        lock = self.lock(cid)
-        holding = threading.Event()
+        done = threading.Event()
+        with self._glock:
+            self._preparing[cid] = done
 
         def run() -> None:
-            with lock:
-                holding.set()
-                if self.records.items.get(cid) is not rec or rec["State"]["Running"] or cid in self._prepared:
-                    self.tasks.cancel_shim(ns, cid)
-                    return
-                try:
-                    self._prepared[cid] = (self._prepare_task(ns, rec), None)
-                except BaseException as e:
-                    self._unprepare(ns, cid)
-                    self._prepared[cid] = ([], e)
+            try:
+                with self.lock(cid):
+                    if self.records.items.get(cid) is not rec or rec["State"]["Running"] or cid in self._prepared:
+                        self.tasks.cancel_shim(ns, cid)
+                        return
+                    try:
+                        self._prepared[cid] = (self._prepare_task(ns, rec), None)
+                    except BaseException as e:
+                        self._unprepare(ns, cid)
+                        self._prepared[cid] = ([], e)
+            finally:
+                with self._glock:
+                    self._preparing.pop(cid, None)
+                done.set()
 
         threading.Thread(target=run, name=f"engine-prepare-{cid[:12]}", daemon=True).start()
-        holding.wait(5.0)
+
+    def _await_prepared(self, cid: str) -> None:
+        with self._glock:
+            done = self._preparing.get(cid)
+        if done is not None:
+            done.wait(PREPARE_WAIT)
 
     def _start_locked(self, ns: str, rec: dict[str, Any]) -> None:
         cid = rec["Id"]
@@ -937,6 +950,7 @@ class Containers:
         with self._removed:
             while cid in self._removing:  # the exit's AutoRemove got there first: it finishes the job
                 self._removed.wait(1.0)
+        self._await_prepared(cid)
         with self.lock(cid):
             if cid not in self.records.items and not self.records.dir(cid).exists():
                 return
