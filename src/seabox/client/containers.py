@@ -526,20 +526,46 @@ def stats_item(s: dict[str, Any], name: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def stats(ctx: Context, o: Options) -> int:
-    from seabox.client.table import render
+STATS_INTERVAL = 1.0  # seconds between two screens, as docker's stats
 
-    names = list(o.containers)
-    if not names:
-        names = [c["Id"] for c in ctx.client.get_json("/containers/json", {"all": o.all}) or []]
+
+def _stats_items(ctx: Context, o: Options, explicit: list[str]) -> list[dict[str, str]]:
+    from seabox.client.http import APIError
+
+    names = explicit or [c["Id"] for c in ctx.client.get_json("/containers/json", {"all": o.all}) or []]
     items = []
     for n in names:
-        s = ctx.client.get_json(f"/containers/{n}/stats", {"stream": "false"})
+        try:
+            s = ctx.client.get_json(f"/containers/{n}/stats", {"stream": "false"})
+        except APIError:
+            if explicit:
+                raise
+            continue  # listed, then removed before its sample: it just leaves the screen
         items.append(stats_item(s, n))
-    if not o.no_stream:
-        ctx.warn("(streaming stats is not supported yet; showing one sample — use --no-stream)")
-    ctx.out.write(render(o.get("format", ""), items, STATS_TABLE, STATS_HEADERS))
-    return 0
+    return items
+
+
+def stats(ctx: Context, o: Options) -> int:
+    """One table with ``--no-stream``; otherwise a new one every second until interrupted — on a
+    terminal redrawn in place (docker clears the screen), else one after the other."""
+    import time
+
+    from seabox.client.table import render
+
+    explicit = list(o.containers)
+    tty = ctx.out.isatty()
+    try:
+        while True:
+            t0 = time.monotonic()
+            text = render(o.get("format", ""), _stats_items(ctx, o, explicit), STATS_TABLE, STATS_HEADERS)
+            if o.no_stream:
+                ctx.out.write(text)
+                return 0
+            ctx.out.write(("\x1b[2J\x1b[H" if tty else "") + text)
+            ctx.out.flush()
+            time.sleep(max(0.0, STATS_INTERVAL - (time.monotonic() - t0)))
+    except KeyboardInterrupt:
+        return 0
 
 
 # ---- cp -------------------------------------------------------------------------------------------
