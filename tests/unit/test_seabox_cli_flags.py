@@ -120,6 +120,7 @@ def test_help_and_version() -> None:
     assert "--publish" in r.stdout
     r = _run("--help")
     assert "Management Commands:" in r.stdout and "network" in r.stdout
+    assert "\n  build       Build an image from a Dockerfile" in r.stdout  # dispatched to seabox-buildd
     r = _run("volume")
     assert r.returncode == 0 and "Manage volumes" in r.stdout
     assert _run("--version").stdout.startswith("seabox version ")

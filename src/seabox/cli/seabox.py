@@ -67,7 +67,9 @@ def main_help() -> str:
     lines = [f"Usage:  {PROG} [OPTIONS] COMMAND", "", "A docker-compatible CLI for seaboxd", "", "Management Commands:"]
     lines += [f"  {g.ljust(12)}{h}" for g, (h, _c) in sorted(GROUPS.items())]
     lines += ["", "Commands:"]
-    lines += [f"  {n.ljust(12)}{c.help}" for n, c in sorted(TOP.items())]
+    top = {n: c.help for n, c in TOP.items()}
+    top["build"] = "Build an image from a Dockerfile (served by seabox-buildd)"
+    lines += [f"  {n.ljust(12)}{h}" for n, h in sorted(top.items())]
     lines += ["", "Global Options:"]
     for f in GLOBAL_FLAGS:
         left = (f"-{f.short}, " if f.short else "    ") + f"--{f.long}"
