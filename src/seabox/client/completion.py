@@ -41,6 +41,9 @@ def _table() -> tuple[dict[str, list[str]], dict[str, dict[str, list[str]]], lis
         return ""
 
     top = {n: flags(c) for n, c in TOP.items()}
+    top["build"] = ["--tag", "-t", "--file", "-f", "--build-arg", "--target", "--no-cache", "--pull", "--platform",
+                    "--secret", "--output", "-o", "--push", "--progress", "--quiet", "-q", "--label", "--iidfile",
+                    "--cache-from", "--cache-to"]  # seabox build (seabox.cli.seabox_build, not an Engine API command)
     groups = {g: {c.name: flags(c) for c in cmds} for g, (_h, cmds) in GROUPS.items()}
     glob = [x for f in GLOBAL_FLAGS for x in (["--" + f.long] + (["-" + f.short] if f.short else []))]
     kinds = {n: kind(c) for n, c in TOP.items()}
