@@ -10,7 +10,7 @@ closes — at its execve, or when it dies — so a dead init makes ``start`` fai
 
 from __future__ import annotations
 
-import os
+import posix  # not os (see seabox.runtime.state)
 import time
 
 from seabox.errdefs import FailedPrecondition, subject
@@ -25,10 +25,10 @@ if TYPE_CHECKING:
 
 def _read_until_eof(fd: int, pid: int) -> bytes:
     """Read the init's "0" and wait for EOF (its close-on-exec writer closes at execve)."""
-    os.set_blocking(fd, True)
+    posix.set_blocking(fd, True)
     data = b""
     while True:
-        chunk = os.read(fd, 16)
+        chunk = posix.read(fd, 16)
         if chunk:
             data += chunk
             continue
@@ -44,9 +44,9 @@ def _read_until_eof(fd: int, pid: int) -> bytes:
 def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
     st = st_mod.load_state(state_root, container_id)
     st_mod.require("start", container_id, st.status)
-    fifo = os.path.join(st.state_dir, st_mod.EXEC_FIFO)
+    fifo = st.state_dir + "/" + st_mod.EXEC_FIFO
     try:
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = posix.open(fifo, posix.O_RDONLY | posix.O_NONBLOCK | posix.O_CLOEXEC)
     except FileNotFoundError:
         raise FailedPrecondition(subject("container", container_id, "cannot start an already running container"))
     try:
@@ -54,9 +54,9 @@ def start(state_root: StrPath, container_id: str) -> st_mod.ContainerState:
         if not data.startswith(b"0"):
             raise FailedPrecondition(subject("container", container_id, "container init failed before start"))
     finally:
-        os.close(fd)
+        posix.close(fd)
     try:
-        os.unlink(fifo)
+        posix.unlink(fifo)
     except FileNotFoundError:
         pass
     st.status = st_mod.RUNNING
