@@ -121,6 +121,7 @@ class Containers:
         self._tombstones: dict[str, tuple[str, str, int]] = {}
         self._prepared: dict[str, tuple[list[float], BaseException | None]] = {}  # _prepare_early's results
         self._preparing: dict[str, threading.Event] = {}  # _prepare_early's threads still running
+        self._prepare_threads: dict[str, threading.Thread] = {}  # registered, begun by begin_prepare
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -165,7 +166,10 @@ class Containers:
 
     # -- create ---------------------------------------------------------------------------------
 
-    def create(self, ns: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create(self, ns: str, name: str, body: dict[str, Any], *, defer_prepare: bool = False) -> dict[str, Any]:
+        """A new container; an AutoRemove one gets its start prepared early (``_prepare_early``),
+        begun here or, with ``defer_prepare``, by the caller's ``begin_prepare`` (a start waits
+        for it from now on)."""
         cfg = {k: v for k, v in body.items() if k not in ("HostConfig", "NetworkingConfig")}
         host = {**default_host_config(), **(body.get("HostConfig") or {})}
         netcfg = body.get("NetworkingConfig") or {}
@@ -245,7 +249,7 @@ class Containers:
                                                                    zip(steps, marks, marks[1:], strict=False)}}})
         self.engine.emit(ns, "container", "create", cid, {"name": full[1:], "image": image_ref})
         if host.get("AutoRemove"):
-            self._prepare_early(ns, rec)
+            self._prepare_early(ns, rec, begin=not defer_prepare)
         return rec
 
     def _plan_mounts(self, cid: str, cfg: dict[str, Any], host: dict[str, Any]) -> list[dict[str, Any]]:
@@ -378,7 +382,7 @@ class Containers:
         with contextlib.suppress(Exception):
             self.tasks.delete(ns, cid)
 
-    def _prepare_early(self, ns: str, rec: dict[str, Any]) -> None:
+    def _prepare_early(self, ns: str, rec: dict[str, Any], begin: bool = True) -> None:
         """``run --rm``: the start's preparation (up to the created task) begins as soon as the
         container exists, on a thread, so that the runtime's create overlaps the client's next
         requests (attach, wait) instead of following its ``start``.  ``start`` and ``rm`` wait
@@ -406,7 +410,18 @@ class Containers:
                     self._preparing.pop(cid, None)
                 done.set()
 
-        threading.Thread(target=run, name=f"engine-prepare-{cid[:12]}", daemon=True).start()
+        th = threading.Thread(target=run, name=f"engine-prepare-{cid[:12]}", daemon=True)
+        with self._glock:
+            self._prepare_threads[cid] = th
+        if begin:
+            self.begin_prepare(ns, rec)
+
+    def begin_prepare(self, ns: str, rec: dict[str, Any]) -> None:
+        """Start the early preparation registered by ``create`` (no-op for other containers)."""
+        with self._glock:
+            th = self._prepare_threads.pop(rec["Id"], None)
+        if th is not None:
+            th.start()
 
     def _await_prepared(self, cid: str) -> None:
         with self._glock:

@@ -113,6 +113,7 @@ class Reply:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     hijack: Callable[[socket.socket, Any], None] | None = None  # takes over the connection
+    after: Callable[[], object] | None = None  # runs once the reply is sent (work the client need not wait for)
 
 
 Route = Callable[[Request], Reply]
@@ -201,7 +202,11 @@ class Handler(BaseHTTPRequestHandler):
             if status == 500:
                 log.exception("request failed", extra={"fields": {"path": self.path}})
             reply = Reply(status, {"message": str(e)})
-        self._send(reply)
+        try:
+            self._send(reply)
+        finally:
+            if reply.after is not None:
+                reply.after()
 
     def _read_chunked(self) -> bytes:
         parts = []

@@ -143,8 +143,11 @@ def build(engine: Any) -> Router:
 
     # -- containers -----------------------------------------------------------------------------
     def c_create(req: Request) -> Reply:
-        rec = C.create(ns_of(req), req.q("name"), req.json())
-        return Reply(201, {"Id": rec["Id"], "Warnings": []})
+        ns = ns_of(req)
+        rec = C.create(ns, req.q("name"), req.json(), defer_prepare=True)
+        # a --rm container's early preparation begins once the answer is out (the client's next
+        # requests need this thread's CPU first); a start waits for it either way
+        return Reply(201, {"Id": rec["Id"], "Warnings": []}, after=lambda: C.begin_prepare(ns, rec))
 
     def c_list(req: Request) -> Reply:
         return Reply(200, C.list(ns_of(req), all=req.qbool("all"), limit=req.qint("limit", -1),
