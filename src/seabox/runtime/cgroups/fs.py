@@ -96,27 +96,29 @@ def has(directory: str, name: str) -> bool:
     return os.path.exists(os.path.join(directory, name))
 
 
-def make_dirs(mount: str, target: str, on_new: Callable[[str, str], None] | None = None) -> None:
+def make_dirs(mount: str, target: str, on_new: Callable[[str, str], None] | None = None) -> bool:
     """mkdir -p ``target`` below ``mount``; ``on_new(parent, child)`` runs for each new dir.
 
-    Retries when a concurrent ``destroy`` prunes an ancestor between two mkdirs.
+    True when every directory below ``mount`` was new.  Retries when a concurrent ``destroy``
+    prunes an ancestor between two mkdirs.
     """
     rel = os.path.relpath(target, mount)
     parts = [] if rel == "." else rel.split(os.sep)
     for _attempt in range(5):
         current = mount
+        all_new = bool(parts)
         try:
             for part in parts:
                 child = os.path.join(current, part)
                 try:
                     os.mkdir(child, 0o755)
                 except FileExistsError:
-                    pass
+                    all_new = False
                 else:
                     if on_new is not None:
                         on_new(current, child)
                 current = child
-            return
+            return all_new
         except FileNotFoundError:
             continue
         except OSError as e:

@@ -51,13 +51,15 @@ DEFAULT_PREFIX = "/seabox"
 class Layout:
     """The hierarchies found under one cgroup root (a plain class: no @dataclass import cost)."""
 
-    __slots__ = ("mode", "root", "unified", "v1")
+    __slots__ = ("mode", "real", "root", "unified", "v1")
 
-    def __init__(self, mode: str, root: str, v1: dict[str, str] | None = None, unified: str | None = None) -> None:
+    def __init__(self, mode: str, root: str, v1: dict[str, str] | None = None, unified: str | None = None,
+                 real: dict[str, str] | None = None) -> None:
         self.mode = mode  # "v1", "v2" or "hybrid"
         self.root = root
         self.v1 = v1 or {}  # subsystem ("memory", "name=systemd") → mount dir
         self.unified = unified  # the cgroup2 mount dir, if any
+        self.real = real or {}  # mount dir → its real path, as detect found it (co-mounts share one)
 
 
 def detect(root: str) -> Layout:
@@ -65,27 +67,36 @@ def detect(root: str) -> Layout:
     if os.path.exists(os.path.join(root, "cgroup.controllers")):
         return Layout(mode="v2", root=root, unified=root)
     v1: dict[str, str] = {}
+    real: dict[str, str] = {}
     unified: str | None = None
     try:
-        entries = sorted(os.listdir(root))
+        with os.scandir(root) as it:
+            entries = sorted(it, key=lambda e: e.name)
     except OSError as e:
         raise Unavailable(subject("cgroup root", root, f"cannot be read: {e.strerror}"))
-    for name in entries:
-        path = os.path.join(root, name)
-        if not os.path.isdir(path) or not os.path.exists(os.path.join(path, "cgroup.procs")):
+    root_real = os.path.realpath(root)
+    for entry in entries:
+        path = os.path.join(root, entry.name)
+        if not entry.is_dir() or not os.path.exists(os.path.join(path, "cgroup.procs")):
             continue
         if os.path.exists(os.path.join(path, "cgroup.controllers")):
             unified = unified or path
             continue
         # A co-mounted hierarchy appears as "cpu,cpuacct" plus symlinks "cpu" and "cpuacct".
-        real_name = os.path.basename(os.path.realpath(path))
-        for sub in real_name.split(","):
+        # (The real path from the directory entry: a realpath per entry costs an lstat per
+        # component, and every command that opens a manager runs this.)
+        if not entry.is_symlink():
+            real[path] = os.path.join(root_real, entry.name)
+        else:
+            target = os.readlink(path)
+            real[path] = os.path.join(root_real, target) if "/" not in target else os.path.realpath(path)
+        for sub in os.path.basename(real[path]).split(","):
             key = sub if sub in V1_CONTROLLERS else (sub if sub.startswith("name=") else f"name={sub}")
             v1.setdefault(key, path)
     if not v1 and unified is None:
         raise Unavailable(subject("cgroup root", root, "holds no cgroup hierarchy"))
     mode = "hybrid" if v1 and unified else ("v1" if v1 else "v2")
-    return Layout(mode=mode, root=root, v1=v1, unified=unified)
+    return Layout(mode=mode, root=root, v1=v1, unified=unified, real=real)
 
 
 def clean_cgroups_path(cgroups_path: str | None, container_id: str) -> str:

@@ -33,6 +33,7 @@ class V1Manager:
         own = own_cgroups(proc_cgroup) if not cleaned.startswith("/") else {}
         self.paths: dict[str, str] = {}
         self._mounts: dict[str, str] = {}
+        self._reals = dict(layout.real)  # mount → real path (filled lazily when detect did not)
         self._created = False
         for sub, mount in layout.v1.items():
             self.paths[sub] = join(mount, inner_path(cleaned, own.get(sub)))
@@ -53,24 +54,29 @@ class V1Manager:
         """(key, mount, dir) once per real directory (co-mounted controllers share one)."""
         seen: set[str] = set()
         out = []
-        reals: dict[str, str] = {}  # one realpath per mount (each costs an lstat per component)
         for key, path in self.paths.items():
             mount = self._mounts[key]
-            if mount not in reals:
-                reals[mount] = os.path.realpath(mount)
-            real = reals[mount] + "/" + os.path.relpath(path, mount)
+            rel = path[len(mount):].lstrip("/") if path.startswith(mount + "/") else os.path.relpath(path, mount)
+            real = self._real(mount) + "/" + rel
             if real in seen:
                 continue
             seen.add(real)
             out.append((key, self._mounts[key], path))
         return out
 
+    def _real(self, mount: str) -> str:
+        """The mount's real path (one realpath per mount: each costs an lstat per component)."""
+        real = self._reals.get(mount)
+        if real is None:
+            real = self._reals[mount] = os.path.realpath(mount)
+        return real
+
     def create(self) -> None:
         self._created = True
         for key, mount, path in self._unique():
-            hook = _cpuset_inherit if key == "cpuset" or "cpuset" in _co_mounted(mount) else None
-            fs.make_dirs(mount, path, hook)
-            if hook is not None:
+            cpuset = key == "cpuset" or "cpuset" in os.path.basename(self._real(mount)).split(",")
+            all_new = fs.make_dirs(mount, path, _cpuset_inherit if cpuset else None)
+            if cpuset and not all_new:
                 # Directories that existed already may still have empty cpus/mems.
                 _cpuset_fill(path, mount)
 
@@ -291,10 +297,6 @@ class V1Manager:
 
     def exists(self) -> bool:
         return any(os.path.isdir(p) for _k, _m, p in self._unique())
-
-
-def _co_mounted(mount: str) -> list[str]:
-    return os.path.basename(os.path.realpath(mount)).split(",")
 
 
 def _cpuset_inherit(parent: str, child: str) -> None:
