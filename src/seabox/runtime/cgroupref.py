@@ -37,6 +37,7 @@ def open_cgroup_manager(cgroups_path: str | None, container_id: str, cgroup_root
 
 
 _priming: list[float] = [0.0]  # until when (monotonic) the priming thread keeps writing; 0: stopped
+_first_write: list[bool] = [True]  # the priming thread's first write (and its grace period) is over
 
 
 def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup",
@@ -73,6 +74,7 @@ def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str
     import _thread  # built in: no import cost
 
     _priming[0] = now + keep_warm
+    _first_write[0] = False
     # A new thread waits up to the switch interval (5 ms) for the GIL while this one runs
     # Python code: hand it over once (the thread releases ``started`` just before its first
     # write, which releases the GIL), and keep the interval short while it runs.
@@ -83,9 +85,16 @@ def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str
     try:
         _thread.start_new_thread(_keep_warm, (target, str(posix.getpid()).encode(), started))
     except RuntimeError:  # no thread: no priming
+        _first_write[0] = True
         finish_priming()
         return
     started.acquire()
+
+
+def priming_passed() -> bool:
+    """True unless a priming write is still waiting for its grace period (cgroupfs mkdirs would
+    wait for it too: cgroup_mutex is held)."""
+    return _first_write[0]
 
 
 def finish_priming() -> None:
@@ -115,6 +124,7 @@ def _keep_warm(target: str, pid: bytes, started: Any) -> None:
                 pass
             finally:
                 posix.close(fd)
+        _first_write[0] = True
         if time.monotonic() >= _priming[0]:
             return
         time.sleep(0.002)

@@ -2,9 +2,11 @@
 
 Design reason: the parent is the only process that stays in the runtime's namespaces for the
 whole set-up, so it does what must be done from outside: it creates the cgroup and moves the
-intermediate child into it, writes uid/gid maps for a new user namespace, runs the prestart and
-createRuntime hooks, and records state.json and the pid file only after the init reported ready
-— ``create`` never claims success for a container that failed half-way (everything is undone).
+intermediate child into it (before the child creates any namespace or process), sets the
+cgroup's limits while the child goes on, writes uid/gid maps for a new user namespace, runs
+the prestart and createRuntime hooks, and records state.json and the pid file only after the
+init reported ready — ``create`` never claims success for a container that failed half-way
+(everything is undone).
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from seabox.linux import syscalls as s
 from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
 from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
-from seabox.runtime.cgroupref import finish_priming, open_cgroup_manager, prime_cgroup_migration
+from seabox.runtime.cgroupref import (
+    finish_priming,
+    open_cgroup_manager,
+    prime_cgroup_migration,
+    priming_passed,
+)
 from seabox.runtime.init import InitConfig, prepare_seccomp, run_intermediate
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
@@ -212,6 +219,11 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
                          no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
                          new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp))
         s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
+        # The cgroup directories: now if the priming's grace period is over, else once the
+        # intermediate is forked (the mkdirs wait for it; a forked parent pays copy-on-write)
+        mkdir_first = manager is not None and priming_passed()
+        if mkdir_first:
+            manager.create()
         parent, child = channel_pair()
         for fd in range(3, 3 + opts.preserve_fds):
             try:
@@ -224,8 +236,8 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             run_intermediate(cfg, child)
         children.append(pid)
         child.close()
-        if manager is not None:
-            manager.create()  # while the intermediate starts up
+        if manager is not None and not mkdir_first:
+            manager.create()
         os.close(fifo_fd)
         fifo_fd = -1
         if console_fd >= 0:
@@ -249,13 +261,15 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
                 if manager is not None:
                     manager.apply(cpid)
                     finish_priming()
-                    res = effective_resources(spec)
-                    if res:
-                        manager.set(res)
                 if msg.get("userns"):
                     write_id_map(f"/proc/{cpid}/uid_map", spec.linux.uid_mappings)
                     write_id_map(f"/proc/{cpid}/gid_map", spec.linux.gid_mappings)
                 parent.send({"type": "go"})
+                # The limits while the intermediate and the init set up (runc, too, sets them
+                # only once the init has its mounts): before hooks run or the init is ready.
+                res = effective_resources(spec) if manager is not None else None
+                if res:
+                    manager.set(res)
             elif kind == "pid":
                 init_pid = int(msg["pid"])
                 st.pid = init_pid
