@@ -18,11 +18,9 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,47 +34,13 @@ SEABOX = [str(REPO / ".venv" / "bin" / "seabox")]
 
 @contextlib.contextmanager
 def private_dockerd(tmp: Path, bridge: str = "none") -> Iterator[str]:
-    """dockerd on ``tmp`` with its own containerd; ``bridge``: an existing bridge device for its
-    default network (published ports then go through docker-proxy; never iptables)."""
-    exec_root = Path(f"/run/sbt-docker-{secrets.token_hex(4)}")
-    host = f"unix://{tmp}/docker.sock"
-    (tmp / "daemon.json").write_text("{}")
-    existed = {p: Path(p).exists() for p in ("/etc/docker/key.json", "/run/containerd", "/var/lib/docker", "/run/docker")}
-    log = open(tmp / "dockerd.log", "w")  # noqa: SIM115
-    proc = subprocess.Popen(
-        ["dockerd", "--config-file", str(tmp / "daemon.json"), "--data-root", str(tmp / "data"), "--exec-root", str(exec_root),
-         "-H", host, "--pidfile", str(tmp / "dockerd.pid"), f"--bridge={bridge}", "--iptables=false", "--ip6tables=false",
-         "--ip-forward=false", "--ip-masq=false", f"--userland-proxy={'false' if bridge == 'none' else 'true'}",
-         "--storage-driver", "overlay2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while subprocess.run(["docker", "-H", host, "version"], capture_output=True).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("dockerd did not come up: " + (tmp / "dockerd.log").read_text()[-2000:])
-            time.sleep(0.2)
-        yield host
-    finally:
-        ids = subprocess.run(["docker", "-H", host, "ps", "-aq"], capture_output=True, text=True).stdout.split()
-        if ids:
-            subprocess.run(["docker", "-H", host, "rm", "-f", *ids], capture_output=True)
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        log.close()
-        with open("/proc/self/mountinfo") as f:
-            mps = [line.split()[4] for line in f]
-        for mp in sorted((m for m in mps if m.startswith((str(tmp), str(exec_root)))), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], check=False)
-        for p, was in existed.items():
-            if not was:
-                with contextlib.suppress(OSError):
-                    shutil.rmtree(p) if Path(p).is_dir() else Path(p).unlink()
-        shutil.rmtree(exec_root, ignore_errors=True)
+    """dockerd on ``tmp`` with its own containerd (``seabox.testing.peers.dockerd``); ``bridge``: an
+    existing bridge device for its default network (published ports then go through
+    docker-proxy; never iptables).  Yields its ``-H`` address."""
+    from seabox.testing.peers import dockerd
+
+    with dockerd(tmp, bridge=bridge) as d:
+        yield d.host
 
 
 @dataclasses.dataclass
