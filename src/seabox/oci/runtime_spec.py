@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 
 from seabox.errdefs import InvalidArgument
-from seabox.oci.record import Record
+from seabox.oci import Record
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from seabox.oci.record import Record
+from seabox.oci import Record
 from seabox.runtime import jsonfast as json
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
