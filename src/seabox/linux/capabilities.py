@@ -50,10 +50,17 @@ def names_of(m: int) -> list[str]:
     return [n for i, n in enumerate(NAMES) if m >> i & 1]
 
 
-def drop_bounding(sc: Syscalls, keep: int, top: int) -> None:
-    """Drop every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP)."""
+def drop_bounding(sc: Syscalls, keep: int, top: int, present: int | None = None) -> None:
+    """Drop every capability not in ``keep`` from the bounding set (needs CAP_SETPCAP).
+
+    ``present``: the bounding set as already known (CapBnd); without it each capability is
+    read with PR_CAPBSET_READ first.
+    """
     for cap in range(top + 1):
-        if not keep >> cap & 1 and sc.prctl(sc_mod.PR_CAPBSET_READ, cap) == 1:
+        if keep >> cap & 1:
+            continue
+        held = present >> cap & 1 if present is not None else sc.prctl(sc_mod.PR_CAPBSET_READ, cap) == 1
+        if held:
             sc.prctl(sc_mod.PR_CAPBSET_DROP, cap)
 
 

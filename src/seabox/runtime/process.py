@@ -103,7 +103,7 @@ def setup_user_and_caps(sc: Syscalls, proc: Process, available: int | None = Non
         if missing and warn is not None:
             warn.append("capabilities not in the host's bounding set were left out: "
                         + ", ".join(caps_mod.names_of(missing)))
-        caps_mod.drop_bounding(sc, sets["bounding"], caps_mod.last_cap())
+        caps_mod.drop_bounding(sc, sets["bounding"], caps_mod.last_cap(), present=avail)
     u = proc.user
     sc.prctl(s.PR_SET_KEEPCAPS, 1)
     sc.setgroups(list(u.additional_gids))
