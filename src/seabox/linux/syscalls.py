@@ -264,13 +264,27 @@ class Syscalls:
         raise NotImplementedError
 
     def default_signals(self, signums: tuple[int, ...] = ()) -> None:
-        """Restore SIG_DFL for ``signums`` (default: every signal but SIGKILL and SIGSTOP).
+        """Restore SIG_DFL for ``signums`` (default: every signal but SIGKILL and SIGSTOP that is
+        ignored or caught, as /proc/self/status says; every one if it cannot be read).
 
         Ignored signals survive execve: Python ignores SIGPIPE and SIGXFSZ, and whoever started
         the runtime may have ignored others (even glibc's internal 32 and 33, which libc's
         sigaction() refuses to touch, hence the raw rt_sigaction).  Best effort: errors are skipped.
         """
         raise NotImplementedError
+
+
+def _non_default_signals(status: str = "/proc/self/status") -> tuple[int, ...]:
+    """Signals with a handler or ignored (SigCgt | SigIgn): only those need a reset."""
+    mask = 0
+    try:
+        with open(status) as f:
+            for line in f:
+                if line.startswith(("SigIgn:", "SigCgt:")):
+                    mask |= int(line.split()[1], 16)
+    except (OSError, ValueError):
+        mask = (1 << 64) - 1
+    return tuple(n for n in range(1, 65) if n not in (9, 19) and mask >> (n - 1) & 1)
 
 
 _LIBC: list[Libc] = []
@@ -406,7 +420,7 @@ class LinuxSyscalls(Syscalls):
         return serial
 
     def default_signals(self, signums: tuple[int, ...] = ()) -> None:
-        nums = signums or tuple(n for n in range(1, 65) if n not in (9, 19))
+        nums = signums or _non_default_signals()
         nr = self._nr.get("rt_sigaction")
         act = string_buffer(32)  # handler SIG_DFL (0), no flags, no restorer, empty mask
         for n in nums:
