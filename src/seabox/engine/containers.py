@@ -887,11 +887,23 @@ class Containers:
             if self._tombstone(ns, ref) is None:
                 raise
 
-    def wait(self, ns: str, ref: str, condition: str = "not-running") -> dict[str, Any]:
+    def wait_mark(self, ns: str, ref: str) -> int | None:
+        """How many exits of ``ref`` were seen so far: taken when a wait request arrives, before
+        its answer's headers tell the client it may start the container, so that an exit right
+        after the start is the "next" one (None: no such container, or only a tombstone)."""
+        try:
+            cid = self.get(ns, ref)["Id"]
+        except errdefs.NotFound:
+            return None
+        with self.cond(cid):
+            return self._exits.get(cid, (0, 0))[0]
+
+    def wait(self, ns: str, ref: str, condition: str = "not-running", seen: int | None = None) -> dict[str, Any]:
         """Docker's wait: ``not-running`` returns at once for a stopped container, else at its
         next exit; ``next-exit`` always waits for the next exit (``docker run`` sends it before
         ``start``); ``removed`` waits until the container is gone.  An AutoRemove container that already
-        exited and went away answers with its exit code (its tombstone)."""
+        exited and went away answers with its exit code (its tombstone).  ``seen``: the exit count
+        from ``wait_mark`` when the request came in."""
         try:
             rec = self.get(ns, ref)
         except errdefs.NotFound:
@@ -904,9 +916,11 @@ class Containers:
             raise errdefs.InvalidArgument(f"invalid condition: {condition}")
         c = self.cond(cid)
         with c:
-            seen, code = self._exits.get(cid, (0, int(rec["State"]["ExitCode"])))
+            now_seen, code = self._exits.get(cid, (0, int(rec["State"]["ExitCode"])))
+            if seen is None:
+                seen = now_seen
             st = rec["State"]
-            idle = not st["Running"] and not st.get("Restarting")
+            idle = not st["Running"] and not st.get("Restarting") and now_seen == seen
             if condition == "removed":
                 while cid in self.records.items:
                     c.wait(1.0)

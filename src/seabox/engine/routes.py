@@ -189,10 +189,11 @@ def build(engine: Any) -> Router:
         ns, ref = ns_of(req), req.params["id"]
         C.check_waitable(ns, ref)
         cond = req.q("condition", "not-running")
+        seen = C.wait_mark(ns, ref)  # before the headers: the client starts the container once it has them
 
         def stream() -> Iterator[bytes]:
             yield b""  # headers go out at once; docker clients wait for them before starting
-            yield json.dumps(C.wait(ns, ref, cond)).encode() + b"\n"
+            yield json.dumps(C.wait(ns, ref, cond, seen=seen)).encode() + b"\n"
 
         return Reply(200, stream())
 
