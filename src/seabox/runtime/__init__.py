@@ -17,6 +17,7 @@ container side of ``create`` in ``init``.  The process model is runc's::
 The parent writes state.json and --pid-file after "ready" and exits; the init is re-parented
 to the caller's subreaper (a shim).  ``exec`` mirrors it, joining /proc/<init>/ns/* instead.
 Every kernel-changing call goes through ``seabox.linux.syscalls.Syscalls`` (recording fake in
-unit tests).  Hot-path modules avoid heavy imports (json, re, typing, dataclasses, pathlib):
-every container start pays for each command's interpreter start-up.
+unit tests).  Hot-path modules avoid heavy imports (json, re, typing, dataclasses, pathlib,
+the ctypes package; ``os`` on the paths of ``start``, ``state`` and ``delete``): every container
+start pays for each command's interpreter start-up.
 """
