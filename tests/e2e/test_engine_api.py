@@ -1043,3 +1043,17 @@ def test_engine_prunes(env: Env) -> None:
     out = env.api.json("POST", "/images/prune")
     assert "SpaceReclaimed" in out
     assert env.api.json("GET", "/images/busybox/json")["Id"]  # tagged images stay
+
+
+def test_engine_auth_with_the_docker_cli(env: Env, docker_cli: str, fixtures_info: dict) -> None:
+    """``docker login`` against seaboxd: POST /auth checks the credentials at the registry."""
+    auth = fixtures_info["registries"]["auth"]
+    r = _docker(env, "login", "-u", auth["username"], "--password-stdin", auth["host"], stdin=auth["password"])
+    assert r.returncode == 0 and "Login Succeeded" in r.stdout, r.stderr
+    r = _docker(env, "login", "-u", auth["username"], "--password-stdin", auth["host"], stdin="wrong-password")
+    assert r.returncode != 0 and "401" not in r.stdout and "failed" in r.stderr.lower(), (r.stdout, r.stderr)
+    _docker(env, "logout", auth["host"])
+    st, _h, body = env.api.raw("POST", "/auth", {"serveraddress": auth["host"]})
+    assert st == 400 and b"username" in body
+    st, _h, body = env.api.raw("POST", "/auth", {"serveraddress": auth["host"], "username": "admin", "password": "x"})
+    assert st == 401 and b"login attempt to 127.0.0.1:5001 failed" in body

@@ -50,6 +50,8 @@ def status_of(e: BaseException) -> int:
         return 409
     if isinstance(e, errdefs.Unavailable):
         return 503
+    if isinstance(e, errdefs.Unauthorized):
+        return 401
     return 500
 
 

@@ -343,3 +343,27 @@ def _epoch(text: str) -> int:
     tz = m.group(2) or "Z"
     dt = datetime.datetime.fromisoformat(m.group(1) + ("+00:00" if tz == "Z" else tz))
     return int(dt.timestamp())
+
+
+def registry_of(server: str) -> str:
+    """The registry host of docker's ``serveraddress`` ("https://index.docker.io/v1/" → docker.io)."""
+    host = server.strip()
+    for scheme in ("https://", "http://"):
+        host = host.removeprefix(scheme)
+    host = host.split("/", 1)[0]
+    return "docker.io" if host in ("", "index.docker.io", "registry-1.docker.io") else host
+
+
+def check_login(settings: Any, server: str, username: str, password: str) -> str:
+    """``POST /auth``: the credentials against the registry's ``/v2/`` (through the hosts dir's
+    mirrors and TLS settings, as a pull would go); nothing is stored by the daemon — the client
+    keeps its credentials, as docker's does."""
+    from seabox.images.registry.client import RegistryClient
+
+    registry = registry_of(server)
+    with RegistryClient(hosts_dir=settings.hosts_dir or None, credentials=lambda _h: (username, password)) as c:
+        try:
+            c.ping(registry)
+        except errdefs.Unauthorized as e:
+            raise errdefs.Unauthorized(f"login attempt to {registry} failed: {e}") from None
+    return registry

@@ -6,7 +6,7 @@ API with v1.41 shapes; a ``/v1.NN`` prefix is accepted and ignored.  Namespace: 
 containerd namespace every object lives in (nerdctl's ``-n``).  Served:
 
 * system: ``/_ping`` (GET, HEAD), ``/version``, ``/info``, ``/events`` (stream; since/until/filters),
-  ``/system/df``;
+  ``/system/df``, ``/auth`` (checks a login against the registry; stores nothing);
 * containers: ``create``, ``json`` (all/limit/filters name, id, label, status, exited, ancestor,
   network, volume), ``{id}/json``, ``start``, ``stop``, ``restart``, ``kill``, ``pause``,
   ``unpause``, ``wait`` (not-running, next-exit, removed), ``rename``, ``resize``, ``attach``
@@ -132,6 +132,17 @@ def build(engine: Any) -> Router:
 
         return Reply(200, stream())
 
+    def auth(req: Request) -> Reply:
+        from seabox.engine.images import check_login
+
+        body = req.json() or {}
+        if not body.get("username"):
+            raise errdefs.InvalidArgument("auth: username is required")
+        check_login(engine.settings, str(body.get("serveraddress") or ""), str(body["username"]),
+                    str(body.get("password") or ""))
+        return Reply(200, {"Status": "Login Succeeded", "IdentityToken": ""})
+
+    r.add("POST", "/auth", auth)
     r.add("GET", "/_ping", ping)
     r.add("HEAD", "/_ping", ping)
     r.add("GET", "/version", version)
