@@ -264,6 +264,10 @@ def test_engine_list_filters(env: Env) -> None:
         got = env.api.json("GET", "/containers/json", query={"filters": f})
         assert [c["Id"] for c in got] == [a] and got[0]["State"] == "running"
         assert got[0]["Status"].startswith("Up")
+        with pytest.raises(APIError) as ei:  # an unknown filter is refused, even when nothing matches
+            f = json.dumps({"name": ["sbt-no-such-name"], "bogus": ["1"]})
+            env.api.json("GET", "/containers/json", query={"all": True, "filters": f})
+        assert ei.value.status == 400 and "invalid filter 'bogus'" in str(ei.value)
     finally:
         env.api.json("DELETE", f"/containers/{a}", query={"force": True})
         env.api.json("DELETE", f"/containers/{b}")

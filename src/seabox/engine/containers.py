@@ -1123,8 +1123,11 @@ class Containers:
 
     def list(self, ns: str, *, all: bool = False, limit: int = -1, filters: dict[str, list[str]] | None = None
              ) -> list[dict[str, Any]]:
-        recs = sorted(self.records.all(ns), key=lambda r: r["Created"], reverse=True)
         flt = filters or {}
+        for key in flt:  # checked even when nothing would be matched, as docker does
+            if key not in LIST_FILTERS:
+                raise errdefs.InvalidArgument(f"invalid filter '{key}'")
+        recs = sorted(self.records.all(ns), key=lambda r: r["Created"], reverse=True)
         out = []
         for r in recs:
             st = r["State"]
@@ -1137,6 +1140,9 @@ class Containers:
             if limit > 0 and len(out) >= limit:
                 break
         return out
+
+
+LIST_FILTERS = ("name", "id", "label", "status", "exited", "ancestor", "network", "volume")
 
 
 def _match(r: dict[str, Any], flt: dict[str, list[str]]) -> bool:
