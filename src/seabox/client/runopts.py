@@ -323,6 +323,36 @@ def nano_cpus(text: str) -> int:
     return int(v * 1e9)
 
 
+def healthcheck(o: Options) -> dict[str, Any] | None:
+    """``--health-*`` / ``--no-healthcheck`` as the Engine API's Config.Healthcheck (durations in ns)."""
+    from seabox.ctr.tables import parse_duration
+
+    if o.get("no_healthcheck"):
+        if o.get("health_cmd"):
+            raise _bad("--no-healthcheck conflicts with --health-* options")
+        return {"Test": ["NONE"]}
+    hc: dict[str, Any] = {}
+    if o.get("health_cmd"):
+        hc["Test"] = ["CMD-SHELL", o.get("health_cmd")]
+    for flag, key in (("interval", "Interval"), ("timeout", "Timeout"), ("start_period", "StartPeriod"),
+                      ("start_interval", "StartInterval")):
+        text = o.get(f"health_{flag}")
+        if text:
+            try:
+                secs = parse_duration(text)
+            except ValueError as e:
+                raise _bad(f"invalid argument {text!r} for \"--health-{flag.replace('_', '-')}\" flag: {e}") from None
+            if secs < 0:
+                raise _bad(f"--health-{flag.replace('_', '-')} cannot be negative")
+            hc[key] = int(secs * 1_000_000_000)
+    retries = o.get("health_retries")
+    if retries is not None:
+        if int(retries) < 0:
+            raise _bad("--health-retries cannot be negative")
+        hc["Retries"] = int(retries)
+    return hc or None
+
+
 def create_body(o: Options) -> dict[str, Any]:
     """The POST /containers/create JSON for run/create options ``o`` (``o.image``, ``o.command``)."""
     exposed, bindings = port_bindings(o.get("publish", []))
@@ -386,6 +416,9 @@ def create_body(o: Options) -> dict[str, Any]:
         "Labels": label_map(o.get("label", []), o.get("label_file", [])),
         "HostConfig": hc,
     }
+    check = healthcheck(o)
+    if check is not None:
+        body["Healthcheck"] = check
     if o.stop_signal:
         body["StopSignal"] = o.stop_signal
     if o.stop_timeout is not None:

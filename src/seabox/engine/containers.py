@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from seabox import errdefs
+from seabox.engine import health
 from seabox.engine import records as rec_mod
 from seabox.engine import spec as specs
 from seabox.engine.records import ZERO_TIME, Records, now
@@ -122,6 +123,7 @@ class Containers:
         self._prepared: dict[str, tuple[list[float], BaseException | None]] = {}  # _prepare_early's results
         self._preparing: dict[str, threading.Event] = {}  # _prepare_early's threads still running
         self._prepare_threads: dict[str, threading.Thread] = {}  # registered, begun by begin_prepare
+        self.health = health.Monitor(self)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -216,6 +218,10 @@ class Containers:
                 merged["Env"] = specs.merge_env(list(img_cfg.get("Env") or []), list(cfg.get("Env") or []))
             labels = {**(img_cfg.get("Labels") or {}), **(cfg.get("Labels") or {})}
             merged["Labels"] = labels
+            check = health.merge(img_cfg.get("Healthcheck"), cfg.get("Healthcheck"))
+            merged.pop("Healthcheck", None)
+            if check is not None:
+                merged["Healthcheck"] = check
             merged["Image"] = image_ref
             merged.setdefault("Hostname", "")
             if not merged.get("Hostname"):
@@ -677,9 +683,11 @@ class Containers:
         t = threading.Thread(target=run, name=f"engine-wait-{cid[:12]}", daemon=True)
         self._monitors[cid] = t
         t.start()
+        self.health.watch(ns, cid)  # the container runs: its health check (if any) starts over
 
     def _on_exit(self, ns: str, cid: str, code: int, started: float) -> None:
         t0 = time.monotonic()
+        self.health.stop(cid)
         with self.lock(cid):
             rec = self.records.items.get(cid)
             if rec is None:
@@ -801,6 +809,7 @@ class Containers:
         """Stop monitoring; removals already under way (``--rm`` after the exit) finish first,
         while the clients they need are still open."""
         self._closed.set()
+        self.health.close()
         deadline = time.monotonic() + timeout
         with self._removed:
             while self._removing and time.monotonic() < deadline:
@@ -1216,7 +1225,7 @@ def status_text(st: dict[str, Any]) -> str:
         return f"Restarting ({st['ExitCode']}) {_human(now_s - _epoch(st['FinishedAt']))} ago"
     if st["Running"]:
         txt = f"Up {_human(now_s - _epoch(st['StartedAt']))}"
-        return txt + " (Paused)" if st.get("Paused") else txt
+        return txt + " (Paused)" if st.get("Paused") else txt + health.status_suffix(st)
     if st["Status"] == "created":
         return "Created"
     return f"Exited ({st['ExitCode']}) {_human(now_s - _epoch(st['FinishedAt']))} ago"
