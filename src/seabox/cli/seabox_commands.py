@@ -155,6 +155,10 @@ CONTAINER_CMDS = [
       "Copy files/folders between a container and the local filesystem",
       [F("archive", "a", BOOL, "Archive mode (copy all uid/gid information)"), F("follow-link", "L", BOOL, "Always follow symbol link in SRC_PATH"),
        F("quiet", "q", BOOL, "Suppress progress output during copy")], ["src", "dst"], "containers:cp"),
+    C("diff", "CONTAINER", "Inspect changes to files or directories on a container's filesystem", [], ["container"],
+      "containers:diff"),
+    C("export", "[OPTIONS] CONTAINER", "Export a container's filesystem as a tar archive",
+      [F("output", "o", STR, "Write to a file, instead of STDOUT")], ["container"], "containers:export"),
     C("inspect", "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on seabox objects",
       [*_INSPECT, F("type", "", STR, "Return JSON for specified type")], ["names+"], "containers:inspect"),
 ]

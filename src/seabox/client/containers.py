@@ -688,3 +688,35 @@ def inspect_network(ctx: Context, o: Options) -> int:
 
 def inspect_volume(ctx: Context, o: Options) -> int:
     return inspect(ctx, o, "volume")
+
+
+# ---- diff / export -----------------------------------------------------------------------------
+def diff(ctx: Context, o: Options) -> int:
+    """``A``dded, ``C``hanged and ``D``eleted paths of the container's writable layer."""
+    for c in ctx.client.get_json(f"/containers/{o.container}/changes") or []:
+        ctx.print(f"{'CAD'[int(c['Kind'])]} {c['Path']}")
+    return 0
+
+
+def export(ctx: Context, o: Options) -> int:
+    """The container's filesystem as a tar archive, to ``-o FILE`` or a non-terminal stdout."""
+    import os
+    import sys
+
+    if not o.output and os.isatty(1):
+        raise errdefs.InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
+    resp = ctx.client.request("GET", f"/containers/{o.container}/export")
+    try:
+        if o.output:
+            tmp = o.output + ".seabox-tmp"
+            with open(tmp, "wb") as f:
+                for chunk in resp.iter_chunks():
+                    f.write(chunk)
+            os.replace(tmp, o.output)
+        else:
+            for chunk in resp.iter_chunks():
+                sys.stdout.buffer.write(chunk)
+            sys.stdout.buffer.flush()
+    finally:
+        resp.close()
+    return 0

@@ -115,3 +115,78 @@ def _check_member(dest: Path, m: tarfile.TarInfo) -> None:
         raise errdefs.InvalidArgument(f"archive member {name!r}: hard link outside the destination")
     if m.isdev() and not (m.ischr() or m.isblk() or m.isfifo()):
         raise errdefs.InvalidArgument(f"archive member {name!r}: unsupported type")
+
+
+# -- export and diff (the whole filesystem, and what the container changed in it) -------------
+
+
+def export(engine: Any, ns: str, rec: dict[str, Any]) -> Iterator[bytes]:
+    """``docker export``: the container's root filesystem as one tar stream (made while it is
+    read, so a large rootfs never sits in memory); the mount, if one was needed, lasts until the
+    stream ends or the client goes."""
+    cm = rootfs(engine, ns, rec)
+    root = cm.__enter__()
+    try:
+        sink = _Sink()
+        with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as t:  # type: ignore[call-overload]
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames.sort()
+                for name in sorted(dirnames) + sorted(filenames):
+                    path = os.path.join(dirpath, name)
+                    t.add(path, arcname=os.path.relpath(path, root), recursive=False)
+                    if sink.size >= 1 << 20:
+                        yield sink.take()
+        yield sink.take()
+    finally:
+        cm.__exit__(None, None, None)
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def write(self, b: bytes) -> int:
+        self.parts.append(bytes(b))
+        self.size += len(b)
+        return len(b)
+
+    def take(self) -> bytes:
+        out = b"".join(self.parts)
+        self.parts, self.size = [], 0
+        return out
+
+
+MODIFIED, ADDED, DELETED = 0, 1, 2
+
+
+def _layers(engine: Any, ns: str, cid: str) -> tuple[Path, list[Path]]:
+    """The container snapshot's upper dir and its lower dirs (nearest first)."""
+    sn = engine.deps.snapshotters["overlayfs"]
+    for m in sn.mounts(f"{ns}/{cid}"):
+        opts = dict(o.partition("=")[::2] for o in getattr(m, "options", []))
+        if getattr(m, "type", "") == "overlay":
+            return Path(opts["upperdir"]), [Path(p) for p in opts.get("lowerdir", "").split(":") if p]
+        return Path(m.source), []
+    raise errdefs.NotFound(f"container {cid}: no filesystem")
+
+
+def changes(engine: Any, ns: str, rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """``docker diff``: every path of the container's writable layer — ``D`` for an overlay
+    whiteout, ``C`` for a path the image already had (directories holding changes included),
+    ``A`` for a new one — as the Engine API's ``{"Path", "Kind"}`` list, sorted by path."""
+    upper, lowers = _layers(engine, ns, rec["Id"])
+    out: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk(upper):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            rel = "/" + os.path.relpath(path, upper)
+            st = os.lstat(path)
+            if statmod.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                kind = DELETED
+            elif any(os.path.lexists(os.path.join(lo, rel[1:])) for lo in lowers):
+                kind = MODIFIED
+            else:
+                kind = ADDED
+            out.append({"Path": rel, "Kind": kind})
+    return sorted(out, key=lambda c: c["Path"])

@@ -10,7 +10,7 @@ containerd namespace every object lives in (nerdctl's ``-n``).  Served:
 * containers: ``create``, ``json`` (all/limit/filters name, id, label, status, exited, ancestor,
   network, volume), ``{id}/json``, ``start``, ``stop``, ``restart``, ``kill``, ``pause``,
   ``unpause``, ``wait`` (not-running, next-exit, removed), ``rename``, ``resize``, ``attach``
-  (hijacked, ``Upgrade: tcp``), ``logs``, ``top``, ``stats``, ``archive`` (GET/HEAD/PUT),
+  (hijacked, ``Upgrade: tcp``), ``logs``, ``top``, ``stats``, ``archive`` (GET/HEAD/PUT), ``export``, ``changes``,
   ``DELETE`` (force, v), ``prune``; exec: ``{id}/exec``, ``/exec/{id}/start`` (hijacked or
   detached), ``/exec/{id}/resize``, ``/exec/{id}/json``;
 * images: ``json``, ``create`` (fromImage/tag/platform, X-Registry-Auth), ``{name}/json``,
@@ -415,6 +415,20 @@ def build(engine: Any) -> Router:
     r.add("GET", "/containers/{id}/archive", c_archive_get)
     r.add("HEAD", "/containers/{id}/archive", c_archive_head)
     r.add("PUT", "/containers/{id}/archive", c_archive_put)
+    def c_export(req: Request) -> Reply:
+        from seabox.engine import archive as cp
+
+        ns = ns_of(req)
+        return Reply(200, cp.export(engine, ns, C.get(ns, req.params["id"])), "application/x-tar")
+
+    def c_changes(req: Request) -> Reply:
+        from seabox.engine import archive as cp
+
+        ns = ns_of(req)
+        return Reply(200, cp.changes(engine, ns, C.get(ns, req.params["id"])))
+
+    r.add("GET", "/containers/{id}/export", c_export)
+    r.add("GET", "/containers/{id}/changes", c_changes)
     r.add("DELETE", "/containers/{id}", c_delete)
 
     # -- exec -----------------------------------------------------------------------------------
