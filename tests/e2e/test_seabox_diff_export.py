@@ -56,3 +56,33 @@ def env_cli(e: Env) -> list[str]:
     import sys
 
     return [sys.executable, "-m", "seabox.cli.seabox", "--address", str(e.d.address)]
+
+
+def test_commit_runs_with_the_changes(env: Env) -> None:  # noqa: F811
+    src, img = env.name("cm"), f"sbt-commit/{env.tag}:v1"
+    env.seabox("run", "--name", src, "--network", "none", "busybox", "sh", "-c",
+               "echo committed > /greeting && rm /bin/true")
+    try:
+        image_id = env.seabox("commit", "-m", "from a test", "-a", "seabox tests", "-c", 'CMD ["cat", "/greeting"]',
+                              "-c", "ENV FROM_COMMIT=yes", src, img).stdout.strip()
+        assert image_id.startswith("sha256:")
+        out = env.seabox("run", "--rm", "--network", "none", img).stdout
+        assert out == "committed\n"  # the layer and the new CMD
+        out = env.seabox("run", "--rm", "--network", "none", img, "sh", "-c",
+                         "echo $FROM_COMMIT; test -e /bin/true && echo still-there || echo gone").stdout
+        assert out == "yes\ngone\n"
+        hist = env.seabox("history", "--no-trunc", "--format", "{{.Comment}}", img).stdout.splitlines()
+        assert hist[0] == "from a test"
+        assert env.seabox("image", "inspect", "-f", "{{.Id}}", img).stdout.strip() == image_id
+        if shutil.which("docker"):  # docker's CLI sends the same request
+            d = subprocess.run(["docker", "-H", f"unix://{env.d.address}", "commit", "--change", "CMD [\"echo\", \"via-docker\"]",
+                                src, img.replace(":v1", ":docker")], capture_output=True, text=True, timeout=120,
+                               env={**os.environ, "DOCKER_CONFIG": str(env.work / "dcfg")})
+            assert d.returncode == 0 and d.stdout.startswith("sha256:"), d.stderr
+            assert env.seabox("run", "--rm", "--network", "none", img.replace(":v1", ":docker")).stdout == "via-docker\n"
+            env.seabox("rmi", img.replace(":v1", ":docker"))
+        bad = env.seabox("commit", "-c", "RUN echo no", src, img, check=False)
+        assert bad.returncode == 1 and "RUN is not an instruction a commit can apply" in bad.stderr
+    finally:
+        env.seabox("rm", "-f", src, check=False)
+        env.seabox("rmi", "-f", img, check=False)

@@ -720,3 +720,18 @@ def export(ctx: Context, o: Options) -> int:
     finally:
         resp.close()
     return 0
+
+
+def commit(ctx: Context, o: Options) -> int:
+    """A new image from the container's changes; prints its id."""
+    from seabox.client.refs import split
+
+    repo, tag, digest = split(o.repository)
+    if digest:
+        raise errdefs.InvalidArgument(f"refusing to create a tag with a digest reference: {o.repository}")
+    q = {"container": o.container, "repo": repo, "tag": tag or None, "comment": o.get("message") or None,
+         "author": o.get("author") or None, "changes": list(o.get("change", [])) or None,
+         "pause": None if o.get("pause", True) else "0"}
+    doc = ctx.client.post_json("/commit", query=q)
+    ctx.print(doc.get("Id", ""))
+    return 0

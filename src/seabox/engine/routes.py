@@ -6,7 +6,7 @@ API with v1.41 shapes; a ``/v1.NN`` prefix is accepted and ignored.  Namespace: 
 containerd namespace every object lives in (nerdctl's ``-n``).  Served:
 
 * system: ``/_ping`` (GET, HEAD), ``/version``, ``/info``, ``/events`` (stream; since/until/filters),
-  ``/system/df``, ``/auth`` (checks a login against the registry; stores nothing);
+  ``/system/df``, ``/auth`` (checks a login against the registry; stores nothing), ``/commit``;
 * containers: ``create``, ``json`` (all/limit/filters name, id, label, status, exited, ancestor,
   network, volume), ``{id}/json``, ``start``, ``stop``, ``restart``, ``kill``, ``pause``,
   ``unpause``, ``wait`` (not-running, next-exit, removed), ``rename``, ``resize``, ``attach``
@@ -427,6 +427,17 @@ def build(engine: Any) -> Router:
         ns = ns_of(req)
         return Reply(200, cp.changes(engine, ns, C.get(ns, req.params["id"])))
 
+    def commit(req: Request) -> Reply:
+        from seabox.engine.commit import commit as do_commit
+
+        changes = req.query.get("changes") or []
+        changes = [ln for c in changes for ln in c.split("\n") if ln.strip()]  # docker joins them with newlines
+        image_id = do_commit(engine, ns_of(req), req.q("container"), req.q("repo"), req.q("tag"),
+                             comment=req.q("comment"), author=req.q("author"), changes=changes,
+                             pause=req.q("pause") not in ("0", "false"), config=req.json() if req.body else None)
+        return Reply(201, {"Id": image_id})
+
+    r.add("POST", "/commit", commit)
     r.add("GET", "/containers/{id}/export", c_export)
     r.add("GET", "/containers/{id}/changes", c_changes)
     r.add("DELETE", "/containers/{id}", c_delete)
