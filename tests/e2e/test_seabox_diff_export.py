@@ -86,3 +86,28 @@ def test_commit_runs_with_the_changes(env: Env) -> None:  # noqa: F811
     finally:
         env.seabox("rm", "-f", src, check=False)
         env.seabox("rmi", "-f", img, check=False)
+
+
+def test_export_then_import_round_trip(env: Env, tmp_path) -> None:  # noqa: F811
+    src, img = env.name("ex"), f"sbt-import/{env.tag}:flat"
+    env.seabox("run", "--name", src, "--network", "none", "busybox", "sh", "-c", "echo flat > /marker")
+    try:
+        fs = tmp_path / "fs.tar"
+        env.seabox("export", "-o", str(fs), src)
+        image_id = env.seabox("import", "-m", "flattened", "-c", 'CMD ["cat", "/marker"]', str(fs), img).stdout
+        assert image_id.strip().startswith("sha256:")
+        assert env.seabox("run", "--rm", "--network", "none", img).stdout == "flat\n"
+        assert env.seabox("history", "--format", "{{.Comment}}", img).stdout.splitlines() == ["flattened"]
+        with open(fs, "rb") as f:  # from stdin, gzip-compressed
+            import gzip
+
+            gz = gzip.compress(f.read())
+        r = subprocess.run([*env_cli(env), "import", "-", img + "2"], input=gz, capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        bad = tmp_path / "bad.tar"
+        bad.write_bytes(b"not a tarball at all" * 100)
+        r2 = env.seabox("import", str(bad), img + "3", check=False)
+        assert r2.returncode == 1 and "not a tar archive" in r2.stderr and r2.stderr.count("\n") == 1
+    finally:
+        env.seabox("rm", "-f", src, check=False)
+        env.seabox("rmi", "-f", img, img + "2", check=False)

@@ -212,6 +212,42 @@ def load(ctx: Context, o: Options) -> int:
     return 0
 
 
+def import_(ctx: Context, o: Options) -> int:
+    """``import file|- [REPOSITORY[:TAG]]``: a rootfs tarball as a one-layer image; prints its id."""
+    from seabox.client.refs import split
+
+    if o.source.startswith(("http://", "https://")):
+        raise errdefs.InvalidArgument("import from a URL is not supported: download it and import the file")
+    if not o.get("repository"):
+        raise errdefs.InvalidArgument("import: a repository name is required (REPOSITORY[:TAG])")
+    _check_ref(o.repository)
+    repo, tag, _ = split(o.repository)
+    f: Any
+    if o.source == "-":
+        if os.isatty(0):
+            raise errdefs.InvalidArgument("requested import from stdin, but stdin is a terminal")
+        f = sys.stdin.buffer
+    else:
+        try:
+            f = open(o.source, "rb")  # noqa: SIM115 - closed below
+        except OSError as e:
+            raise errdefs.NotFound(f"open {o.source}: {e.strerror}") from None
+    q = {"fromSrc": "-", "repo": repo, "tag": tag or None, "message": o.get("message") or None,
+         "changes": list(o.get("change", [])) or None, "platform": o.get("platform") or None}
+    try:
+        resp = ctx.client.request("POST", "/images/create", query=q, body=f)
+        try:
+            for ev in resp.iter_json():
+                if ev.get("status"):
+                    ctx.print(ev["status"])
+        finally:
+            resp.close()
+    finally:
+        if o.source != "-":
+            f.close()
+    return 0
+
+
 def history(ctx: Context, o: Options) -> int:
     from seabox.client.table import render
     from seabox.client.units import ago, go_time, human_size

@@ -13,7 +13,7 @@ containerd namespace every object lives in (nerdctl's ``-n``).  Served:
   (hijacked, ``Upgrade: tcp``), ``logs``, ``top``, ``stats``, ``archive`` (GET/HEAD/PUT), ``export``, ``changes``,
   ``DELETE`` (force, v), ``prune``; exec: ``{id}/exec``, ``/exec/{id}/start`` (hijacked or
   detached), ``/exec/{id}/resize``, ``/exec/{id}/json``;
-* images: ``json``, ``create`` (fromImage/tag/platform, X-Registry-Auth), ``{name}/json``,
+* images: ``json``, ``create`` (fromImage/tag/platform, X-Registry-Auth; ``fromSrc=-``: import), ``{name}/json``,
   ``history``, ``tag``, ``push``, ``DELETE``, ``get`` (save), ``load``, ``prune``;
 * networks: list, ``create``, inspect, ``DELETE``, ``prune``; volumes: list, ``create``, inspect,
   ``DELETE``, ``prune``.
@@ -473,8 +473,16 @@ def build(engine: Any) -> Router:
     # -- images ---------------------------------------------------------------------------------
     def i_create(req: Request) -> Reply:
         src = req.q("fromImage")
+        if not src and req.q("fromSrc") == "-":  # docker import: the request body is the rootfs tarball
+            from seabox.engine.commit import import_rootfs
+
+            changes = [ln for c in req.query.get("changes") or [] for ln in c.split("\n") if ln.strip()]
+            image_id = import_rootfs(engine, ns_of(req), req.body, req.q("repo"), req.q("tag"),
+                                     message=req.q("message"), changes=changes, platform=req.q("platform"))
+            return Reply(200, json.dumps({"status": image_id}).encode() + b"\n")
         if not src:
-            raise errdefs.InvalidArgument("fromImage is required (import from a source is not supported)")
+            raise errdefs.InvalidArgument("fromImage is required (or fromSrc=- with the rootfs tarball as the body; "
+                                          "importing from a URL is not supported)")
         tag = req.q("tag")
         ref = src
         if tag:
