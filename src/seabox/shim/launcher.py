@@ -121,6 +121,7 @@ def preload(runtime: bool = True) -> None:
     load_prctl()
     if runtime:
         import seabox.linux.console
+        import seabox.linux.seccomp  # ctypes and libseccomp loaded once here, not in every create's child
         import seabox.oci.runtime_spec
         import seabox.runtime.create
         import seabox.runtime.delete
