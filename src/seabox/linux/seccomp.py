@@ -358,8 +358,48 @@ class Filter:
             raise FailedPrecondition(subject("linux.seccomp", "filter", f"cannot be loaded: {os.strerror(err)}"))
 
 
-def prepare(seccomp: dict) -> Filter:
-    """Validate and compile a profile into a ``Filter`` (nothing is loaded)."""
+CACHE_FORMAT = b"seabox-seccomp-bpf-1"
+
+
+def _cache_path(seccomp: dict, cache_dir: str) -> str:
+    import hashlib
+    import json
+
+    doc = json.dumps(seccomp, sort_keys=True, separators=(",", ":")).encode()
+    return os.path.join(cache_dir, hashlib.sha256(CACHE_FORMAT + b"\0" + doc).hexdigest())
+
+
+def prepare(seccomp: dict, cache_dir: str | None = None) -> Filter:
+    """Validate and compile a profile into a ``Filter`` (nothing is loaded).
+
+    With ``cache_dir`` (the runtime's root-owned state dir), a profile compiled before — the
+    same JSON, byte for byte once keys are sorted — is read back instead of built again: a
+    container engine passes the same default profile to every container and exec, and
+    building it through libseccomp costs milliseconds each time.  A damaged entry is ignored
+    and rewritten."""
+    path = _cache_path(seccomp, cache_dir) if cache_dir else ""
+    if path:
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+            if len(data) > 4 and (len(data) - 4) % 8 == 0:
+                return Filter(data[4:], int.from_bytes(data[:4], "little"))
+        except OSError:
+            pass
+    f_ = _compile(seccomp)
+    if path:
+        try:
+            os.makedirs(cache_dir or "", mode=0o700, exist_ok=True)
+            tmp = f"{path}.{os.getpid()}.tmp"
+            with open(tmp, "wb") as out:
+                out.write(f_.flags.to_bytes(4, "little") + f_.program)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a cache that cannot be written only costs the next compile
+    return f_
+
+
+def _compile(seccomp: dict) -> Filter:
     profile = parse(seccomp)
     lib = _libseccomp()
     ctx = _build(profile)

@@ -217,7 +217,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
         manager = open_cgroup_manager(spec.linux.cgroups_path, container_id, opts.cgroup_root)
         cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
                          no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
-                         new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp))
+                         new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp, root))
         s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
         # The cgroup directories: now if the priming's grace period is over, else once the
         # intermediate is forked (the mkdirs wait for it; a forked parent pays copy-on-write)

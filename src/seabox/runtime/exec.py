@@ -123,7 +123,7 @@ def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: Ex
         console_fd = connect_console_socket(opts.console_socket)
     for fd in range(3, 3 + opts.preserve_fds):
         os.set_inheritable(fd, True)
-    seccomp = prepare_seccomp(spec.linux.seccomp)
+    seccomp = prepare_seccomp(spec.linux.seccomp, os.fspath(state_root))
     LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
     parent, child = channel_pair()
     cpid = os.fork()

@@ -73,16 +73,20 @@ def _fail(chan: Channel, e: BaseException) -> NoReturn:
     os._exit(1)
 
 
-def prepare_seccomp(seccomp: dict[str, Any] | None) -> Any:
+SECCOMP_CACHE = "~seccomp"  # under the runtime's root; "~" is not allowed in container ids
+
+
+def prepare_seccomp(seccomp: dict[str, Any] | None, state_root: str = "") -> Any:
     """Compile linux.seccomp in the runtime, before any fork: a bad profile fails ``create``
-    with a one-line error, and the init only has to load the ready BPF program."""
+    with a one-line error, and the init only has to load the ready BPF program.  Compiled
+    programs are cached under ``<state_root>/~seccomp`` (see ``seabox.linux.seccomp.prepare``)."""
     if not seccomp:
         return None
     try:
         from seabox.linux.seccomp import prepare
     except ImportError:
         raise FailedPrecondition("linux.seccomp: seccomp support (seabox.linux.seccomp) is not available")
-    return prepare(seccomp)
+    return prepare(seccomp, cache_dir=f"{state_root}/{SECCOMP_CACHE}" if state_root else None)
 
 
 def join_namespaces(sc: Syscalls, paths: dict[str, str]) -> None:
