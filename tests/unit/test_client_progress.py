@@ -6,7 +6,8 @@ import io
 
 import pytest
 
-from seabox.client import jsonlite, progress
+from seabox import jsonlite
+from seabox.client import progress
 from seabox.errdefs import SeaboxError
 
 STREAM = [
@@ -58,8 +59,8 @@ def test_jsonlite_matches_json() -> None:
     import json
 
     for v in ({"a": [1, 2.5, None, True, 'é"\n\t'], "b": {}}, [], "x", 10**20, -0.5):
-        assert jsonlite.dumps(v) == json.dumps(v, separators=(",", ":"), ensure_ascii=False)
-        assert jsonlite.loads(jsonlite.dumps(v)) == v
+        assert jsonlite.dumps(v, ascii=False) == json.dumps(v, separators=(",", ":"), ensure_ascii=False)
+        assert jsonlite.loads(jsonlite.dumps(v, ascii=False)) == v
     assert jsonlite.scan('{"a":1} {"b":2}', 7) == ({"b": 2}, 15)
     for bad in ('{"a":', "[1,]", "1 2", ""):
         with pytest.raises(ValueError):

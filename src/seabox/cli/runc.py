@@ -33,7 +33,7 @@ class Logger:
     def _write(self, level: str, msg: str) -> None:
         if not self.path:
             return
-        from seabox.runtime import jsonfast as json
+        from seabox import jsonlite as json
 
         t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if self.fmt == "json":
@@ -248,7 +248,7 @@ def _size(v: str) -> int:
 
 
 def _update_resources(a: Args) -> dict[str, Any]:
-    from seabox.runtime import jsonfast as json
+    from seabox import jsonlite as json
 
     if a.resources:
         try:
@@ -348,7 +348,7 @@ def _cmd_run(a: Args, root: str, log: Logger) -> int:
 def _wants_terminal(bundle: str) -> bool:
     import os
 
-    from seabox.runtime import jsonfast as json
+    from seabox import jsonlite as json
 
     try:
         doc = json.loads(_read(os.path.join(bundle, "config.json")))
@@ -358,8 +358,8 @@ def _wants_terminal(bundle: str) -> bool:
 
 
 def _cmd_exec(a: Args, root: str) -> int:
+    from seabox import jsonlite as json
     from seabox.oci.runtime_spec import parse_process, parse_spec
-    from seabox.runtime import jsonfast as json
     from seabox.runtime import state as st_mod
     from seabox.runtime.exec import ExecOptions, exec_process, process_from_args
 
@@ -407,7 +407,7 @@ def dispatch(a: Args, log: Logger) -> int:
         raise InvalidArgument("--systemd-cgroup: the systemd cgroup driver is not supported by seabox-runc")
     if cmd in ("create", "run"):
         return _cmd_run(a, root, log)
-    from seabox.runtime import jsonfast as json
+    from seabox import jsonlite as json
 
     if cmd == "start":
         from seabox.runtime.start import start

@@ -7,8 +7,7 @@ import os
 import sys
 import time
 
-from seabox import errdefs
-from seabox.client import jsonlite
+from seabox import errdefs, jsonlite
 from seabox.client.http import APIError
 
 TYPE_CHECKING = False
@@ -46,7 +45,7 @@ def filters_json(items: list[str]) -> str | None:
         if not sep or not k:
             raise errdefs.InvalidArgument(f"bad format of filter (expected name=value): {f}")
         out.setdefault(k.strip().lower(), {})[v] = True
-    return jsonlite.dumps(out)
+    return jsonlite.dumps(out, ascii=False)
 
 
 def format_ports(ports: list[dict[str, Any]]) -> str:
@@ -83,7 +82,7 @@ def ps_item(c: dict[str, Any], no_trunc: bool, now: float) -> dict[str, Any]:
         size = f"{human_size(c.get('SizeRw', 0))} (virtual {human_size(c.get('SizeRootFs', 0))})"
     nets = sorted(((c.get("NetworkSettings") or {}).get("Networks") or {}).keys())
     item: dict[str, Any] = {
-        "Command": jsonlite.dumps(cmd if no_trunc else ellipsis(cmd, 20)),
+        "Command": jsonlite.dumps(cmd if no_trunc else ellipsis(cmd, 20), ascii=False),
         "CreatedAt": go_time(c.get("Created", 0)),
         "ID": c.get("Id", "") if no_trunc else short_id(c.get("Id", "")),
         "Image": image,

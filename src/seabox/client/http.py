@@ -13,8 +13,7 @@ from __future__ import annotations
 import _socket
 import os
 
-from seabox import errdefs
-from seabox.client import jsonlite
+from seabox import errdefs, jsonlite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -311,7 +310,7 @@ class Client:
                 hdrs["Content-Type"] = "application/x-tar"
                 hdrs["Transfer-Encoding"] = "chunked"
             else:
-                data = jsonlite.dumps(body).encode()
+                data = jsonlite.dumps(body, ascii=False).encode()
                 hdrs["Content-Type"] = "application/json"
         if data is not None:
             hdrs["Content-Length"] = str(len(data))

@@ -10,8 +10,7 @@ import base64
 import os
 import sys
 
-from seabox import errdefs
-from seabox.client import jsonlite
+from seabox import errdefs, jsonlite
 from seabox.client.refs import canonical, domain_of, familiar, split
 
 TYPE_CHECKING = False
@@ -41,7 +40,7 @@ def registry_auth_header(ref: str, config_path: str | None = None) -> str:
         auth = {"username": c.username, "password": c.password, "serveraddress": host}
         if c.identity_token:
             auth = {"identitytoken": c.identity_token, "serveraddress": host}
-    return base64.urlsafe_b64encode(jsonlite.dumps(auth).encode()).decode()
+    return base64.urlsafe_b64encode(jsonlite.dumps(auth, ascii=False).encode()).decode()
 
 
 def _short(i: str) -> str:

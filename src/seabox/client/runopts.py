@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 
-from seabox import errdefs
-from seabox.client import jsonlite
+from seabox import errdefs, jsonlite
 from seabox.client.units import ram_in_bytes
 
 TYPE_CHECKING = False

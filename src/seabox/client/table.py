@@ -6,7 +6,7 @@ cell but the last in a row is padded to its column's widest cell plus 3, at leas
 
 from __future__ import annotations
 
-from seabox.client import jsonlite
+from seabox import jsonlite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ def render(fmt: str, items: list[dict[str, Any]], default_table: str, headers: d
 
     f = fmt or default_table
     if f == "json":
-        return "".join(jsonlite.dumps(_plain(i)) + "\n" for i in items)
+        return "".join(jsonlite.dumps(_plain(i), ascii=False) + "\n" for i in items)
     table = f.startswith("table")
     if table:
         f = f[len("table") :].lstrip() or default_table[len("table") :].lstrip()

@@ -10,8 +10,7 @@ Compiled once, rendered per object; errors are ``InvalidArgument`` with the temp
 
 from __future__ import annotations
 
-from seabox import errdefs
-from seabox.client import jsonlite
+from seabox import errdefs, jsonlite
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ def _truthy(v: Any) -> bool:
 
 
 def _json(v: Any) -> str:
-    return jsonlite.dumps(None if v is NO_VALUE else v)
+    return jsonlite.dumps(None if v is NO_VALUE else v, ascii=False)
 
 
 def _printf(fmt: str, *args: Any) -> str:
@@ -78,7 +77,7 @@ def _printf(fmt: str, *args: Any) -> str:
         if verb in "sv":
             out.append(("%" + flags + "s") % go_str(arg))
         elif verb == "q":
-            out.append(jsonlite.dumps(go_str(arg)))
+            out.append(jsonlite.dumps(go_str(arg), ascii=False))
         elif verb in "dxXo" and isinstance(arg, (int, float)) and not isinstance(arg, bool):
             out.append(("%" + flags + verb) % int(arg))
         elif verb in "fge" and isinstance(arg, (int, float)):

@@ -16,7 +16,7 @@ protobuf; only the happy path has to be lean).
 
 from __future__ import annotations
 
-from seabox.ctr import jsonlite as json  # json.loads/dumps without json's re import
+from seabox import jsonlite as json  # json.loads/dumps without json's re import
 from seabox.ctr import wire as w
 from seabox.ctr.client import Client, grpc_code
 
@@ -272,7 +272,7 @@ def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dic
         labels.update(c.labels)
         container = w.Container(
             id=c.id, labels=labels, image=name, runtime=w.Runtime(name=c.runtime or "io.containerd.runc.v2"),
-            spec=w.Any_(type_url=specs.SPEC_TYPE_URL, value=json.dumps(spec).encode()),
+            spec=w.Any_(type_url=specs.SPEC_TYPE_URL, value=json.dumps(spec, compact=False).encode()),
             snapshotter=c.snapshotter, snapshot_key=c.id,
         )  # fmt: skip
         try:

@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import time
 
+from seabox import jsonlite
 from seabox.errdefs import AlreadyExists, FailedPrecondition, InvalidArgument, SeaboxError, subject
 from seabox.linux import syscalls as s
 from seabox.oci.runtime_spec import IDMapping, Record, Spec, load_spec
-from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
 from seabox.runtime.cgroupref import (
     finish_priming,
@@ -167,7 +167,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
     if opts.cgroup_root == "/sys/fs/cgroup":  # the real cgroupfs only, never a test's fake tree
         prime_cgroup_migration(opts.cgroup_root)
     bundle = os.path.abspath(opts.bundle)
-    spec = load_spec(bundle, loads=jsonfast.loads)
+    spec = load_spec(bundle, loads=jsonlite.loads)
     if spec.process is None:
         raise InvalidArgument("config.json: process: is required")
     rootfs = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)

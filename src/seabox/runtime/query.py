@@ -6,8 +6,8 @@ table columns follow runc exactly; the status always comes from ``state.load_sta
 
 from __future__ import annotations
 
+from seabox import jsonlite
 from seabox.errdefs import SeaboxError
-from seabox.runtime import jsonfast
 from seabox.runtime import state as st_mod
 from seabox.runtime.kill import container_pids
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 def state_json(state_root: StrPath, container_id: str) -> str:
     st = st_mod.load_state(state_root, container_id)
-    return jsonfast.dumps_indent(st.oci_state())
+    return jsonlite.dumps_indent(st.oci_state())
 
 
 def list_states(state_root: StrPath) -> list[dict[str, Any]]:

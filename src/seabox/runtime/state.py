@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import posix
 
+from seabox import jsonlite as json
 from seabox.errdefs import FailedPrecondition, InvalidArgument, NotFound, subject
 from seabox.oci import Record
-from seabox.runtime import jsonfast as json
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import os
 
+from seabox import jsonlite as json
 from seabox.oci import Record
-from seabox.runtime import jsonfast as json
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
