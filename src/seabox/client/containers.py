@@ -699,26 +699,9 @@ def diff(ctx: Context, o: Options) -> int:
 
 def export(ctx: Context, o: Options) -> int:
     """The container's filesystem as a tar archive, to ``-o FILE`` or a non-terminal stdout."""
-    import os
-    import sys
+    from seabox.client.images import write_archive
 
-    if not o.output and os.isatty(1):
-        raise errdefs.InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = ctx.client.request("GET", f"/containers/{o.container}/export")
-    try:
-        if o.output:
-            tmp = o.output + ".seabox-tmp"
-            with open(tmp, "wb") as f:
-                for chunk in resp.iter_chunks():
-                    f.write(chunk)
-            os.replace(tmp, o.output)
-        else:
-            for chunk in resp.iter_chunks():
-                sys.stdout.buffer.write(chunk)
-            sys.stdout.buffer.flush()
-    finally:
-        resp.close()
-    return 0
+    return write_archive(ctx, f"/containers/{o.container}/export", None, o.output)
 
 
 def commit(ctx: Context, o: Options) -> int:

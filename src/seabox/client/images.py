@@ -166,17 +166,19 @@ def rmi(ctx: Context, o: Options) -> int:
     return rc
 
 
-def save(ctx: Context, o: Options) -> int:
-    if not o.output and os.isatty(1):
+def write_archive(ctx: Context, path: str, query: dict[str, Any] | None, output: str) -> int:
+    """GET an archive (``save``, ``export``) into ``output`` (replaced only when complete) or
+    to stdout, which must not be a terminal (docker's refusal)."""
+    if not output and os.isatty(1):
         raise errdefs.InvalidArgument("cowardly refusing to save to a terminal. Use the -o flag or redirect")
-    resp = ctx.client.request("GET", "/images/get", query={"names": list(o.images)})
+    resp = ctx.client.request("GET", path, query=query)
     try:
-        if o.output:
-            tmp = o.output + ".seabox-tmp"
+        if output:
+            tmp = output + ".seabox-tmp"
             with open(tmp, "wb") as f:
                 for chunk in resp.iter_chunks():
                     f.write(chunk)
-            os.replace(tmp, o.output)
+            os.replace(tmp, output)
         else:
             for chunk in resp.iter_chunks():
                 sys.stdout.buffer.write(chunk)
@@ -184,6 +186,10 @@ def save(ctx: Context, o: Options) -> int:
     finally:
         resp.close()
     return 0
+
+
+def save(ctx: Context, o: Options) -> int:
+    return write_archive(ctx, "/images/get", {"names": list(o.images)}, o.output)
 
 
 def load(ctx: Context, o: Options) -> int:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import _ctypes
 import os
 
+from seabox.oci import Record  # the runtime's value-object base (no dataclasses on the hot path)
+
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
     from typing import Any
@@ -86,22 +88,6 @@ _SYSCALLS = {
     "aarch64": {"pivot_root": 41, "capget": 90, "capset": 91, "setns": 268, "unshare": 97,
                 "mount_setattr": 442, "close_range": 436, "keyctl": 219, "rt_sigaction": 134},
 }
-
-
-class Record:
-    """A plain value object: equality and repr over its attributes.
-
-    Used instead of dataclasses on the runtime's hot path: importing ``dataclasses`` and
-    building each class costs ~15 ms of every seabox-runc invocation.
-    """
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and vars(self) == vars(other)
-
-    __hash__ = None  # type: ignore[assignment]
 
 
 # The C types used below (ctypes' c_int, c_uint, c_long, c_ulong and c_char).
