@@ -60,7 +60,8 @@ def test_run_cni_rm_and_detached(net: tuple[Path, str, str, Path], fixtures_info
     with testing.private_seaboxd() as (d, ns, work):
         run = testing.CtrRunner(SEABOX_CTR, str(d.address), ns, log=lambda: d.log_text()[-3000:])
         run("images", "pull", "--plain-http", img)
-        cni = ["--cni", "--cni-conf-dir", str(conf), "--cni-bin-dir", "/usr/lib/cni"]
+        (work / "fifo").mkdir()
+        cni = ["--cni", "--cni-conf-dir", str(conf), "--cni-bin-dir", "/usr/lib/cni", "--fifo-dir", str(work / "fifo")]
         prefix = subnet.rsplit(".", 1)[0] + "."
         out = run("run", "--rm", *cni, img, "c1", "ip", "-4", "-o", "addr").stdout
         assert any(ln.split()[1] == "eth0" and ln.split()[3].startswith(prefix) for ln in out.splitlines()), out
@@ -76,6 +77,7 @@ def test_run_cni_rm_and_detached(net: tuple[Path, str, str, Path], fixtures_info
         run("containers", "rm", "c2")
         assert _leases(ipam, bridge) == []
 
-        bad = run("run", "--rm", "--cni", "--cni-conf-dir", str(work / "empty"), img, "c3", "true", check=False)
+        bad = run("run", "--rm", "--cni", "--cni-conf-dir", str(work / "empty"), "--fifo-dir", str(work / "fifo"), img,
+                  "c3", "true", check=False)
         assert bad.returncode != 0 and "--cni: " in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
         assert run("containers", "ls", "-q").stdout.split() == []
