@@ -660,7 +660,9 @@ def _event_match(ev: dict[str, Any], flt: dict[str, list[str]]) -> bool:
             return False
         if k == "event" and ev["Action"] not in vals:
             return False
-        if k == "container" and ev["Type"] == "container" and not any(
+        # as docker's filter: an event passes a container filter only if its actor is one of
+        # them (by id prefix or name), whatever its type — an image pull does not pass
+        if k == "container" and not any(
                 ev["Actor"]["ID"].startswith(v) or ev["Actor"]["Attributes"].get("name") == v for v in vals):
             return False
     return True
