@@ -81,15 +81,15 @@ def _default(o: object) -> Any:
     raise TypeError(f"Object of type {o.__class__.__name__} is not JSON serializable")
 
 
-def dumps(obj: Any, *, compact: bool = True, ascii: bool = True) -> str:
-    """``json.dumps(obj, separators=(",", ":") if compact else None, ensure_ascii=ascii)``."""
+def dumps(obj: Any, *, compact: bool = True, ascii: bool = True, sort_keys: bool = False) -> str:
+    """``json.dumps(obj, separators=(",", ":") if compact else None, ensure_ascii=ascii, sort_keys=sort_keys)``."""
     quote = _json.encode_basestring_ascii if ascii else _json.encode_basestring
     if isinstance(obj, str):
         return str(quote(obj))
     item, key = (",", ":") if compact else (", ", ": ")
     # json's one-shot encoder: markers (circular check), default, quoting, no indent,
     # separators, unsorted, skipkeys off, NaN allowed; a new one per call, as json makes
-    encoder = _json.make_encoder({}, _default, quote, None, key, item, False, False, True)
+    encoder = _json.make_encoder({}, _default, quote, None, key, item, sort_keys, False, True)
     return "".join(encoder(obj, 0))
 
 

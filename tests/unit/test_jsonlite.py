@@ -28,6 +28,7 @@ def test_dumps_and_loads_match_json(doc: object) -> None:
     assert jsonlite.dumps(doc) == json.dumps(doc, separators=(",", ":"))
     assert jsonlite.dumps(doc, ascii=False) == json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
     assert json.loads(jsonlite.dumps_indent(doc)) == doc
+    assert jsonlite.dumps(doc, sort_keys=True) == json.dumps(doc, separators=(",", ":"), sort_keys=True)
     text = json.dumps(doc)
     assert jsonlite.loads(text) == json.loads(text)
     assert jsonlite.loads(text.encode()) == json.loads(text.encode())

@@ -16,9 +16,6 @@ plugin directories default to go-cni's (``/etc/cni/net.d``; ``/opt/cni/bin``, pl
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-
 from seabox.ctr.client import CommandError
 
 LABEL = "io.seabox.ctr/cni"
@@ -28,18 +25,31 @@ DEFAULT_CACHE_DIR = "/var/lib/cni"  # libcni's: results/<network>-<id>-<ifname>
 LOOPBACK = {"cniVersion": "1.0.0", "name": "cni-loopback", "plugins": [{"type": "loopback"}]}
 
 
-@dataclass(frozen=True)
 class Settings:
-    conf_dir: str = DEFAULT_CONF_DIR
-    bin_dirs: tuple[str, ...] = DEFAULT_BIN_DIRS
-    cache_dir: str = DEFAULT_CACHE_DIR
+    """Where the CNI configs, plugins and result cache are (kept in the container's label).
+
+    A plain class, not a dataclass: ``containers rm`` imports this module for every container."""
+
+    def __init__(self, conf_dir: str = DEFAULT_CONF_DIR, bin_dirs: tuple[str, ...] = DEFAULT_BIN_DIRS,
+                 cache_dir: str = DEFAULT_CACHE_DIR) -> None:
+        self.conf_dir, self.bin_dirs, self.cache_dir = conf_dir, tuple(bin_dirs), cache_dir
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def label(self) -> str:
-        return json.dumps({"conf_dir": self.conf_dir, "bin_dirs": list(self.bin_dirs), "cache_dir": self.cache_dir})
+        from seabox import jsonlite
+
+        return jsonlite.dumps({"conf_dir": self.conf_dir, "bin_dirs": list(self.bin_dirs), "cache_dir": self.cache_dir},
+                              compact=False)
 
     @classmethod
     def from_label(cls, text: str) -> Settings:
-        d = json.loads(text)
+        from seabox import jsonlite
+
+        d = jsonlite.loads(text)
         return cls(str(d["conf_dir"]), tuple(str(x) for x in d["bin_dirs"]), str(d["cache_dir"]))
 
 

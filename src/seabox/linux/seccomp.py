@@ -362,11 +362,14 @@ CACHE_FORMAT = b"seabox-seccomp-bpf-1"
 
 
 def _cache_path(seccomp: dict, cache_dir: str) -> str:
-    import hashlib
-    import json
+    # on every create and exec: the C codec and the builtin sha256, not json (re, enum) and
+    # hashlib (OpenSSL), which would cost more than the cache saves
+    from _sha256 import sha256
 
-    doc = json.dumps(seccomp, sort_keys=True, separators=(",", ":")).encode()
-    return os.path.join(cache_dir, hashlib.sha256(CACHE_FORMAT + b"\0" + doc).hexdigest())
+    from seabox import jsonlite
+
+    doc = jsonlite.dumps(seccomp, sort_keys=True).encode()
+    return os.path.join(cache_dir, sha256(CACHE_FORMAT + b"\0" + doc).hexdigest())
 
 
 def prepare(seccomp: dict, cache_dir: str | None = None) -> Filter:
