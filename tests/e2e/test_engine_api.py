@@ -18,7 +18,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -27,12 +26,11 @@ from pathlib import Path
 
 import pytest
 
-from seabox.daemon.tasks.testing import purge, remove_tree
-from seabox.daemon.testing import RunningDaemon, seaboxd
+from seabox.daemon.testing import RunningDaemon
 from seabox.engine import stdcopy
-from seabox.engine.testing import APIError, EngineClient, read_all
+from seabox.engine.testing import APIError, EngineClient, PrivateEngine, private_engine, read_all
 from seabox.network import iptables as ipt
-from seabox.network import netlink, subnets
+from seabox.network import subnets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -92,76 +90,29 @@ def _pull(api: EngineClient, ref: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def env(fixtures_info: dict) -> Iterator[Env]:
-    work = Path(tempfile.mkdtemp(prefix="sbt", dir="/tmp"))
-    tag = "sbt-" + secrets.token_hex(3)
-    hosts = work / "certs.d" / "docker.io"
-    hosts.mkdir(parents=True)
-    open_reg = fixtures_info["registries"]["open"]["host"]
-    (hosts / "hosts.toml").write_text(
-        'server = "https://registry-1.docker.io"\n\n'
-        f'[host."http://{open_reg}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n')
-    admin = f"SBT-{tag[4:].upper()}-ADMIN"
-    cfg = work / "engine.json"
-    cfg.write_text(json.dumps({
-        "hosts_dir": str(work / "certs.d"),
-        "network": {"conf_dir": str(work / "net.d"), "bin_dirs": [CNI_BIN], "default_bridge": f"{tag}-d",
-                    "bridge_prefix": tag, "admin_chain": admin, "subnet_start": _test_subnet(),
-                    "file_prefix": f"{tag}-"},
-    }))
-    before_chains = _chains()
-    before_links = set(netlink.link_names())
-    old = os.environ.get("SEABOX_ENGINE_CONFIG")
-    os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
     # the shim's sockets live at <state>/shims/<ns>/<64-hex id>/console-1.sock (107-byte limit): a state
     # dir as short as /run/seabox
     state = Path(f"/run/sbt{secrets.token_hex(2)}")
     while state.exists():
         state = Path(f"/run/sbt{secrets.token_hex(2)}")
-    d_cm = seaboxd(work, "--state", str(state))
-    d = d_cm.__enter__()
-    d.state = state
-    api = EngineClient(str(d.address))
-    e = Env(d, work, tag, api, admin, cfg)
-    try:
-        lines = _pull(api, BUSYBOX)
-        assert not [x for x in lines if "error" in x], lines
-        yield e
-    finally:
-        with contextlib.suppress(Exception):
-            for c in api.json("GET", "/containers/json", query={"all": True}):
-                with contextlib.suppress(Exception):
-                    api.json("DELETE", f"/containers/{c['Id']}", query={"force": True, "v": True})
-            for n in api.json("GET", "/networks"):
-                with contextlib.suppress(Exception):
-                    api.json("DELETE", f"/networks/{n['Name']}")
-        api.close()
-        with contextlib.suppress(Exception):
-            d_cm.__exit__(None, None, None)
-        if old is None:
-            os.environ.pop("SEABOX_ENGINE_CONFIG", None)
-        else:
-            os.environ["SEABOX_ENGINE_CONFIG"] = old
-        problems = purge(d.state)
-        # the default bridge network is created on first use; remove it and its bridge
-        from seabox.network.manager import Networks, Settings
+    api: list[EngineClient] = []
 
-        st = Settings(conf_dir=str(work / "net.d"), bin_dirs=(CNI_BIN,), state_dir=str(d.state / "network"),
-                      netns_dir=str(d.state / "netns"), default_bridge=f"{tag}-d", bridge_prefix=tag,
-                      admin_chain=admin, file_prefix=f"{tag}-")
-        nets = Networks(st)
-        for n in nets.list():
+    def remove_all(p: PrivateEngine) -> None:
+        for c in api[0].json("GET", "/containers/json", query={"all": True}):
             with contextlib.suppress(Exception):
-                nets.remove(n.name, allow_default=True)
-        for link in netlink.link_names():
-            if link.startswith(tag) and link not in before_links:
-                netlink.delete_link(link)
-        after = _chains()
-        ipt.remove_idle_chains(admin, only={c for t in after for c in after[t] - before_chains.get(t, set())})
-        remove_tree(work)
-        remove_tree(state)
-        assert problems == []
-        assert [n for n in netlink.link_names() if n.startswith(tag)] == []
-        assert str(work) not in Path("/proc/self/mountinfo").read_text()
+                api[0].json("DELETE", f"/containers/{c['Id']}", query={"force": True, "v": True})
+        for n in api[0].json("GET", "/networks"):
+            with contextlib.suppress(Exception):
+                api[0].json("DELETE", f"/networks/{n['Name']}")
+
+    with private_engine(fixtures_info["registries"]["open"]["host"], state, _test_subnet(), CNI_BIN,
+                        before_stop=remove_all) as p:
+        api.append(EngineClient(str(p.d.address)))
+        lines = _pull(api[0], BUSYBOX)
+        assert not [x for x in lines if "error" in x], lines
+        yield Env(p.d, p.work, p.tag, api[0], p.admin_chain, p.config)
+    api[0].close()
+    assert str(p.work) not in Path("/proc/self/mountinfo").read_text()
 
 
 # -- system -----------------------------------------------------------------------------------

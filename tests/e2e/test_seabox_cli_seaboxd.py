@@ -11,15 +11,12 @@ networks, bridges, iptables chains and mounts.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
-import os
 import secrets
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,10 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from seabox.daemon.tasks.testing import purge, remove_tree
-from seabox.daemon.testing import RunningDaemon, seaboxd
-from seabox.network import iptables as ipt
-from seabox.network import netlink, subnets
+from seabox.daemon.testing import RunningDaemon
+from seabox.engine.testing import PrivateEngine, private_engine
+from seabox.network import subnets
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -65,68 +61,25 @@ class Env:
 
 @pytest.fixture(scope="module")
 def env(fixtures_info: dict) -> Iterator[Env]:
-    work = Path(tempfile.mkdtemp(prefix="sbt", dir="/tmp"))
-    tag = "sbt-" + secrets.token_hex(3)
-    hosts = work / "certs.d" / "docker.io"
-    hosts.mkdir(parents=True)
-    open_reg = fixtures_info["registries"]["open"]["host"]
-    (hosts / "hosts.toml").write_text(
-        'server = "https://registry-1.docker.io"\n\n'
-        f'[host."http://{open_reg}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n'
-    )
-    admin = f"SBT-{tag[4:].upper()}-ADMIN"
+    made: list[Env] = []
+
+    def remove_all(p: PrivateEngine) -> None:
+        e = made[0]
+        ids = e.seabox("ps", "-aq", "--no-trunc", check=False).stdout.split()
+        if ids:
+            e.seabox("rm", "-f", "-v", *ids, check=False)
+        for n in e.seabox("network", "ls", "--format", "{{.Name}}", check=False).stdout.split():
+            if n.startswith(p.tag):
+                e.seabox("network", "rm", n, check=False)
+
     start = ipaddress.IPv4Network(f"10.{200 + secrets.randbelow(40)}.{secrets.randbelow(200)}.0/24")
     subnet = str(subnets.pick_subnet(subnets.host_routes(), subnets.candidates(start)))
-    cfg = work / "engine.json"
-    cfg.write_text(json.dumps({
-        "hosts_dir": str(work / "certs.d"),
-        "network": {"conf_dir": str(work / "net.d"), "bin_dirs": [CNI_BIN], "default_bridge": f"{tag}-d",
-                    "bridge_prefix": tag, "admin_chain": admin, "subnet_start": subnet, "file_prefix": f"{tag}-"},
-    }))  # fmt: skip
-    before_chains = {t: ipt.chains(t) for t in ("filter", "nat")}
-    before_links = set(netlink.link_names())
-    old = os.environ.get("SEABOX_ENGINE_CONFIG")
-    os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
-    state = Path(f"/tmp/{tag.replace('-', '')}")  # shim socket paths must stay short
-    d_cm = seaboxd(work, "--state", str(state))
-    d = d_cm.__enter__()
-    d.state = state
-    e = Env(d, work, tag)
-    try:
+    state = Path(f"/tmp/sbt{secrets.token_hex(3)}")  # shim socket paths must stay short
+    with private_engine(fixtures_info["registries"]["open"]["host"], state, subnet, CNI_BIN,
+                        before_stop=remove_all) as p:
+        e = Env(p.d, p.work, p.tag)
+        made.append(e)
         yield e
-    finally:
-        with contextlib.suppress(Exception):
-            ids = e.seabox("ps", "-aq", "--no-trunc", check=False).stdout.split()
-            if ids:
-                e.seabox("rm", "-f", "-v", *ids, check=False)
-            for n in e.seabox("network", "ls", "--format", "{{.Name}}", check=False).stdout.split():
-                if n.startswith(tag):
-                    e.seabox("network", "rm", n, check=False)
-        with contextlib.suppress(Exception):
-            d_cm.__exit__(None, None, None)
-        if old is None:
-            os.environ.pop("SEABOX_ENGINE_CONFIG", None)
-        else:
-            os.environ["SEABOX_ENGINE_CONFIG"] = old
-        problems = purge(d.state)
-        from seabox.network.manager import Networks, Settings
-
-        st = Settings(conf_dir=str(work / "net.d"), bin_dirs=(CNI_BIN,), state_dir=str(d.state / "network"),
-                      netns_dir=str(d.state / "netns"), default_bridge=f"{tag}-d", bridge_prefix=tag,
-                      admin_chain=admin, file_prefix=f"{tag}-")  # fmt: skip
-        nets = Networks(st)
-        for n in nets.list():
-            with contextlib.suppress(Exception):
-                nets.remove(n.name, allow_default=True)
-        for link in netlink.link_names():
-            if link.startswith(tag) and link not in before_links:
-                netlink.delete_link(link)
-        after = {t: ipt.chains(t) for t in ("filter", "nat")}
-        ipt.remove_idle_chains(admin, only={c for t in after for c in after[t] - before_chains.get(t, set())})
-        remove_tree(work)
-        remove_tree(state)
-        assert problems == []
-        assert [n for n in netlink.link_names() if n.startswith(tag)] == []
 
 
 def test_pull_progress_and_images(env: Env) -> None:

@@ -6,10 +6,11 @@ same way: ``EngineClient(sock).json("POST", "/containers/create", body)``.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -166,3 +167,87 @@ def read_all(s: Any) -> bytes:
         if not chunk:
             return out
         out += chunk
+
+
+# -- a private seaboxd for Engine API tests ---------------------------------------------------
+
+
+class PrivateEngine:
+    """What ``private_engine`` yields: the daemon, its temp dir, the names the test owns."""
+
+    def __init__(self, daemon: Any, work: Any, tag: str, admin_chain: str, config: Any) -> None:
+        self.d, self.work, self.tag, self.admin_chain, self.config = daemon, work, tag, admin_chain, config
+
+
+@contextlib.contextmanager
+def private_engine(open_registry: str, state: Any, subnet: str, cni_bin: str = "/usr/lib/cni",
+                   before_stop: Callable[[PrivateEngine], None] = lambda e: None) -> Iterator[PrivateEngine]:
+    """seaboxd on a temp dir and ``state`` (short: shim socket paths), its engine configured
+    through ``SEABOX_ENGINE_CONFIG``: docker.io mirrored to ``open_registry``, CNI networks with
+    the test's own bridge names (``<tag>-…``), admin chain, file prefix and first subnet.
+
+    At the end ``before_stop`` removes what the test made through the API, the daemon stops,
+    and its networks, links and chains, the state and the temp dir go; leftovers found on the
+    way fail the test."""
+    import os
+    import secrets
+    import tempfile
+    from pathlib import Path
+
+    from seabox.daemon.tasks.testing import purge, remove_tree
+    from seabox.daemon.testing import seaboxd
+    from seabox.network import iptables as ipt
+    from seabox.network import netlink
+    from seabox.network.manager import Networks, Settings
+
+    work = Path(tempfile.mkdtemp(prefix="sbt", dir="/tmp"))
+    tag = "sbt-" + secrets.token_hex(3)
+    hosts = work / "certs.d" / "docker.io"
+    hosts.mkdir(parents=True)
+    (hosts / "hosts.toml").write_text(
+        'server = "https://registry-1.docker.io"\n\n'
+        f'[host."http://{open_registry}"]\n  capabilities = ["pull", "resolve"]\n  skip_verify = true\n')
+    admin = f"SBT-{tag[4:].upper()}-ADMIN"
+    cfg = work / "engine.json"
+    cfg.write_text(json.dumps({
+        "hosts_dir": str(work / "certs.d"),
+        "network": {"conf_dir": str(work / "net.d"), "bin_dirs": [cni_bin], "default_bridge": f"{tag}-d",
+                    "bridge_prefix": tag, "admin_chain": admin, "subnet_start": subnet, "file_prefix": f"{tag}-"},
+    }))  # fmt: skip
+    before_chains = {t: ipt.chains(t) for t in ("filter", "nat")}
+    before_links = set(netlink.link_names())
+    old = os.environ.get("SEABOX_ENGINE_CONFIG")
+    os.environ["SEABOX_ENGINE_CONFIG"] = str(cfg)
+    d_cm = seaboxd(work, "--state", str(state))
+    d = d_cm.__enter__()
+    d.state = state
+    e = PrivateEngine(d, work, tag, admin, cfg)
+    try:
+        yield e
+    finally:
+        with contextlib.suppress(Exception):
+            before_stop(e)
+        with contextlib.suppress(Exception):
+            d_cm.__exit__(None, None, None)
+        if old is None:
+            os.environ.pop("SEABOX_ENGINE_CONFIG", None)
+        else:
+            os.environ["SEABOX_ENGINE_CONFIG"] = old
+        problems = purge(state)
+        # the default bridge network is created on first use: it and its bridge go too
+        st = Settings(conf_dir=str(work / "net.d"), bin_dirs=(cni_bin,), state_dir=str(state / "network"),
+                      netns_dir=str(state / "netns"), default_bridge=f"{tag}-d", bridge_prefix=tag,
+                      admin_chain=admin, file_prefix=f"{tag}-")  # fmt: skip
+        nets = Networks(st)
+        for n in nets.list():
+            with contextlib.suppress(Exception):
+                nets.remove(n.name, allow_default=True)
+        for link in netlink.link_names():
+            if link.startswith(tag) and link not in before_links:
+                netlink.delete_link(link)
+        after = {t: ipt.chains(t) for t in ("filter", "nat")}
+        ipt.remove_idle_chains(admin, only={c for t in after for c in after[t] - before_chains.get(t, set())})
+        remove_tree(work)
+        remove_tree(state)
+        assert problems == []
+        assert [n for n in netlink.link_names() if n.startswith(tag)] == []
