@@ -36,17 +36,6 @@ class RunningBuildd:
             return ""
 
 
-def _unmount_under(path: Path) -> None:
-    from seabox.snapshots.mount import unmount
-
-    prefix = str(path.resolve()) + "/"
-    with open("/proc/self/mountinfo") as f:
-        points = [ln.split()[4] for ln in f]
-    for mp in sorted((p for p in points if p.startswith(prefix)), key=len, reverse=True):
-        with contextlib.suppress(OSError):
-            unmount(mp, detach=True)
-
-
 @contextlib.contextmanager
 def buildd(
     workdir: Path, *, seaboxd_address: str = "", hosts_dir: str = "", ready_within: float = 30.0
@@ -84,7 +73,9 @@ def buildd(
                 os.killpg(d.proc.pid, signal.SIGKILL)
                 d.proc.wait()
         logf.close()
-        _unmount_under(workdir)
+        from seabox.testing.peers import unmount_under
+
+        unmount_under(workdir.resolve())
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -97,10 +97,14 @@ def _kill(pids: list[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def _unmount_under(*roots: Path) -> None:
+def unmount_under(*roots: Path) -> None:
+    """Lazily unmount everything at or below ``roots``, deepest first (seabox's umount2, not umount(8))."""
+    from seabox.snapshots.mount import unmount
+
     for root in roots:
         for mp in sorted(mounts_under(root), key=len, reverse=True):
-            subprocess.run(["umount", "-l", mp], check=False, capture_output=True)
+            with contextlib.suppress(OSError):
+                unmount(mp, detach=True)
 
 
 def _start(argv: list[str], log_path: Path) -> subprocess.Popen:
@@ -241,7 +245,7 @@ def _stop_containerd(c: Containerd, had_run_containerd: bool) -> None:
                     c.empty_namespace(ns)
         _stop_group(c.proc, timeout=20)
     _kill(pids_mentioning(c.address))  # orphaned shims
-    _unmount_under(c.tmp)
+    unmount_under(c.tmp)
     for ns in all_ns:
         remove_cgroups(ns)
         shutil.rmtree(Path("/run/containerd/runc") / ns, ignore_errors=True)
@@ -349,7 +353,7 @@ def _stop_dockerd(d: Dockerd, existed: dict[str, bool]) -> None:
         _stop_group(d.proc, timeout=30)
     _kill(pids_mentioning(str(d.exec_root)) + pids_mentioning(str(d.data_root)))  # its containerd, shims
     time.sleep(0.2)
-    _unmount_under(d.data_root, d.exec_root, d.tmp)
+    unmount_under(d.data_root, d.exec_root, d.tmp)
     remove_cgroups(d.cgroup_parent)
     for p, was in existed.items():
         if not was:
