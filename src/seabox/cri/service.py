@@ -288,13 +288,17 @@ class CRI:
 
     # -- sandboxes -------------------------------------------------------------------------------
 
-    def _sandbox(self, id: str) -> dict[str, Any]:
-        rec = self.store.get(stores.SANDBOX, id)
+    def _record(self, kind: str, id: str, what: str) -> dict[str, Any]:
+        """A sandbox's or container's record by full id or unique prefix (NotFound otherwise)."""
+        rec = self.store.get(kind, id)
         if rec is None:
-            ids = [r["id"] for r in self.store.all(stores.SANDBOX)]
-            rec = self.store.get(stores.SANDBOX, find_by_prefix(ids, id, "sandbox"))
+            ids = [r["id"] for r in self.store.all(kind)]
+            rec = self.store.get(kind, find_by_prefix(ids, id, what))
         assert rec is not None
         return rec
+
+    def _sandbox(self, id: str) -> dict[str, Any]:
+        return self._record(stores.SANDBOX, id, "sandbox")
 
     def run_sandbox(self, config: cri.PodSandboxConfig, runtime_handler: str = "") -> str:
         if not config.metadata.name:
@@ -568,12 +572,7 @@ class CRI:
     # -- containers ------------------------------------------------------------------------------
 
     def _container(self, id: str) -> dict[str, Any]:
-        rec = self.store.get(stores.CONTAINER, id)
-        if rec is None:
-            ids = [r["id"] for r in self.store.all(stores.CONTAINER)]
-            rec = self.store.get(stores.CONTAINER, find_by_prefix(ids, id, "container"))
-        assert rec is not None
-        return rec
+        return self._record(stores.CONTAINER, id, "container")
 
     def _sandbox_view(self, rec: dict[str, Any]) -> specs.SandboxView:
         cfg = _pod_config(rec)
@@ -995,32 +994,19 @@ def apply_net_sysctls(netns_path: str, sysctls: dict[str, str]) -> None:
 
     The pause joins the netns by path, and seabox-runc (unlike runc) refuses net sysctls for a
     joined namespace, so the CRI, which created the namespace, sets them itself."""
-    from seabox.linux import syscalls as sc
+    from seabox.network.netns import run_in
 
-    err: list[BaseException] = []
+    def write() -> None:
+        for k, v in sysctls.items():
+            if "/" in k or ".." in k:
+                raise InvalidArgument(f'sysctl "{k}": invalid name')
+            with open("/proc/sys/" + k.replace(".", "/"), "w") as f:
+                f.write(v)
 
-    def run() -> None:
-        try:
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                sc.LinuxSyscalls().setns(fd, sc.CLONE_NEWNET)
-            finally:
-                os.close(fd)
-            for k, v in sysctls.items():
-                if "/" in k or ".." in k:
-                    raise InvalidArgument(f'sysctl "{k}": invalid name')
-                with open("/proc/sys/" + k.replace(".", "/"), "w") as f:
-                    f.write(v)
-        except FileNotFoundError as e:
-            err.append(InvalidArgument(f"sysctl: {e.filename}: not found"))
-        except BaseException as e:
-            err.append(e)
-
-    t = threading.Thread(target=run, name="cri-sysctl", daemon=True)  # the thread ends in that netns
-    t.start()
-    t.join()
-    if err:
-        raise err[0]
+    try:
+        run_in(netns_path, write, "cri-sysctl")
+    except FileNotFoundError as e:
+        raise InvalidArgument(f"sysctl: {e.filename}: not found") from None
 
 
 def pod_resolv(host_text: str, servers: list[str], searches: list[str], options: list[str]) -> str:

@@ -175,28 +175,9 @@ def status_json(exit_code: int | None, error: str = "") -> bytes:
 
 def connect_in_netns(netns_path: str, port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
     """A TCP connection made from inside a network namespace (a thread enters it, connects)."""
-    from seabox.linux import syscalls as sc
+    from seabox.network.netns import run_in
 
-    out: list[socket.socket] = []
-    err: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                sc.LinuxSyscalls().setns(fd, sc.CLONE_NEWNET)
-            finally:
-                os.close(fd)
-            out.append(socket.create_connection((host, port), timeout=timeout))
-        except BaseException as e:
-            err.append(e)
-
-    t = threading.Thread(target=run, name="cri-pf-connect", daemon=True)  # the thread dies in that netns
-    t.start()
-    t.join()
-    if err:
-        raise err[0]
-    s = out[0]
+    s = run_in(netns_path, lambda: socket.create_connection((host, port), timeout=timeout), "cri-pf-connect")
     s.settimeout(None)
     return s
 

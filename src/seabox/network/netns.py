@@ -23,10 +23,14 @@ import errno
 import os
 import re
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from seabox.errdefs import AlreadyExists, InvalidArgument, NotFound
 from seabox.linux import syscalls as sc
 from seabox.network import netlink
+
+T = TypeVar("T")
 
 DEFAULT_NETNS_DIR = "/run/seabox/netns"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -126,3 +130,29 @@ def require(name: str, netns_dir: str = DEFAULT_NETNS_DIR) -> str:
     if not _is_nsfs_mount(path):
         raise NotFound(f'netns "{name}": not found')
     return path
+
+
+def run_in(path: str, fn: Callable[[], T], name: str = "netns-call") -> T:
+    """``fn()`` on a short-lived thread that has joined the network namespace at ``path``
+    (setns changes only the calling thread, which then ends inside it: this process's own
+    threads never leave the host's namespace); its result, or its exception raised here."""
+    out: list[T] = []
+    err: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                sc.LinuxSyscalls().setns(fd, sc.CLONE_NEWNET)
+            finally:
+                os.close(fd)
+            out.append(fn())
+        except BaseException as e:
+            err.append(e)
+
+    t = threading.Thread(target=run, name=name, daemon=True)
+    t.start()
+    t.join()
+    if err:
+        raise err[0]
+    return out[0]
