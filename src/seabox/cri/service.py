@@ -948,24 +948,13 @@ class CRI:
 
 
 def _drain(fd: int, buf: bytearray, limit: int = 16 << 20) -> None:
-    import select
+    """Collect a FIFO into ``buf`` (at most ``limit`` bytes kept) until its writer closes."""
 
-    poller = select.poll()
-    poller.register(fd, select.POLLIN | select.POLLHUP)
-    try:
-        while True:
-            if not poller.poll(1000):
-                continue  # no writer yet reads as EOF: only read once poll reports something
-            try:
-                data = os.read(fd, 65536)
-            except BlockingIOError:
-                continue
-            if not data:
-                return
-            if len(buf) < limit:
-                buf.extend(data[: limit - len(buf)])
-    finally:
-        os.close(fd)
+    def keep(data: bytes) -> None:
+        if len(buf) < limit:
+            buf.extend(data[: limit - len(buf)])
+
+    _drain_to(fd, keep)
 
 
 def _drain_to(fd: int, sink: Callable[[bytes], None]) -> None:
@@ -977,7 +966,7 @@ def _drain_to(fd: int, sink: Callable[[bytes], None]) -> None:
     try:
         while True:
             if not poller.poll(1000):
-                continue
+                continue  # no writer yet reads as EOF: only read once poll reports something
             try:
                 data = os.read(fd, 65536)
             except BlockingIOError:
