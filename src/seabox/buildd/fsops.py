@@ -30,27 +30,9 @@ _MAX_LINKS = 40
 
 def resolve_in_root(root: str, path: str, *, follow_last: bool = True) -> str:
     """The host path of ``path`` inside ``root``, following symlinks confined to ``root``."""
-    parts = [p for p in path.split("/") if p and p != "."]
-    resolved: list[str] = []
-    links = 0
-    while parts:
-        name = parts.pop(0)
-        if name == "..":
-            if resolved:
-                resolved.pop()
-            continue
-        cur = os.path.join(root, *resolved, name)
-        if (parts or follow_last) and os.path.islink(cur):
-            links += 1
-            if links > _MAX_LINKS:
-                raise errdefs.InvalidArgument(errdefs.subject("path", path, "too many levels of symbolic links"))
-            target = os.readlink(cur)
-            if target.startswith("/"):
-                resolved = []
-            parts = [p for p in target.split("/") if p and p != "."] + parts
-            continue
-        resolved.append(name)
-    return os.path.join(root, *resolved)
+    from seabox.linux.paths import secure_join
+
+    return secure_join(root, path, follow_last=follow_last, max_links=_MAX_LINKS)
 
 
 def _lookup(path: str, name: str) -> list[str] | None:

@@ -29,7 +29,6 @@ import json
 import logging
 import os
 import signal as signals
-import stat
 import threading
 import time
 from collections.abc import Callable
@@ -1233,28 +1232,6 @@ def status_text(st: dict[str, Any]) -> str:
 
 def _inside(root: Path, path: str) -> Path:
     """``path`` inside ``root`` with symlinks resolved as if ``root`` were /."""
-    cur = root
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    hops = 0
-    while parts:
-        p = parts.pop(0)
-        if p == "..":
-            cur = cur.parent if cur != root else root
-            continue
-        nxt = cur / p
-        try:
-            st = os.lstat(nxt)
-        except FileNotFoundError:
-            cur = nxt
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            hops += 1
-            if hops > 40:
-                raise errdefs.InvalidArgument(f"path {path}: too many symlinks")
-            target = os.readlink(nxt)
-            if target.startswith("/"):
-                cur = root
-            parts = [x for x in target.split("/") if x not in ("", ".")] + parts
-            continue
-        cur = nxt
-    return cur
+    from seabox.linux.paths import secure_join
+
+    return Path(secure_join(str(root), path, max_links=40))

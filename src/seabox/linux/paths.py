@@ -16,10 +16,11 @@ from seabox.errdefs import InvalidArgument
 MAX_SYMLINKS = 255
 
 
-def secure_join(root: str, unsafe: str) -> str:
+def secure_join(root: str, unsafe: str, *, follow_last: bool = True, max_links: int = MAX_SYMLINKS) -> str:
     """Return ``root`` joined with ``unsafe`` with every symlink resolved inside ``root``.
 
     Components that do not exist are appended literally (they will be created inside the root).
+    ``follow_last=False`` leaves a symlink in the last component unresolved (lstat semantics).
     """
     root = os.path.abspath(root)
     pending = [p for p in unsafe.split("/") if p not in ("", ".")]
@@ -40,9 +41,9 @@ def secure_join(root: str, unsafe: str) -> str:
         except NotADirectoryError:
             resolved.append(part)
             continue
-        if stat.S_ISLNK(st.st_mode):
+        if stat.S_ISLNK(st.st_mode) and (pending or follow_last):
             links += 1
-            if links > MAX_SYMLINKS:
+            if links > max_links:
                 raise InvalidArgument(f"path {unsafe!r}: too many levels of symbolic links inside {root}")
             target = os.readlink(candidate)
             if target.startswith("/"):
