@@ -57,23 +57,26 @@ def _stat_of(p: Path, name: str) -> dict[str, Any]:
             "linkTarget": os.readlink(p) if statmod.S_ISLNK(st.st_mode) else ""}
 
 
+def _existing(root: Path, rec: dict[str, Any], path: str) -> Path:
+    """``path`` inside the container's ``root``; NotFound (docker's message) when it is not there."""
+    p = _inside(root, path)
+    if not os.path.lexists(p):
+        raise errdefs.NotFound(f"Could not find the file {path} in container {rec['Name'][1:]}")
+    return p
+
+
 def stat(engine: Any, ns: str, rec: dict[str, Any], path: str) -> dict[str, Any]:
     if not path:
         raise errdefs.InvalidArgument("path is required")
     with rootfs(engine, ns, rec) as root:
-        p = _inside(root, path)
-        if not os.path.lexists(p):
-            raise errdefs.NotFound(f"Could not find the file {path} in container {rec['Name'][1:]}")
-        return _stat_of(p, os.path.basename(path.rstrip("/")) or "/")
+        return _stat_of(_existing(root, rec, path), os.path.basename(path.rstrip("/")) or "/")
 
 
 def get(engine: Any, ns: str, rec: dict[str, Any], path: str) -> tuple[bytes, dict[str, Any]]:
     if not path:
         raise errdefs.InvalidArgument("path is required")
     with rootfs(engine, ns, rec) as root:
-        p = _inside(root, path)
-        if not os.path.lexists(p):
-            raise errdefs.NotFound(f"Could not find the file {path} in container {rec['Name'][1:]}")
+        p = _existing(root, rec, path)
         name = os.path.basename(path.rstrip("/")) or "."
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
