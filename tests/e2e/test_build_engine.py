@@ -396,11 +396,15 @@ def test_client_going_away_cancels_the_running_step(bd, tmp_path):
     assert sleeper_running()
     p.send_signal(signal.SIGINT)
     p.wait(30)
+    def state_left() -> bool:
+        return runc_state.exists() and bool(os.listdir(runc_state))
+
+    # The init dies first; seabox-runc `run` (or buildd's fallback delete) removes the state a moment later.
     deadline = time.monotonic() + 30
-    while sleeper_running() and time.monotonic() < deadline:
+    while (sleeper_running() or state_left()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not sleeper_running()
-    assert not runc_state.exists() or not os.listdir(runc_state)
+    assert not state_left()
     from seabox.buildd.client import Client
 
     assert Client(bd.address).ping()
