@@ -13,8 +13,7 @@ import time
 from seabox import __version__
 from seabox.errdefs import InvalidArgument, SeaboxError
 
-# ``os`` and the JSON module are imported where they are used: ``create`` starts its cgroup
-# priming (see seabox.runtime.cgroupref) before anything else is imported.
+# ``os`` and the JSON module are imported where they are used (each verb pays only for its own).
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
@@ -288,9 +287,6 @@ def _update_resources(a: Args) -> dict[str, Any]:
 
 
 def _cmd_run(a: Args, root: str, log: Logger) -> int:
-    from seabox.runtime.cgroupref import prime_cgroup_migration
-
-    prime_cgroup_migration()  # the kernel's grace period passes while the runtime is imported
     from seabox.runtime.create import CreateOptions, create
 
     opts = CreateOptions(bundle=a.bundle, pid_file=a.pid_file, console_socket=a.console_socket,

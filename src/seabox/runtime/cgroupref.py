@@ -48,12 +48,12 @@ def prime_cgroup_migration(cgroup_root: str = "/sys/fs/cgroup", proc_cgroup: str
     for writing.  From its idle state that first waits for an RCU grace period (6-15 ms
     here) *while holding cgroup_mutex*, so a mkdir in cgroupfs waits too; the rwsem stays
     in its fast writer mode only until about one grace period after the last write ends.
-    ``seabox-runc create`` calls this before it imports the runtime (``create()`` too, for
-    in-process callers): the first write's grace period passes while the runtime is
-    imported and the spec is read, and further writes every 2 ms keep the rwsem in the
-    fast mode until ``finish_priming`` (after the intermediate has joined the container's
-    cgroups; ``keep_warm`` seconds at most), so moving the intermediate never waits for a
-    grace period.  Moving a process into the cgroup it is already in changes nothing; any
+    ``create()`` calls this when the parent must move the intermediate by pid (a user
+    namespace; see ``seabox.runtime.create.joins_itself`` for the usual way, which needs no
+    priming): the first write's grace period passes while the spec is read, and further
+    writes every 2 ms keep the rwsem in the fast mode until ``finish_priming`` (after the
+    intermediate has joined the container's cgroups; ``keep_warm`` seconds at most), so
+    moving the intermediate never waits for a grace period.  Moving a process into the cgroup it is already in changes nothing; any
     error is ignored.
     """
     if _no_cgroups():

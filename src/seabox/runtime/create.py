@@ -141,6 +141,22 @@ def host_root_ids(spec: Spec) -> tuple[int, int]:
     return find(spec.linux.uid_mappings), find(spec.linux.gid_mappings)
 
 
+def joins_itself(spec: Spec, cgroup_root: str) -> bool:
+    """Whether the intermediate joins the container's cgroups itself (``seabox.runtime.init.
+    join_own_cgroups``) instead of being moved by this process.
+
+    Design reason: a move by pid takes the kernel's global threadgroup lock, whose first
+    writer waits an RCU grace period (6-15 ms here) holding cgroup_mutex — on every
+    ``create``'s critical path.  A thread moving itself to a v1 hierarchy skips that lock,
+    and cloning the init into its cgroup2 directory needs no move at all.  Not with a user
+    namespace (a process mapped to another uid may not write the host's cgroupfs), not on
+    a test's fake tree, and not with ``SEABOX_RUNC_CGROUP_SELF_JOIN=0``.
+    """
+    if cgroup_root != "/sys/fs/cgroup" or os.environ.get("SEABOX_RUNC_CGROUP_SELF_JOIN") == "0":
+        return False
+    return not any(ns.type == "user" for ns in spec.linux.namespaces)
+
+
 def _kill_wait(pid: int) -> None:
     try:
         os.kill(pid, 9)  # SIGKILL (the signal module costs an enum import)
@@ -164,12 +180,13 @@ class Created(Record):
 def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Created:
     """Create the container and leave its init blocked on the exec FIFO."""
     st_mod.validate_id(container_id)
-    if opts.cgroup_root == "/sys/fs/cgroup":  # the real cgroupfs only, never a test's fake tree
-        prime_cgroup_migration(opts.cgroup_root)
     bundle = os.path.abspath(opts.bundle)
     spec = load_spec(bundle, loads=jsonlite.loads)
     if spec.process is None:
         raise InvalidArgument("config.json: process: is required")
+    self_join = joins_itself(spec, opts.cgroup_root)
+    if opts.cgroup_root == "/sys/fs/cgroup" and not self_join:  # the real cgroupfs only, never a fake tree
+        prime_cgroup_migration(opts.cgroup_root)
     rootfs = spec.root.path if spec.root.path.startswith("/") else os.path.join(bundle, spec.root.path)
     rootfs = os.path.realpath(rootfs)
     if not os.path.isdir(rootfs):
@@ -215,15 +232,19 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             except OSError as e:
                 raise InvalidArgument(f"console socket {opts.console_socket}: {e.strerror}")
         manager = open_cgroup_manager(spec.linux.cgroups_path, container_id, opts.cgroup_root)
-        cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
-                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
-                         new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp, root))
-        s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
-        # The cgroup directories: now if the priming's grace period is over, else once the
-        # intermediate is forked (the mkdirs wait for it; a forked parent pays copy-on-write)
-        mkdir_first = manager is not None and priming_passed()
+        self_join = self_join and manager is not None
+        # The cgroup directories: now if no priming write is waiting for its grace period,
+        # else once the intermediate is forked (the mkdirs wait for it; a forked parent pays
+        # copy-on-write).  The intermediate joins by itself (self_join) or the parent moves it.
+        mkdir_first = manager is not None and (self_join or priming_passed())
         if mkdir_first:
             manager.create()
+        tasks, clone = manager.join_plan() if self_join else ([], "")
+        cfg = InitConfig(container_id=container_id, spec=spec, bundle=bundle, rootfs=rootfs, fifo_fd=fifo_fd,
+                         no_pivot=opts.no_pivot, preserve_fds=opts.preserve_fds, console_fd=console_fd,
+                         new_keyring=not opts.no_new_keyring, seccomp=prepare_seccomp(spec.linux.seccomp, root),
+                         cgroup_tasks=tasks, cgroup_clone=clone)
+        s.LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
         parent, child = channel_pair()
         for fd in range(3, 3 + opts.preserve_fds):
             try:
@@ -258,7 +279,7 @@ def create(state_root: StrPath, container_id: str, opts: CreateOptions) -> Creat
             kind = msg.get("type")
             if kind == "setup":
                 cpid = int(msg["pid"])
-                if manager is not None:
+                if manager is not None and not self_join:
                     manager.apply(cpid)
                     finish_priming()
                 if msg.get("userns"):

@@ -41,8 +41,10 @@ class InitConfig(Record):
     console_fd: int
     new_keyring: bool
     seccomp: Any  # a compiled seabox.linux.seccomp.Filter, or None
+    cgroup_tasks: list[str]  # v1 ``tasks`` files the intermediate writes "0" to (it joins itself)
+    cgroup_clone: str  # cgroup2 directory the init is cloned into ("": the parent placed it)
 
-    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1, new_keyring: bool = True, seccomp: Any = None) -> None:
+    def __init__(self, container_id: str, spec: Spec, bundle: str, rootfs: str, fifo_fd: int, no_pivot: bool = False, preserve_fds: int = 0, console_fd: int = -1, new_keyring: bool = True, seccomp: Any = None, cgroup_tasks: list[str] | None = None, cgroup_clone: str = "") -> None:
         self.container_id = container_id
         self.spec = spec
         self.bundle = bundle
@@ -53,6 +55,8 @@ class InitConfig(Record):
         self.console_fd = console_fd
         self.new_keyring = new_keyring
         self.seccomp = seccomp
+        self.cgroup_tasks = list() if cgroup_tasks is None else cgroup_tasks
+        self.cgroup_clone = cgroup_clone
 
 
 def _fail(chan: Channel, e: BaseException) -> NoReturn:
@@ -122,11 +126,56 @@ def write_time_offsets(sc: Syscalls, offsets: dict[str, Any]) -> None:
             raise FailedPrecondition(f"linux.timeOffsets: {line.strip()}: {e.strerror}")
 
 
+def join_own_cgroups(tasks: list[str], clone_dir: str) -> int:
+    """The intermediate's half of joining the container's cgroups (see ``seabox.runtime.create``).
+
+    Writing "0" to a v1 ``tasks`` file moves just the calling thread, and the kernel skips its
+    global threadgroup lock for that (whose first writer waits for an RCU grace period, 6-15 ms
+    here, holding cgroup_mutex); the intermediate is single-threaded, so that moves it whole.
+    cgroup2 has no such write for a move between domains: the init is cloned into
+    ``clone_dir`` instead (CLONE_INTO_CGROUP), whose directory fd this returns (-1: none).
+    """
+    for path in tasks:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise FailedPrecondition(f"cannot join cgroup {os.path.dirname(path)}: {e.strerror}")
+    if not clone_dir:
+        return -1
+    try:
+        return os.open(clone_dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise FailedPrecondition(f"cannot join cgroup {clone_dir}: {e.strerror}")
+
+
+def fork_init(sc: Syscalls, clone_fd: int, clone_dir: str) -> int:
+    """fork the init, into ``clone_dir`` when given; a kernel (or a seccomp profile around us)
+    without clone3 gets the classic move: the intermediate writes itself to cgroup.procs."""
+    if clone_fd < 0:
+        return os.fork()
+    try:
+        return sc.fork_into_cgroup(clone_fd)
+    except OSError as e:
+        if e.errno not in (1, 22, 7, 38):  # EPERM, EINVAL, E2BIG, ENOSYS
+            raise FailedPrecondition(f"cannot clone the init into cgroup {clone_dir}: {e.strerror}")
+    try:
+        sc.write_file(clone_dir + "/cgroup.procs", "0")
+    except OSError as e:
+        raise FailedPrecondition(f"cannot join cgroup {clone_dir}: {e.strerror}")
+    return os.fork()
+
+
 def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
     try:
         sc = LinuxSyscalls()
         sc.prctl(s.PR_SET_DUMPABLE, 0)
         spec = cfg.spec
+        # first: the paths are the host's, and a joined mount namespace would hide them
+        clone_fd = join_own_cgroups(cfg.cgroup_tasks, cfg.cgroup_clone)
         join = {ns.type: ns.path for ns in spec.linux.namespaces if ns.path}
         new = [ns.type for ns in spec.linux.namespaces if not ns.path]
         join_namespaces(sc, join)
@@ -147,12 +196,21 @@ def run_intermediate(cfg: InitConfig, chan: Channel) -> NoReturn:
         for kind in new:
             if kind != "user":
                 flags |= nsmod.flag(kind)
+        # A new cgroup namespace is rooted where its creator is: with the init cloned into its
+        # cgroup2 directory, the init creates it (it is in every container cgroup by then).
+        late_cgroupns = clone_fd >= 0 and flags & s.CLONE_NEWCGROUP
+        if late_cgroupns:
+            flags &= ~s.CLONE_NEWCGROUP
         if flags:
             sc.unshare(flags)
         if "time" in new:
             write_time_offsets(sc, (spec.raw.get("linux") or {}).get("timeOffsets") or {})
-        pid = os.fork()
+        pid = fork_init(sc, clone_fd, cfg.cgroup_clone)
         if pid == 0:
+            if clone_fd >= 0:
+                os.close(clone_fd)
+            if late_cgroupns:
+                sc.unshare(s.CLONE_NEWCGROUP)
             run_init(cfg, chan)
         chan.send({"type": "pid", "pid": pid})
     except BaseException as e:

@@ -89,6 +89,17 @@ class V1Manager:
             except SeaboxError as e:
                 raise FailedPrecondition(subject("container", self.container_id, f"cannot join cgroup {key}: {e}"))
 
+    def join_plan(self) -> tuple[list[str], str]:
+        """How a process joins these cgroups itself (see ``seabox.runtime.create``): the v1
+        ``tasks`` files it writes "0" to, and the unified directory its child is cloned into."""
+        tasks, clone = [], ""
+        for key, _mount, path in self._unique():
+            if key == "unified":
+                clone = path
+            else:
+                tasks.append(path + "/tasks")
+        return tasks, clone
+
     def destroy(self) -> None:
         if self.state() == "frozen":  # (no freezer directory reads as thawed)
             # killed processes of a paused container only die once thawed

@@ -73,6 +73,10 @@ class V2Manager:
         except SeaboxError as e:
             raise FailedPrecondition(subject("container", self.container_id, f"cannot join its cgroup: {e}"))
 
+    def join_plan(self) -> tuple[list[str], str]:
+        """No v1 ``tasks`` files; the directory a process's child is cloned into (see V1Manager)."""
+        return [], self.path
+
     def destroy(self) -> None:
         if self.exists() and self.state() == "frozen":
             # killed processes of a paused container only die once thawed
