@@ -1,8 +1,9 @@
 """``create``: the runtime (parent) side of starting a container's init.
 
 Design reason: the parent is the only process that stays in the runtime's namespaces for the
-whole set-up, so it does what must be done from outside: it creates the cgroup and moves the
-intermediate child into it (before the child creates any namespace or process), sets the
+whole set-up, so it does what must be done from outside: it creates the cgroup directories,
+gets the intermediate child into them before the child creates any namespace or process (the
+child joins itself, see ``joins_itself``; with a user namespace the parent moves it), sets the
 cgroup's limits while the child goes on, writes uid/gid maps for a new user namespace, runs
 the prestart and createRuntime hooks, and records state.json and the pid file only after the
 init reported ready — ``create`` never claims success for a container that failed half-way

@@ -1,9 +1,11 @@
 """The container side of ``create``: the intermediate child and the container init.
 
 Design reason: runc's process model.  The runtime (parent) forks an *intermediate* child that
-becomes non-dumpable, joins namespaces given by path, unshares a new user namespace first (the
-parent then writes its uid/gid maps and puts it in the cgroup), unshares the remaining
-namespaces and forks the *init*, which is pid 1 of a new pid namespace.  The intermediate
+becomes non-dumpable, joins the container's v1 cgroups itself (``join_own_cgroups``), joins
+namespaces given by path, unshares a new user namespace first (the parent then writes its
+uid/gid maps and, in that case, moves it into the cgroups), unshares the remaining namespaces
+and forks the *init* — into its cgroup2 directory (``fork_init``) — which is pid 1 of a new pid
+namespace.  The intermediate
 exits at once; because the parent is a child subreaper, the init is reparented to it (and, when
 ``create`` exits, to the caller's subreaper, e.g. a shim).  The init builds the rootfs, lets the
 parent run the runtime-namespace hooks, switches root, applies the process settings, reports
