@@ -2,10 +2,11 @@
 
 :func:`default_spec` is containerd's default Linux spec (``oci.populateDefaultUnixSpec``):
 the same mounts, namespaces, capabilities, masked and read-only paths, rlimit and the
-``/<namespace>/<id>`` cgroup path.  :func:`build` then applies the image config (args from
-Entrypoint+Cmd, Env, WorkingDir, User) and ctr's ``run`` flags, in ctr's order.  Pure data
-in, dict out: no I/O, so it is tested without a daemon; resolving a user *name* needs the
-image's /etc/passwd, which the caller reads and passes in.
+``/<namespace>/<id>`` cgroup path (the containerd values of :mod:`seabox.oci.spec_defaults`).
+:func:`build` then applies the image config (args from Entrypoint+Cmd, Env, WorkingDir, User)
+and ctr's ``run`` flags, in ctr's order.  Pure data in, dict out: no I/O, so it is tested
+without a daemon; resolving a user *name* needs the image's /etc/passwd, which the caller
+reads and passes in.
 
 The option records are plain classes, not dataclasses: ``run`` imports this module, and
 dataclasses (with inspect, ast, dis...) cost ~30 ms of every command's start.
@@ -14,22 +15,19 @@ dataclasses (with inspect, ast, dis...) cost ~30 ms of every command's start.
 from __future__ import annotations
 
 from seabox import errdefs
+from seabox.oci import spec_defaults
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-SPEC_VERSION = "1.0.2-dev"
+SPEC_VERSION = spec_defaults.OCI_VERSION
 SPEC_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Spec"
 PROCESS_TYPE_URL = "types.containerd.io/opencontainers/runtime-spec/1/Process"
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = spec_defaults.DEFAULT_PATH
 
-DEFAULT_CAPS = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]  # fmt: skip
+DEFAULT_CAPS = list(spec_defaults.CONTAINERD_CAPS)
 
 ALL_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID",
@@ -41,40 +39,14 @@ ALL_CAPS = [
     "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ]  # fmt: skip
 
-MASKED_PATHS = [
-    "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
-]  # fmt: skip
-READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+MASKED_PATHS = list(spec_defaults.MASKED_PATHS)
+READONLY_PATHS = list(spec_defaults.READONLY_PATHS)
+default_device_rules = spec_defaults.default_device_rules
 
 
 def default_mounts() -> list[dict[str, Any]]:
-    return [
-        {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-    ]  # fmt: skip
-
-
-def default_device_rules() -> list[dict[str, Any]]:
-    """The device cgroup allow-list ctr's containers get (WithDefaultUnixDevices): null, random,
-    full, tty, zero, urandom, console, every pts, ptmx."""
-    rules: list[dict[str, Any]] = []
-    for major, minor in ((1, 3), (1, 8), (1, 7), (5, 0), (1, 5), (1, 9), (5, 1), (136, None), (5, 2)):
-        r: dict[str, Any] = {"allow": True, "type": "c", "major": major}
-        if minor is not None:
-            r["minor"] = minor
-        r["access"] = "rwm"
-        rules.append(r)
-    return rules
+    """containerd's: /proc with nosuid,noexec,nodev and a /run tmpfs, no /sys/fs/cgroup."""
+    return spec_defaults.default_mounts(proc_options=True, cgroup=False, run=True)
 
 
 def current_caps(status_path: str = "/proc/self/status") -> list[str]:
@@ -90,31 +62,14 @@ def current_caps(status_path: str = "/proc/self/status") -> list[str]:
 
 def default_spec(namespace: str, container_id: str) -> dict[str, Any]:
     """containerd's default Linux spec for ``container_id`` in ``namespace``."""
-    return {
-        "ociVersion": SPEC_VERSION,
-        "process": {
-            "user": {"uid": 0, "gid": 0},
-            "args": [],
-            "env": [DEFAULT_PATH],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": list(DEFAULT_CAPS),
-                "effective": list(DEFAULT_CAPS),
-                "permitted": list(DEFAULT_CAPS),
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs"},
-        "mounts": default_mounts(),
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}, *default_device_rules()]},
-            "cgroupsPath": f"/{namespace}/{container_id}",
-            "namespaces": [{"type": t} for t in ("pid", "ipc", "uts", "mount", "network")],
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
-    }
+    return spec_defaults.default_spec(
+        caps=DEFAULT_CAPS,
+        cap_sets=spec_defaults.CONTAINERD_CAP_SETS,
+        namespace_types=spec_defaults.CONTAINERD_NAMESPACES,
+        mounts=default_mounts(),
+        devices=default_device_rules(),
+        cgroups_path=f"/{namespace}/{container_id}",
+    )
 
 
 # -- pieces ------------------------------------------------------------------------------------

@@ -2,68 +2,47 @@
 
 Design reason: both are static documents shaped like runc's, generated here so the CLI only
 writes them out; the default spec is the same conservative one runc writes (a few
-capabilities, no new privileges, read-only root, masked /proc paths).
+capabilities, no new privileges, read-only root, masked /proc paths), built from the values
+in :mod:`seabox.oci.spec_defaults`.
 """
 
 from __future__ import annotations
 
 from seabox.linux.capabilities import NAMES
+from seabox.oci import spec_defaults
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
 if TYPE_CHECKING:
     from typing import Any
 
-DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
-MASKED = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-          "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"]
-READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+DEFAULT_CAPS = list(spec_defaults.RUNC_CAPS)
+MASKED = list(spec_defaults.MASKED_PATHS)
+READONLY = list(spec_defaults.READONLY_PATHS)
 
 
 def default_spec(rootless: bool = False) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "ociVersion": "1.0.2-dev",
-        "process": {
-            "terminal": True,
-            "user": {"uid": 0, "gid": 0},
-            "args": ["sh"],
-            "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {k: list(DEFAULT_CAPS) for k in ("bounding", "effective", "permitted", "ambient")},
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": True},
-        "hostname": "runc",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-             "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount", "cgroup")],
-            "maskedPaths": list(MASKED),
-            "readonlyPaths": list(READONLY),
-        },
-    }
+    """runc's ``spec``: a terminal running ``sh``, read-only root, hostname ``runc``, a cgroup
+    namespace and /sys/fs/cgroup mount.  ``rootless`` (``spec --rootless``): a user namespace
+    (no network one) mapping root to 1000, the host's /sys bound instead of sysfs and cgroup,
+    no device rules."""
+    spec = spec_defaults.default_spec(
+        caps=DEFAULT_CAPS,
+        cap_sets=spec_defaults.RUNC_CAP_SETS,
+        namespace_types=spec_defaults.RUNC_ROOTLESS_NAMESPACES if rootless else spec_defaults.RUNC_NAMESPACES,
+        mounts=spec_defaults.default_mounts(
+            proc_options=False, cgroup=not rootless, run=False, sys_bind=rootless
+        ),
+        args=["sh"],
+        env=[spec_defaults.DEFAULT_PATH, spec_defaults.TERM_ENV],
+        terminal=True,
+        root_readonly=True,
+        hostname="runc",
+    )
     if rootless:
-        spec["linux"]["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "user")]
-        spec["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
-        spec["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
-        spec["linux"]["resources"] = {}
-        spec["mounts"] = [m for m in spec["mounts"] if m["type"] not in ("sysfs", "cgroup")] + [
-            {"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec",
-                                                                                  "nodev", "ro"]}]
+        linux = spec["linux"]
+        linux["resources"] = {}
+        linux["uidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
+        linux["gidMappings"] = [{"containerID": 0, "hostID": 1000, "size": 1}]
     return spec
 
 

@@ -10,9 +10,10 @@ It needs no root and writes only under the given directory.
 
 The bundle's config.json follows what ``runc spec`` (runc 1.1) writes: pid, network, ipc, uts
 and mount namespaces; proc, /dev tmpfs, devpts, shm, mqueue, sysfs and cgroup mounts; the
-three default capabilities; runc's masked and read-only paths; RLIMIT_NOFILE 1024.  It differs
-where tests need it to: ``process.terminal`` is false (tests have no tty), ``root.readonly`` is
-false (tests write files), and the hostname is ``seabox``.
+three default capabilities; runc's masked and read-only paths; RLIMIT_NOFILE 1024 (the
+values of :mod:`seabox.oci.spec_defaults`).  It differs where tests need it to:
+``process.terminal`` is false (tests have no tty), ``root.readonly`` is false (tests write
+files), and the hostname is ``seabox``.
 
 ``fd_at`` hands a runtime an extra fd at a fixed number (``--preserve-fds``) without losing
 what the test process had there: under pytest, fd 3 is pytest's saved copy of stdin, and
@@ -34,9 +35,10 @@ from pathlib import Path
 from typing import Any
 
 from seabox import errdefs
+from seabox.oci import spec_defaults
 
 HOST_BUSYBOX = Path("/bin/busybox")
-DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+DEFAULT_PATH = spec_defaults.DEFAULT_PATH
 
 # directory -> mode, as in the fixture image
 _DIRS: tuple[tuple[str, int], ...] = (
@@ -68,22 +70,9 @@ _FILES: dict[str, tuple[str, int]] = {
 
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le"}
 
-DEFAULT_CAPABILITIES: tuple[str, ...] = ("CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE")
-
-MASKED_PATHS: tuple[str, ...] = (
-    "/proc/acpi",
-    "/proc/asound",
-    "/proc/kcore",
-    "/proc/keys",
-    "/proc/latency_stats",
-    "/proc/timer_list",
-    "/proc/timer_stats",
-    "/proc/sched_debug",
-    "/sys/firmware",
-    "/proc/scsi",
-)
-
-READONLY_PATHS: tuple[str, ...] = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
+DEFAULT_CAPABILITIES: tuple[str, ...] = spec_defaults.RUNC_CAPS
+MASKED_PATHS: tuple[str, ...] = spec_defaults.MASKED_PATHS
+READONLY_PATHS: tuple[str, ...] = spec_defaults.READONLY_PATHS
 
 
 @functools.cache
@@ -131,72 +120,18 @@ def make_busybox_rootfs(dest: Path, busybox: Path = HOST_BUSYBOX) -> Path:
 
 def default_spec(args: list[str]) -> dict[str, Any]:
     """A runc-spec-like OCI runtime config (a fresh dict) running ``args``."""
-    caps = list(DEFAULT_CAPABILITIES)
-    return {
-        "ociVersion": "1.0.2",
-        "process": {
-            "terminal": False,
-            "user": {"uid": 0, "gid": 0},
-            "args": list(args),
-            "env": [DEFAULT_PATH, "TERM=xterm"],
-            "cwd": "/",
-            "capabilities": {
-                "bounding": list(caps),
-                "effective": list(caps),
-                "permitted": list(caps),
-                "ambient": list(caps),
-            },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}],
-            "noNewPrivileges": True,
-        },
-        "root": {"path": "rootfs", "readonly": False},
-        "hostname": "seabox",
-        "mounts": [
-            {"destination": "/proc", "type": "proc", "source": "proc"},
-            {
-                "destination": "/dev",
-                "type": "tmpfs",
-                "source": "tmpfs",
-                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
-            },
-            {
-                "destination": "/dev/pts",
-                "type": "devpts",
-                "source": "devpts",
-                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
-            },
-            {
-                "destination": "/dev/shm",
-                "type": "tmpfs",
-                "source": "shm",
-                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
-            },
-            {
-                "destination": "/dev/mqueue",
-                "type": "mqueue",
-                "source": "mqueue",
-                "options": ["nosuid", "noexec", "nodev"],
-            },
-            {
-                "destination": "/sys",
-                "type": "sysfs",
-                "source": "sysfs",
-                "options": ["nosuid", "noexec", "nodev", "ro"],
-            },
-            {
-                "destination": "/sys/fs/cgroup",
-                "type": "cgroup",
-                "source": "cgroup",
-                "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
-            },
-        ],
-        "linux": {
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
-    }
+    return spec_defaults.default_spec(
+        oci_version="1.0.2",
+        caps=DEFAULT_CAPABILITIES,
+        cap_sets=spec_defaults.RUNC_CAP_SETS,
+        namespace_types=("pid", "network", "ipc", "uts", "mount"),  # runc's but for cgroup
+        mounts=spec_defaults.default_mounts(proc_options=False, cgroup=True, run=False),
+        args=args,
+        env=[DEFAULT_PATH, spec_defaults.TERM_ENV],
+        terminal=False,
+        root_readonly=False,
+        hostname="seabox",
+    )
 
 
 def make_bundle(dest: Path, args: list[str], **overrides: Any) -> Path:
