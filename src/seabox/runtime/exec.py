@@ -2,12 +2,18 @@
 
 Design reason: same shape as ``create`` but joining instead of creating.  The runtime forks an
 intermediate that turns non-dumpable *before* entering anything (so a container process can
-never open the runtime's /proc/<pid>/exe — the CVE-2019-5736 class), is moved into the
-container's cgroups by the parent, joins every namespace of the init by /proc/<pid>/ns (user
-first), and forks the process that ends up inside the pid namespace.  That process applies the
-same process settings as the init (fd closing, user, capabilities, cwd, seccomp) and execs;
-the parent learns of success from the close-on-exec channel closing, and, unless detached,
-waits for the process and returns its exit code (128+signal for a signal).
+never open the runtime's /proc/<pid>/exe — the CVE-2019-5736 class), gets into the
+container's cgroups, joins every namespace of the init by /proc/<pid>/ns (user first), and
+forks the process that ends up inside the pid namespace.  That process applies the same
+process settings as the init (fd closing, user, capabilities, cwd, seccomp) and execs; the
+parent learns of success from the close-on-exec channel closing, and, unless detached, waits
+for the process and returns its exit code (128+signal for a signal).
+
+The cgroups are joined as ``create`` joins them (see ``seabox.runtime.create.joins_itself``
+for why): the intermediate writes "0" to each v1 ``tasks`` file itself, before it enters any
+namespace, and the process is cloned into the cgroup2 directory (it then joins the cgroup and
+mount namespaces itself).  With a user namespace, a fake cgroup tree or
+SEABOX_RUNC_CGROUP_SELF_JOIN=0 the parent moves the intermediate by pid instead.
 """
 
 from __future__ import annotations
@@ -21,8 +27,16 @@ from seabox.linux import syscalls as s
 from seabox.linux.syscalls import LinuxSyscalls
 from seabox.oci.runtime_spec import Process, Record, parse_spec
 from seabox.runtime import state as st_mod
-from seabox.runtime.create import write_pid_file
-from seabox.runtime.init import _fail, apply_process, join_namespaces, prepare_seccomp, setup_console
+from seabox.runtime.create import joins_itself, write_pid_file
+from seabox.runtime.init import (
+    _fail,
+    apply_process,
+    fork_init,
+    join_namespaces,
+    join_own_cgroups,
+    prepare_seccomp,
+    setup_console,
+)
 from seabox.runtime.sync import Channel, ChannelClosed, channel_pair
 
 TYPE_CHECKING = False  # typing is not imported at run time (import cost); mypy reads this block
@@ -30,6 +44,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from os import PathLike
     from typing import Any, NoReturn
+
+    from seabox.oci.runtime_spec import Spec
 
     StrPath = str | PathLike[str]
 
@@ -56,18 +72,65 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status) if os.WIFEXITED(status) else 255
 
 
+def self_joins_cgroups(spec: Spec, paths: dict[str, str]) -> bool:
+    """Whether the exec intermediate joins the container's recorded cgroups itself: ``create``'s
+    conditions (``joins_itself``), with "the real cgroupfs" read off the recorded directories."""
+    if not paths or not all(p.startswith("/sys/fs/cgroup/") for p in paths.values()):
+        return False
+    return joins_itself(spec, "/sys/fs/cgroup")
+
+
+def cgroup_join_plan(paths: dict[str, str]) -> tuple[list[str], str]:
+    """The recorded cgroup directories as ``join_own_cgroups`` takes them: the v1 ``tasks``
+    files, each real directory once (co-mounted controllers share one, maybe under several
+    names), and the cgroup2 ("unified") directory to clone into ("": none).  A directory that
+    no longer exists is left out, as the move by pid does."""
+    tasks, clone = [], ""
+    seen: set[tuple[int, int]] = set()
+    for key, path in paths.items():
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise FailedPrecondition(f"joining cgroup {path}: {e.strerror}")
+        if (st.st_dev, st.st_ino) in seen:
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        if key == "unified":
+            clone = path
+        else:
+            tasks.append(path + "/tasks")
+    return tasks, clone
+
+
+# Joined by the exec'd process itself when it is cloned into its cgroup2 directory: the mount
+# namespace would hide the host path fork_init's fallback writes (cgroup.procs, without clone3),
+# and a joined cgroup namespace could hide the intermediate's own cgroup from clone3 (nsdelegate).
+_LATE_NAMESPACES = ("cgroup", "mount")
+
+
 def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: Any, opts: ExecOptions,
-                console_fd: int, chan: Channel) -> NoReturn:
+                console_fd: int, chan: Channel, plan: tuple[list[str], str] | None) -> NoReturn:
     try:
         sc = LinuxSyscalls()
         sc.prctl(s.PR_SET_DUMPABLE, 0)
-        chan.send({"type": "setup", "pid": os.getpid()})
-        if chan.recv().get("type") != "go":
-            os._exit(1)
-        join_namespaces(sc, ns_paths)
-        pid = os.fork()
+        clone_fd, clone_dir = -1, ""
+        if plan is None:  # the parent moves us by pid
+            chan.send({"type": "setup", "pid": os.getpid()})
+            if chan.recv().get("type") != "go":
+                os._exit(1)
+        else:  # first: the paths are the host's, and a joined mount namespace would hide them
+            clone_dir = plan[1]
+            clone_fd = join_own_cgroups(plan[0], clone_dir)
+        late = {k: ns_paths[k] for k in _LATE_NAMESPACES if k in ns_paths} if clone_fd >= 0 else {}
+        join_namespaces(sc, {k: p for k, p in ns_paths.items() if k not in late})
+        pid = fork_init(sc, clone_fd, clone_dir)  # single-threaded here: clone3 is safe
         if pid == 0:
             try:
+                if clone_fd >= 0:
+                    os.close(clone_fd)
+                join_namespaces(sc, late)
                 os.chdir("/")
                 warnings: list[str] = []
                 if proc.terminal:
@@ -88,6 +151,7 @@ def _exec_child(proc: Process, ns_paths: dict[str, str], seccomp: Any, opts: Exe
 
 
 def _join_cgroups(paths: dict[str, str], pid: int) -> None:
+    """The fallback: move the intermediate by pid (the kernel's slow, globally locked path)."""
     seen = set()
     for path in paths.values():
         if path in seen:
@@ -124,12 +188,13 @@ def exec_process(state_root: StrPath, container_id: str, proc: Process, opts: Ex
     for fd in range(3, 3 + opts.preserve_fds):
         os.set_inheritable(fd, True)
     seccomp = prepare_seccomp(spec.linux.seccomp, os.fspath(state_root))
+    plan = cgroup_join_plan(st.cgroup_paths) if self_joins_cgroups(spec, st.cgroup_paths) else None
     LinuxSyscalls().prctl(s.PR_SET_CHILD_SUBREAPER, 1)
     parent, child = channel_pair()
     cpid = os.fork()
     if cpid == 0:
         parent.close()
-        _exec_child(proc, ns_paths, seccomp, opts, console_fd, child)
+        _exec_child(proc, ns_paths, seccomp, opts, console_fd, child, plan)
     child.close()
     if console_fd >= 0:
         os.close(console_fd)
@@ -231,4 +296,5 @@ def process_from_args(base: Process | None, args: list[str], *, cwd: str | None,
     return p
 
 
-__all__ = ["ExecOptions", "SeaboxError", "exec_process", "exit_code", "process_from_args", "wait_forwarding"]
+__all__ = ["ExecOptions", "SeaboxError", "cgroup_join_plan", "exec_process", "exit_code", "process_from_args",
+           "self_joins_cgroups", "wait_forwarding"]
