@@ -54,41 +54,41 @@ class RunRequest:
     network: str = "default"  # default/host: the host's network; none: a network namespace with only lo
 
 
-# Docker's default capability set (what a RUN step gets under docker build / BuildKit)
-BUILD_CAPABILITIES = [
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID",
-    "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-]
-
-
 def runc_command() -> list[str]:
     exe = shutil.which("seabox-runc", path=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     return [exe] if exe else [sys.executable, "-m", "seabox.cli.runc"]
 
 
 def _spec(req: RunRequest, bundle: Path) -> dict[str, object]:
-    from seabox.testing.bundle import default_spec
+    """The step's OCI config: containerd's default capabilities (what a RUN step gets under
+    docker build and BuildKit), runc's default mounts without /sys/fs/cgroup."""
+    from seabox.oci import spec_defaults as sd
 
-    spec = default_spec(req.argv)
+    spec = sd.default_spec(
+        oci_version="1.0.2",
+        caps=sd.CONTAINERD_CAPS,
+        cap_sets=sd.CONTAINERD_CAP_SETS,
+        namespace_types=("pid", "network", "ipc", "uts", "mount"),
+        mounts=sd.default_mounts(proc_options=False, cgroup=False, run=False),
+        args=req.argv,
+        env=req.env,
+        terminal=False,
+        root_readonly=False,
+        hostname=req.hostname,
+    )
     proc = spec["process"]
     assert isinstance(proc, dict)
-    proc["env"] = req.env
     proc["cwd"] = req.cwd or "/"
     user: dict[str, object] = {"uid": req.uid, "gid": req.gid}
     if req.additional_gids:
         user["additionalGids"] = req.additional_gids
     proc["user"] = user
     proc["noNewPrivileges"] = False
-    caps = list(BUILD_CAPABILITIES)
-    proc["capabilities"] = {"bounding": caps, "effective": caps, "permitted": caps}
     spec["root"] = {"path": req.rootfs, "readonly": False}
-    spec["hostname"] = req.hostname
     linux = spec["linux"]
     assert isinstance(linux, dict)
     mounts = spec["mounts"]
     assert isinstance(mounts, list)
-    mounts[:] = [m for m in mounts if m["destination"] != "/sys/fs/cgroup"]
     if req.network != "none":
         linux["namespaces"] = [ns for ns in linux["namespaces"] if ns["type"] != "network"]
         # host network: sysfs cannot be mounted fresh outside a netns of our own; bind the host's read-only
