@@ -82,6 +82,12 @@ def test_signals_and_status_text() -> None:
     assert status_text(st) == "Created"
     st.update({"Status": "exited", "ExitCode": 3, "FinishedAt": "2020-01-01T00:00:00Z"})
     assert status_text(st).startswith("Exited (3) ")
+    assert status_text(st).endswith(" years ago")  # docker's go-units HumanDuration, not "2000 days"
+    import datetime
+
+    three_weeks = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=21, minutes=5)
+    st.update({"Status": "running", "Running": True, "StartedAt": three_weeks.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert status_text(st) == "Up 3 weeks"
 
 
 def test_inside_resolves_symlinks_within_root(tmp_path: Path) -> None:

@@ -1203,22 +1203,9 @@ def _epoch(text: str) -> int:
         return 0
 
 
-def _human(seconds: float) -> str:
-    s = int(seconds)
-    if s < 1:
-        return "Less than a second"
-    if s < 60:
-        return f"{s} seconds" if s > 1 else "1 second"
-    m = s // 60
-    if m < 60:
-        return "About a minute" if m == 1 else f"{m} minutes"
-    h = m // 60
-    if h < 48:
-        return "About an hour" if h == 1 else f"{h} hours"
-    return f"{h // 24} days"
-
-
 def status_text(st: dict[str, Any]) -> str:
+    from seabox.client.units import human_duration as _human  # docker's go-units HumanDuration
+
     now_s = time.time()
     if st.get("Restarting"):
         return f"Restarting ({st['ExitCode']}) {_human(now_s - _epoch(st['FinishedAt']))} ago"
