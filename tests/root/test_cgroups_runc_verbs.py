@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,15 +16,6 @@ from seabox.testing.bundle import default_spec
 pytestmark = pytest.mark.root
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def _started(runc: Runc, resources: dict, cgroups_path: str | None = None) -> tuple[str, dict]:

@@ -5,13 +5,11 @@ or — with a user namespace, or SEABOX_RUNC_CGROUP_SELF_JOIN=0 — the parent m
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from seabox.runtime.testsupport import Runc, open_path_for_others
+from seabox.runtime.testsupport import Runc, cgroup_lines
 from seabox.testing.bundle import default_spec
 
 pytestmark = pytest.mark.root
@@ -19,22 +17,8 @@ pytestmark = pytest.mark.root
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
 
 
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
-
-
 def _own_cgroups(pid: int) -> dict[str, str]:
-    """/proc/PID/cgroup as hierarchy key (the v1 controllers, or "unified") → path."""
-    out = {}
-    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        out[ctrls or "unified"] = path
-    return out
+    return cgroup_lines(Path(f"/proc/{pid}/cgroup").read_text())
 
 
 @pytest.mark.parametrize("self_join", ["1", "0"])
@@ -83,16 +67,7 @@ def test_user_namespace_container_is_moved_by_the_parent(runc: Runc) -> None:
     cid = runc.new_id()
     linux = default_spec(LOOP)["linux"]
     linux["cgroupsPath"] = f"/{cid}"
-    linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
-    linux["uidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
-    linux["gidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
-    linux.pop("resources", None)
-    bundle = runc.bundle(LOOP, linux=linux)
-    for dirpath, dirnames, filenames in os.walk(bundle / "rootfs"):
-        os.lchown(dirpath, base, base)
-        for n in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, n), base, base)
-    open_path_for_others(bundle)
+    bundle = runc.userns_bundle(LOOP, linux, base)
     res = runc.create(bundle, cid)
     assert res.returncode == 0, res.stderr
     state = json.loads((runc.root / cid / "state.json").read_text())

@@ -6,7 +6,6 @@ import os
 import select
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from seabox.linux.console import recv_fd
 from seabox.runtime.testsupport import Runc
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def read_until(fd: int, needle: bytes, timeout: float = 10) -> bytes:

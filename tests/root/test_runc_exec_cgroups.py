@@ -9,35 +9,16 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from seabox.runtime.testsupport import Runc, open_path_for_others
+from seabox.runtime.testsupport import Runc, cgroup_lines
 from seabox.testing.bundle import default_spec
 
 pytestmark = pytest.mark.root
 
 LOOP = ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
-
-
-def _cgroup_lines(text: str) -> dict[str, str]:
-    """/proc/PID/cgroup as hierarchy key (the v1 controllers, or "unified") → path."""
-    out = {}
-    for line in text.splitlines():
-        _, ctrls, path = line.split(":", 2)
-        out[ctrls or "unified"] = path
-    return out
 
 
 def _running(runc: Runc, cid: str, linux: dict | None = None, bundle: Path | None = None) -> None:
@@ -59,9 +40,9 @@ def test_exec_process_is_in_every_container_cgroup(runc: Runc, monkeypatch: pyte
     monkeypatch.setenv("SEABOX_RUNC_CGROUP_SELF_JOIN", self_join)
     r = runc.cmd("exec", cid, "cat", "/proc/self/cgroup")
     assert r.returncode == 0, r.stderr
-    groups = _cgroup_lines(r.stdout)
+    groups = cgroup_lines(r.stdout)
     assert groups and "unified" in groups
-    assert len(groups) == len(_cgroup_lines(Path("/proc/self/cgroup").read_text()))  # every hierarchy
+    assert len(groups) == len(cgroup_lines(Path("/proc/self/cgroup").read_text()))  # every hierarchy
     for key, path in groups.items():
         assert path == f"/{cid}", (key, path)
     assert runc.cmd("delete", "--force", cid).returncode == 0
@@ -82,7 +63,7 @@ def test_detached_exec_is_in_the_unified_cgroup(runc: Runc, tmp_path: Path) -> N
     unified = state["cgroup_paths"]["unified"]
     assert unified.endswith(f"/{cid}")
     assert str(pid) in Path(unified, "cgroup.procs").read_text().split()
-    groups = _cgroup_lines(Path(f"/proc/{pid}/cgroup").read_text())
+    groups = cgroup_lines(Path(f"/proc/{pid}/cgroup").read_text())
     assert all(path == f"/{cid}" for path in groups.values()), groups
     assert runc.cmd("delete", "--force", cid).returncode == 0
     deadline = time.monotonic() + 5
@@ -99,7 +80,7 @@ def test_exec_joins_the_cgroup_namespace(runc: Runc) -> None:
     _running(runc, cid, linux)
     r = runc.cmd("exec", cid, "cat", "/proc/self/cgroup")
     assert r.returncode == 0, r.stderr
-    groups = _cgroup_lines(r.stdout)
+    groups = cgroup_lines(r.stdout)
     assert groups and all(path == "/" for path in groups.values()), groups
 
 
@@ -109,18 +90,9 @@ def test_user_namespace_exec_is_moved_by_the_parent(runc: Runc) -> None:
     cid = runc.new_id()
     linux = default_spec(LOOP)["linux"]
     linux["cgroupsPath"] = f"/{cid}"
-    linux["namespaces"] = [*linux["namespaces"], {"type": "user"}]
-    linux["uidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
-    linux["gidMappings"] = [{"containerID": 0, "hostID": base, "size": 65536}]
-    linux.pop("resources", None)
-    bundle = runc.bundle(LOOP, linux=linux)
-    for dirpath, dirnames, filenames in os.walk(bundle / "rootfs"):
-        os.lchown(dirpath, base, base)
-        for n in dirnames + filenames:
-            os.lchown(os.path.join(dirpath, n), base, base)
-    open_path_for_others(bundle)
+    bundle = runc.userns_bundle(LOOP, linux, base)
     _running(runc, cid, bundle=bundle)
     r = runc.cmd("exec", cid, "cat", "/proc/self/cgroup")
     assert r.returncode == 0, r.stderr
-    groups = _cgroup_lines(r.stdout)
+    groups = cgroup_lines(r.stdout)
     assert groups and all(path == f"/{cid}" for path in groups.values()), groups

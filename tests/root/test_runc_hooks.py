@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from seabox.runtime.testsupport import Runc
 pytestmark = pytest.mark.root
 
 KINDS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def hook(kind: str, log: str) -> dict:

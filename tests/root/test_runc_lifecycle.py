@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,15 +13,6 @@ from seabox.runtime.testsupport import Runc
 from seabox.testing.bundle import fd_at
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def wait_status(runc: Runc, cid: str, status: str, timeout: float = 10) -> dict:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,6 @@ from seabox.runtime.testsupport import Runc, open_path_for_others
 from seabox.testing.bundle import default_spec
 
 pytestmark = pytest.mark.root
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def linux_with(namespaces: list[dict], **extra: object) -> dict:

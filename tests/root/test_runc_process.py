@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +15,6 @@ pytestmark = pytest.mark.root
 
 ALL_CAPS = ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_KILL", "CAP_SETUID", "CAP_SETGID",
             "CAP_NET_RAW", "CAP_NET_BIND_SERVICE", "CAP_AUDIT_WRITE"]
-
-
-@pytest.fixture
-def runc(tmp_path: Path) -> Iterator[Runc]:
-    r = Runc(tmp_path)
-    try:
-        yield r
-    finally:
-        r.cleanup()
 
 
 def caps(names: list[str]) -> dict:

@@ -29,6 +29,15 @@ def open_path_for_others(path: Path) -> None:
             os.chmod(d, mode | 0o011)
 
 
+def cgroup_lines(text: str) -> dict[str, str]:
+    """/proc/PID/cgroup's text as hierarchy key (the v1 controllers, or "unified") → path."""
+    out = {}
+    for line in text.splitlines():
+        _, ctrls, path = line.split(":", 2)
+        out[ctrls or "unified"] = path
+    return out
+
+
 class Runc:
     def __init__(self, tmp: Path, binary: list[str] | None = None) -> None:
         self.tmp = Path(tmp)
@@ -47,6 +56,22 @@ class Runc:
 
         self._n += 1
         return make_bundle(self.tmp / f"bundle{self._n}", args, **overrides)
+
+    def userns_bundle(self, args: list[str], linux: dict[str, Any], base: int) -> Path:
+        """A bundle whose container gets a new user namespace with ids 0-65535 mapped to
+        ``base``...: ``linux`` gains the namespace and the mappings (and loses resources), the
+        rootfs is chowned to ``base`` and the bundle's path opened for it."""
+        mapping = [{"containerID": 0, "hostID": base, "size": 65536}]
+        linux = {**linux, "namespaces": [*linux["namespaces"], {"type": "user"}], "uidMappings": mapping,
+                 "gidMappings": [dict(m) for m in mapping]}
+        linux.pop("resources", None)
+        bundle = self.bundle(args, linux=linux)
+        for dirpath, dirnames, filenames in os.walk(bundle / "rootfs"):
+            os.lchown(dirpath, base, base)
+            for n in dirnames + filenames:
+                os.lchown(os.path.join(dirpath, n), base, base)
+        open_path_for_others(bundle)
+        return bundle
 
     def cmd(self, *args: str, input: str | None = None, timeout: float = 60,
             **kw: Any) -> subprocess.CompletedProcess[str]:
