@@ -25,7 +25,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from bench.harness import Contender, compare
@@ -75,6 +76,9 @@ def make_bundle(bundle: Path, cgroup_prefix: str) -> None:
     (bundle / "config.json").write_text(json.dumps(config, indent=1))
 
 
+VERBS = ("create", "start", "wait", "delete")
+
+
 class Lifecycle:
     """One runtime's create/start/wait/delete of a fresh container id per call."""
 
@@ -103,18 +107,28 @@ class Lifecycle:
                 raise RuntimeError(f"{self.label} {' '.join(args)} exited {res.returncode}: {msg}")
 
     def __call__(self) -> None:
+        self.timed()
+
+    def timed(self) -> dict[str, float]:
+        """One lifecycle; the milliseconds of each step (``VERBS``)."""
         self.n += 1
         cid = f"sbt-bench-{self.label}-{self.n}"
         pid_file = self.tmp / f"{cid}.pid"
+        t0 = time.perf_counter()
         self._cmd("create", "--bundle", str(self.bundle), "--pid-file", str(pid_file), cid)
+        t1 = time.perf_counter()
         pid = int(pid_file.read_text())
         self._cmd("start", cid)
+        t2 = time.perf_counter()
         os.waitpid(pid, 0)  # we are the subreaper: the orphaned init is our child now
+        t3 = time.perf_counter()
         self._cmd("delete", cid)
+        t4 = time.perf_counter()
         pid_file.unlink()
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0] > 0:  # any other orphan the runtime left
                 pass
+        return dict(zip(VERBS, ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3), strict=True))
 
     def cleanup(self) -> None:
         for d in self.root.iterdir() if self.root.exists() else []:
@@ -124,9 +138,10 @@ class Lifecycle:
             )  # fmt: skip
 
 
-def main() -> None:
+def prepare_host(name: str) -> None:
+    """Root, the bench process as child subreaper, and seabox byte-compiled (untimed)."""
     if os.geteuid() != 0:
-        print("runc_lifecycle: needs root", file=sys.stderr)
+        print(f"{name}: needs root", file=sys.stderr)
         raise SystemExit(2)
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
@@ -136,33 +151,43 @@ def main() -> None:
     import compileall
 
     compileall.compile_dir(str(REPO / "src" / "seabox"), quiet=1)
-    runs = int(os.environ.get("SEABOX_BENCH_RUNS", "25"))
+
+
+@contextlib.contextmanager
+def lifecycles() -> Iterator[list[tuple[Lifecycle, Callable[[], None]]]]:
+    """seabox-runc, runc and crun, each with its own bundle (same content) and state root in a
+    temp dir, paired with its untimed per-run step (a fresh cgroupsPath); all removed after."""
     prefix = f"sbt-{secrets.token_hex(3)}"
+    runtimes: list[tuple[str, str, Callable[[], None] | None]] = [
+        ("seabox-runc", str(REPO / ".venv" / "bin" / "seabox-runc"), None),
+        ("runc", shutil.which("runc") or "/usr/sbin/runc", None),
+        ("crun", shutil.which("crun") or "/usr/bin/crun", _crun_preexec()),
+    ]
     with tempfile.TemporaryDirectory(prefix="sbt-bench-") as t:
         tmp = Path(t)
-        # one bundle per runtime (same content): cgroupsPath is per container, see below
-        runtimes: list[tuple[str, str, Callable[[], None] | None]] = [
-            ("seabox-runc", str(REPO / ".venv" / "bin" / "seabox-runc"), None),
-            ("runc", shutil.which("runc") or "/usr/sbin/runc", None),
-            ("crun", shutil.which("crun") or "/usr/bin/crun", _crun_preexec()),
-        ]
-        contenders = []
-        lifecycles = []
+        out = []
         for label, binary, preexec in runtimes:
             bundle = tmp / f"bundle-{label}"
             make_bundle(bundle, f"/{prefix}-{label}")
             lc = Lifecycle(label, binary, tmp, bundle, preexec)
-            lifecycles.append(lc)
-            contenders.append(Contender(label, lc, before=_per_run_cgroup(bundle, prefix, label, lc)))
+            out.append((lc, _per_run_cgroup(bundle, prefix, label, lc)))
         try:
-            compare("runc_lifecycle", contenders, runs=runs, warmup=3, baseline="runc")
+            yield out
         finally:
-            for lc in lifecycles:
+            for lc, _ in out:
                 lc.cleanup()
             for label, _, _ in runtimes:
                 for cg in Path("/sys/fs/cgroup").glob(f"*/{prefix}-{label}*"):
                     with contextlib.suppress(OSError):
                         os.rmdir(cg)
+
+
+def main() -> None:
+    prepare_host("runc_lifecycle")
+    runs = int(os.environ.get("SEABOX_BENCH_RUNS", "25"))
+    with lifecycles() as pairs:
+        contenders = [Contender(lc.label, lc, before=before) for lc, before in pairs]
+        compare("runc_lifecycle", contenders, runs=runs, warmup=3, baseline="runc")
 
 
 def _nothing() -> None:

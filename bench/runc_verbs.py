@@ -11,47 +11,13 @@ JSON: bench/results/runc_verbs.json.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import json
 import os
-import secrets
-import shutil
 import statistics
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-from bench.runc_lifecycle import PR_SET_CHILD_SUBREAPER, REPO, Lifecycle, _crun_preexec, make_bundle
-
-VERBS = ("create", "start", "wait", "delete")
-
-
-def _timed_lifecycle(lc: Lifecycle, cgroup: str) -> dict[str, float]:
-    cfg_path = lc.bundle / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["linux"]["cgroupsPath"] = cgroup
-    cfg_path.write_text(json.dumps(cfg, indent=1))
-    lc.n += 1
-    cid = f"sbt-verbs-{lc.label}-{lc.n}"
-    pid_file = lc.tmp / f"{cid}.pid"
-    t0 = time.perf_counter()
-    lc._cmd("create", "--bundle", str(lc.bundle), "--pid-file", str(pid_file), cid)
-    t1 = time.perf_counter()
-    pid = int(pid_file.read_text())
-    lc._cmd("start", cid)
-    t2 = time.perf_counter()
-    os.waitpid(pid, 0)
-    t3 = time.perf_counter()
-    lc._cmd("delete", cid)
-    t4 = time.perf_counter()
-    pid_file.unlink()
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-1, os.WNOHANG)[0] > 0:
-            pass
-    return dict(zip(VERBS, ((t1 - t0) * 1e3, (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3), strict=True))
+from bench.runc_lifecycle import REPO, VERBS, lifecycles, prepare_host
 
 
 def _python_start(n: int) -> float:
@@ -64,44 +30,17 @@ def _python_start(n: int) -> float:
 
 
 def main() -> None:
-    if os.geteuid() != 0:
-        print("runc_verbs: needs root", file=sys.stderr)
-        raise SystemExit(2)
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
-    import compileall
-
-    compileall.compile_dir(str(REPO / "src" / "seabox"), quiet=1)
+    prepare_host("runc_verbs")
     runs = int(os.environ.get("SEABOX_BENCH_RUNS", "20"))
-    prefix = f"sbt-{secrets.token_hex(3)}"
-    runtimes = [
-        ("seabox-runc", str(REPO / ".venv" / "bin" / "seabox-runc"), None),
-        ("runc", shutil.which("runc") or "/usr/sbin/runc", None),
-        ("crun", shutil.which("crun") or "/usr/bin/crun", _crun_preexec()),
-    ]
-    samples: dict[str, dict[str, list[float]]] = {label: {v: [] for v in VERBS} for label, _, _ in runtimes}
-    with tempfile.TemporaryDirectory(prefix="sbt-bench-") as t:
-        tmp = Path(t)
-        lifecycles = []
-        for label, binary, preexec in runtimes:
-            bundle = tmp / f"bundle-{label}"
-            make_bundle(bundle, f"/{prefix}-{label}")
-            lifecycles.append(Lifecycle(label, binary, tmp, bundle, preexec))
-        try:
-            for i in range(runs + 3):
-                for lc in lifecycles:
-                    got = _timed_lifecycle(lc, f"/{prefix}-{lc.label}-{i}")
-                    if i >= 3:  # warm-up
-                        for verb, ms in got.items():
-                            samples[lc.label][verb].append(ms)
-        finally:
-            for lc in lifecycles:
-                lc.cleanup()
-            for label, _, _ in runtimes:
-                for cg in Path("/sys/fs/cgroup").glob(f"*/{prefix}-{label}*"):
-                    with contextlib.suppress(OSError):
-                        os.rmdir(cg)
+    with lifecycles() as pairs:
+        samples: dict[str, dict[str, list[float]]] = {lc.label: {v: [] for v in VERBS} for lc, _ in pairs}
+        for i in range(runs + 3):
+            for lc, before in pairs:
+                before()
+                got = lc.timed()
+                if i >= 3:  # warm-up
+                    for verb, ms in got.items():
+                        samples[lc.label][verb].append(ms)
     py = _python_start(runs)
     medians = {label: {v: statistics.median(x) for v, x in verbs.items()} for label, verbs in samples.items()}
     print(f"\nrunc_verbs  ({runs} runs each, interleaved; medians in ms; python3 -IS -c pass: {py:.1f} ms)")
