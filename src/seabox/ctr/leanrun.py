@@ -32,13 +32,6 @@ STOP_SIGNAL_LABEL = "io.containerd.image.config.stop-signal"
 FORWARDED = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 LEASE_SECONDS = 24 * 3600
 
-_LEASES = "/containerd.services.leases.v1.Leases/"
-_IMAGES = "/containerd.services.images.v1.Images/"
-_CONTENT = "/containerd.services.content.v1.Content/"
-_SNAPSHOTS = "/containerd.services.snapshots.v1.Snapshots/"
-_CONTAINERS = "/containerd.services.containers.v1.Containers/"
-_TASKS = "/containerd.services.tasks.v1.Tasks/"
-
 
 class _NotLean(Exception):
     """This run is not one for the lean path (raised before anything was changed)."""
@@ -93,12 +86,12 @@ def run(client: Client, opts: RunOptions) -> int | None:
     if not eligible(client, opts):
         return None
     calls = _Calls(client)
-    lease_call = calls.future(_LEASES + "Create", _lease_request())
+    lease_call = calls.future(w.LEASES + "Create", _lease_request())
     try:
         name, cfg, chains = _resolve(calls, opts.create.image, opts.create.snapshotter)
     except _NotLean:
         try:  # the full path makes its own lease
-            calls(_LEASES + "Delete", w.DeleteLeaseRequest(id=lease_call.result().lease.id))
+            calls(w.LEASES + "Delete", w.DeleteLeaseRequest(id=lease_call.result().lease.id))
         except Exception:
             pass
         return None
@@ -119,7 +112,7 @@ def run(client: Client, opts: RunOptions) -> int | None:
 
 
 def _read(calls: _Calls, digest: str) -> bytes:
-    return b"".join(r.data for r in calls(_CONTENT + "Read", w.ReadContentRequest(digest=digest)))
+    return b"".join(r.data for r in calls(w.CONTENT + "Read", w.ReadContentRequest(digest=digest)))
 
 
 def _is_digest(d: object) -> bool:
@@ -133,7 +126,7 @@ def _resolve(calls: _Calls, name: str, snapshotter: str) -> tuple[str, dict[str,
     from seabox.ctr.h2grpc import RpcError
 
     try:
-        img = calls(_IMAGES + "Get", w.GetImageRequest(name=name)).image
+        img = calls(w.IMAGES + "Get", w.GetImageRequest(name=name)).image
         target = img.target
         if target.media_type not in MANIFEST_TYPES or not _is_digest(target.digest):
             raise _NotLean
@@ -144,7 +137,7 @@ def _resolve(calls: _Calls, name: str, snapshotter: str) -> tuple[str, dict[str,
             raise _NotLean
         chains = _chain_ids(diff_ids)
         if chains:
-            calls(_SNAPSHOTS + "Stat", w.StatSnapshotRequest(snapshotter=snapshotter, key=chains[-1]))
+            calls(w.SNAPSHOTS + "Stat", w.StatSnapshotRequest(snapshotter=snapshotter, key=chains[-1]))
     except (RpcError, ValueError, TypeError, AttributeError):
         raise _NotLean from None
     return img.name, dict(config.get("config") or {}), chains
@@ -249,7 +242,7 @@ def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dic
             labels[STOP_SIGNAL_LABEL] = cfg["StopSignal"]
         top = chains[-1] if chains else ""
         try:
-            mounts = calls(_SNAPSHOTS + "Prepare", w.PrepareSnapshotRequest(snapshotter=c.snapshotter, key=c.id, parent=top)).mounts
+            mounts = calls(w.SNAPSHOTS + "Prepare", w.PrepareSnapshotRequest(snapshotter=c.snapshotter, key=c.id, parent=top)).mounts
         except Exception as e:
             if grpc_code(e) == "ALREADY_EXISTS":
                 from seabox import errdefs
@@ -267,7 +260,7 @@ def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dic
 
             spec = specs.build(client.namespace, c.id, cfg, c.spec, passwd=passwd, group=group, host_hostname=gethostname())
         except BaseException:
-            _quietly(calls, _SNAPSHOTS + "Remove", w.RemoveSnapshotRequest(snapshotter=c.snapshotter, key=c.id))
+            _quietly(calls, w.SNAPSHOTS + "Remove", w.RemoveSnapshotRequest(snapshotter=c.snapshotter, key=c.id))
             raise
         labels.update(c.labels)
         container = w.Container(
@@ -276,15 +269,15 @@ def _create(client: Client, calls: _Calls, opts: RunOptions, name: str, cfg: dic
             snapshotter=c.snapshotter, snapshot_key=c.id,
         )  # fmt: skip
         try:
-            created = calls(_CONTAINERS + "Create", w.CreateContainerRequest(container=container)).container
+            created = calls(w.CONTAINERS + "Create", w.CreateContainerRequest(container=container)).container
         except BaseException:
-            _quietly(calls, _SNAPSHOTS + "Remove", w.RemoveSnapshotRequest(snapshotter=c.snapshotter, key=c.id))
+            _quietly(calls, w.SNAPSHOTS + "Remove", w.RemoveSnapshotRequest(snapshotter=c.snapshotter, key=c.id))
             raise
         return created, mounts, spec
     finally:
         client.lease = ""
         try:
-            pending.append(calls.future(_LEASES + "Delete", w.DeleteLeaseRequest(id=lease)))
+            pending.append(calls.future(w.LEASES + "Delete", w.DeleteLeaseRequest(id=lease)))
         except Exception:
             pass
 
@@ -326,17 +319,17 @@ def _start(client: Client, calls: _Calls, opts: RunOptions, container: Any, moun
         raise
     if opts.detach:
         return 0
-    _quietly(calls, _TASKS + "Delete", w.DeleteTaskRequest(container_id=cid))
+    _quietly(calls, w.TASKS + "Delete", w.DeleteTaskRequest(container_id=cid))
     if opts.rm:  # containers.delete_one(..., task_gone=True), errors ignored as run_full's cleanup does
         try:
             if container.snapshot_key:
                 try:
-                    calls(_SNAPSHOTS + "Remove", w.RemoveSnapshotRequest(snapshotter=container.snapshotter,
+                    calls(w.SNAPSHOTS + "Remove", w.RemoveSnapshotRequest(snapshotter=container.snapshotter,
                                                                           key=container.snapshot_key))  # fmt: skip
                 except Exception as e:
                     if grpc_code(e) != "NOT_FOUND":
                         raise
-            calls(_CONTAINERS + "Delete", w.DeleteContainerRequest(id=cid))
+            calls(w.CONTAINERS + "Delete", w.DeleteContainerRequest(id=cid))
         except Exception:
             pass
     return code
@@ -354,15 +347,15 @@ def _foreground(calls: _Calls, cid: str, io: IOOptions, mounts: list[Any], *, de
     try:
         if fifos is not None:
             fifos.start(in_fd=io.stdin_fd, out_fd=io.stdout_fd, err_fd=io.stderr_fd,
-                        close_stdin=lambda: calls(_TASKS + "CloseIO", w.CloseIORequest(container_id=cid, stdin=True)))  # fmt: skip
-        calls(_TASKS + "Create", w.CreateTaskRequest(
+                        close_stdin=lambda: calls(w.TASKS + "CloseIO", w.CloseIORequest(container_id=cid, stdin=True)))  # fmt: skip
+        calls(w.TASKS + "Create", w.CreateTaskRequest(
             container_id=cid, rootfs=mounts, stdin=fifos.stdin if fifos else "", stdout=fifos.stdout if fifos else "",
             stderr=fifos.stderr if fifos else "", terminal=io.terminal,
         ))  # fmt: skip
-        waiter = None if detach else calls.future(_TASKS + "Wait", w.WaitRequest(container_id=cid))
+        waiter = None if detach else calls.future(w.TASKS + "Wait", w.WaitRequest(container_id=cid))
         if not detach:
             restore = _forward_signals(calls, cid)
-        resp = calls(_TASKS + "Start", w.StartRequest(container_id=cid))
+        resp = calls(w.TASKS + "Start", w.StartRequest(container_id=cid))
         if fifos is not None:
             fifos.started.set()
         if pid_file:
@@ -394,7 +387,7 @@ def _forward_signals(calls: _Calls, cid: str) -> list[tuple[int, Any]]:
     restore: list[tuple[int, Any]] = []
 
     def forward(signum: int, frame: object) -> None:
-        _thread.start_new_thread(_quietly, (calls, _TASKS + "Kill", w.KillRequest(container_id=cid, signal=signum)))
+        _thread.start_new_thread(_quietly, (calls, w.TASKS + "Kill", w.KillRequest(container_id=cid, signal=signum)))
 
     try:
         for name in FORWARDED:

@@ -431,30 +431,30 @@ class CloseIORequest(Message):
     FIELDS = ((1, "container_id", STRING, None), (2, "exec_id", STRING, None), (3, "stdin", BOOL, None))
 
 
-# -- methods ---------------------------------------------------------------------------------------
+# -- methods (service path prefixes; seabox.ctr.leanrun calls them too) ---------------------
 
-_LEASES = "/containerd.services.leases.v1.Leases/"
-_IMAGES = "/containerd.services.images.v1.Images/"
-_CONTENT = "/containerd.services.content.v1.Content/"
-_SNAPSHOTS = "/containerd.services.snapshots.v1.Snapshots/"
-_CONTAINERS = "/containerd.services.containers.v1.Containers/"
-_TASKS = "/containerd.services.tasks.v1.Tasks/"
+LEASES = "/containerd.services.leases.v1.Leases/"
+IMAGES = "/containerd.services.images.v1.Images/"
+CONTENT = "/containerd.services.content.v1.Content/"
+SNAPSHOTS = "/containerd.services.snapshots.v1.Snapshots/"
+CONTAINERS = "/containerd.services.containers.v1.Containers/"
+TASKS = "/containerd.services.tasks.v1.Tasks/"
 
 # method path -> (request class, response class, server streaming)
 METHODS: dict[str, tuple[type[Message], type[Message], bool]] = {
-    _LEASES + "Create": (CreateLeaseRequest, CreateLeaseResponse, False),
-    _LEASES + "Delete": (DeleteLeaseRequest, Empty, False),
-    _IMAGES + "Get": (GetImageRequest, GetImageResponse, False),
-    _CONTENT + "Read": (ReadContentRequest, ReadContentResponse, True),
-    _SNAPSHOTS + "Stat": (StatSnapshotRequest, StatSnapshotResponse, False),
-    _SNAPSHOTS + "Prepare": (PrepareSnapshotRequest, PrepareSnapshotResponse, False),
-    _SNAPSHOTS + "Remove": (RemoveSnapshotRequest, Empty, False),
-    _CONTAINERS + "Create": (CreateContainerRequest, CreateContainerResponse, False),
-    _CONTAINERS + "Delete": (DeleteContainerRequest, Empty, False),
-    _TASKS + "Create": (CreateTaskRequest, CreateTaskResponse, False),
-    _TASKS + "Start": (StartRequest, StartResponse, False),
-    _TASKS + "Wait": (WaitRequest, WaitResponse, False),
-    _TASKS + "Delete": (DeleteTaskRequest, DeleteTaskResponse, False),
-    _TASKS + "Kill": (KillRequest, Empty, False),
-    _TASKS + "CloseIO": (CloseIORequest, Empty, False),
+    LEASES + "Create": (CreateLeaseRequest, CreateLeaseResponse, False),
+    LEASES + "Delete": (DeleteLeaseRequest, Empty, False),
+    IMAGES + "Get": (GetImageRequest, GetImageResponse, False),
+    CONTENT + "Read": (ReadContentRequest, ReadContentResponse, True),
+    SNAPSHOTS + "Stat": (StatSnapshotRequest, StatSnapshotResponse, False),
+    SNAPSHOTS + "Prepare": (PrepareSnapshotRequest, PrepareSnapshotResponse, False),
+    SNAPSHOTS + "Remove": (RemoveSnapshotRequest, Empty, False),
+    CONTAINERS + "Create": (CreateContainerRequest, CreateContainerResponse, False),
+    CONTAINERS + "Delete": (DeleteContainerRequest, Empty, False),
+    TASKS + "Create": (CreateTaskRequest, CreateTaskResponse, False),
+    TASKS + "Start": (StartRequest, StartResponse, False),
+    TASKS + "Wait": (WaitRequest, WaitResponse, False),
+    TASKS + "Delete": (DeleteTaskRequest, DeleteTaskResponse, False),
+    TASKS + "Kill": (KillRequest, Empty, False),
+    TASKS + "CloseIO": (CloseIORequest, Empty, False),
 }
