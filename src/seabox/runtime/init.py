@@ -14,6 +14,7 @@ ready, then blocks opening the exec FIFO until ``start`` and finally execs the u
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -162,7 +163,7 @@ def fork_init(sc: Syscalls, clone_fd: int, clone_dir: str) -> int:
     try:
         return sc.fork_into_cgroup(clone_fd)
     except OSError as e:
-        if e.errno not in (1, 22, 7, 38):  # EPERM, EINVAL, E2BIG, ENOSYS
+        if e.errno not in (errno.EPERM, errno.EINVAL, errno.E2BIG, errno.ENOSYS):
             raise FailedPrecondition(f"cannot clone the init into cgroup {clone_dir}: {e.strerror}")
     try:
         sc.write_file(clone_dir + "/cgroup.procs", "0")
@@ -320,7 +321,7 @@ def run_init(cfg: InitConfig, chan: Channel) -> NoReturn:
             try:
                 sc.join_session_keyring(f"_ses.{cfg.container_id}")
             except OSError as e:
-                if e.errno != 38:  # ENOSYS: kernel without keyrings
+                if e.errno != errno.ENOSYS:  # kernel without keyrings
                     raise FailedPrecondition(f"joining a new session keyring: {e.strerror}")
         prepare_rootfs(sc, ctx, spec)
         # before our first message, wait until the parent knows our pid (the intermediate's
